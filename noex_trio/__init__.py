@@ -1,0 +1,98 @@
+"""noex_trio: Erlang/OTP's GenServer, Supervisor, Registry and EventBus on Trio.
+
+Start with ``async with open_runtime():``, then ``GenServer.start``, ``Supervisor.start`` and
+friends. Every public name is importable from here.
+"""
+
+import contextlib
+
+from ._child_spec import ChildInfo as ChildInfo
+from ._child_spec import ChildSpec as ChildSpec
+from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
+from ._exceptions import CallTimeoutError as CallTimeoutError
+from ._exceptions import CallToSelfError as CallToSelfError
+from ._exceptions import ChildNotFoundError as ChildNotFoundError
+from ._exceptions import CircuitOpenError as CircuitOpenError
+from ._exceptions import DuplicateChildError as DuplicateChildError
+from ._exceptions import InitializationError as InitializationError
+from ._exceptions import InvalidChildSpecError as InvalidChildSpecError
+from ._exceptions import MailboxFullError as MailboxFullError
+from ._exceptions import MaxRestartsExceededError as MaxRestartsExceededError
+from ._exceptions import MissingChildTemplateError as MissingChildTemplateError
+from ._exceptions import NoexError as NoexError
+from ._exceptions import NoRuntimeError as NoRuntimeError
+from ._exceptions import NotRegisteredError as NotRegisteredError
+from ._exceptions import ServerNotRunningError as ServerNotRunningError
+from ._gen_server import GenServer as GenServer
+from ._process import Caller as Caller
+from ._process import GenServerRef as GenServerRef
+from ._registry import RegistryEntry as RegistryEntry
+from ._registry import RegistryInstance as RegistryInstance
+from ._registry_facade import Registry as Registry
+from ._results import Crashed as Crashed
+from ._results import ExitReason as ExitReason
+from ._results import LifecycleEvent as LifecycleEvent
+from ._results import NoReply as NoReply
+from ._results import Reply as Reply
+from ._results import Restarted as Restarted
+from ._results import Started as Started
+from ._results import Stop as Stop
+from ._results import Terminated as Terminated
+from ._runtime import Runtime as Runtime
+from ._runtime import RuntimeStatistics as RuntimeStatistics
+from ._runtime import current_runtime as current_runtime
+from ._runtime import open_runtime as open_runtime
+from ._timers import TimerRef as TimerRef
+
+__all__ = [
+    "AlreadyRegisteredError",
+    "CallTimeoutError",
+    "CallToSelfError",
+    "Caller",
+    "ChildInfo",
+    "ChildNotFoundError",
+    "ChildSpec",
+    "CircuitOpenError",
+    "Crashed",
+    "DuplicateChildError",
+    "ExitReason",
+    "GenServer",
+    "GenServerRef",
+    "InitializationError",
+    "InvalidChildSpecError",
+    "LifecycleEvent",
+    "MailboxFullError",
+    "MaxRestartsExceededError",
+    "MissingChildTemplateError",
+    "NoReply",
+    "NoRuntimeError",
+    "NoexError",
+    "NotRegisteredError",
+    "Registry",
+    "RegistryEntry",
+    "RegistryInstance",
+    "Reply",
+    "Restarted",
+    "Runtime",
+    "RuntimeStatistics",
+    "ServerNotRunningError",
+    "Started",
+    "Stop",
+    "Terminated",
+    "TimerRef",
+    "current_runtime",
+    "open_runtime",
+]
+
+
+def _fixup_module_metadata() -> None:
+    """Make public objects show ``noex_trio.X`` in reprs and tracebacks (like trio does)."""
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("noex_trio._"):
+            with contextlib.suppress(AttributeError, TypeError):  # e.g. typing aliases
+                obj.__module__ = "noex_trio"
+
+
+_fixup_module_metadata()
+del _fixup_module_metadata

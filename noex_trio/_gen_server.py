@@ -1,0 +1,362 @@
+"""`GenServer`: the behaviour base class, and the facade that starts and talks to processes.
+
+A behaviour is a class with ``init`` / ``handle_call`` / ``handle_cast`` (and optionally
+``handle_info`` / ``terminate``), sync or async. Subclassing ``GenServer[State, Call, Cast,
+Reply]`` is the usual way — it types the refs that ``GenServer.start`` returns — but any object
+with those callbacks works.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeAlias, TypeVar, Union, overload
+
+from ._child_spec import ChildSpec, Restart, Shutdown
+from ._exceptions import InvalidChildSpecError
+from ._process import (
+    Caller,
+    GenServerRef,
+    call,
+    cast_message,
+    check_behaviour,
+    check_timeout,
+    current_caller,
+    current_process,
+    host_var,
+    resolve,
+    spawn,
+    stop,
+)
+from ._registry import check_name
+from ._results import ExitReason, LifecycleEvent, NoReply, Reply, Stop
+from ._runtime import current_runtime
+from ._timers import TimerRef, cancel_timer, send_after
+
+StateT = TypeVar("StateT")
+CallT = TypeVar("CallT")
+CastT = TypeVar("CastT")
+ReplyT = TypeVar("ReplyT")
+
+S = TypeVar("S")
+C = TypeVar("C")
+K = TypeVar("K")
+R = TypeVar("R")
+
+#: What ``handle_call`` may return.
+CallResult = tuple[R, S] | Reply[R, S] | NoReply[S] | Stop[S]
+#: What ``handle_cast`` and ``handle_info`` may return (a plain value is the new state).
+CastResult: TypeAlias = Union[S, NoReply[S], Stop[S]]  # noqa: UP007
+
+
+class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
+    """Base class for behaviours, and the facade for processes (noex's ``GenServer``).
+
+    Subclass it with the types of your state, call messages, cast messages and replies::
+
+        class Counter(GenServer[int, str, int, int]):
+            def init(self, start: int) -> int:
+                return start
+
+            def handle_call(self, msg: str, state: int) -> tuple[int, int]:
+                return state, state          # (reply, new state)
+
+            def handle_cast(self, msg: int, state: int) -> int:
+                return state + msg           # new state
+
+    Callbacks (each may be ``def`` or ``async def``):
+
+    - ``init(*args) -> state``: runs inside the new process before ``start`` returns. Raising
+      makes ``start`` raise `InitializationError`.
+    - ``handle_call(msg, state)``: return ``(reply, new_state)``, `Reply`, `NoReply` (answer
+      later through ``GenServer.caller()``) or `Stop`.
+    - ``handle_cast(msg, state)``: return the new state, `NoReply(state)` or `Stop`.
+    - ``handle_info(msg, state)`` (optional): monitor `Down` and trapped `Exit` notices; same
+      returns as ``handle_cast``. Without it such messages are logged and dropped.
+    - ``terminate(reason, state)`` (optional): runs once when the process stops, crashes or is
+      shut down by its supervisor (not on ``brutal_kill``), within its shutdown budget.
+
+    An exception escaping a handler crashes the process (OTP "let it crash"): the caller being
+    served gets that exception, ``terminate`` runs, queued callers get
+    `ServerNotRunningError`, and its supervisor decides what happens next.
+
+    A class given to ``GenServer.start`` is instantiated with no arguments on every (re)start;
+    an instance is used as it is.
+    """
+
+    # -- default callbacks --
+
+    def handle_call(
+        self, msg: CallT, state: StateT
+    ) -> CallResult[ReplyT, StateT] | Awaitable[CallResult[ReplyT, StateT]]:
+        """Default: a call to a behaviour without ``handle_call`` crashes it."""
+        raise NotImplementedError(f"{type(self).__name__} got call {msg!r} but has no handle_call")
+
+    def handle_cast(
+        self, msg: CastT, state: StateT
+    ) -> CastResult[StateT] | Awaitable[CastResult[StateT]]:
+        """Default: a cast to a behaviour without ``handle_cast`` crashes it."""
+        raise NotImplementedError(f"{type(self).__name__} got cast {msg!r} but has no handle_cast")
+
+    # -- facade --
+
+    @overload
+    @staticmethod
+    async def start(
+        behaviour: type[GenServer[Any, C, K, R]],
+        *args: Any,
+        name: str | None = None,
+        init_timeout: float = 5.0,
+        mailbox_size: float = math.inf,
+        trap_exit: bool = False,
+    ) -> GenServerRef[C, K, R]: ...
+    @overload
+    @staticmethod
+    async def start(
+        behaviour: GenServer[Any, C, K, R],
+        *args: Any,
+        name: str | None = None,
+        init_timeout: float = 5.0,
+        mailbox_size: float = math.inf,
+        trap_exit: bool = False,
+    ) -> GenServerRef[C, K, R]: ...
+    @overload
+    @staticmethod
+    async def start(
+        behaviour: object,
+        *args: Any,
+        name: str | None = None,
+        init_timeout: float = 5.0,
+        mailbox_size: float = math.inf,
+        trap_exit: bool = False,
+    ) -> GenServerRef[Any, Any, Any]: ...
+    @staticmethod
+    async def start(
+        behaviour: object,
+        *args: Any,
+        name: str | None = None,
+        init_timeout: float = 5.0,
+        mailbox_size: float = math.inf,
+        trap_exit: bool = False,
+    ) -> GenServerRef[Any, Any, Any]:
+        """Start a process running `behaviour` and return its ref once ``init`` is done.
+
+        Args:
+            behaviour: a behaviour class (instantiated with no arguments) or object.
+            *args: passed to ``init``.
+            name: register the process under this name, atomically: if it is taken,
+                `AlreadyRegisteredError` is raised and ``init`` never runs.
+            init_timeout: seconds ``init`` may take (then it is cancelled).
+            mailbox_size: ``math.inf`` (default) or a bound; a full mailbox makes ``cast``
+                raise `MailboxFullError` and ``call`` wait for room.
+            trap_exit: receive linked processes' exits as `Exit` messages instead of dying.
+
+        Raises:
+            InitializationError: ``init`` raised (as ``__cause__``) or timed out.
+            AlreadyRegisteredError: `name` is taken.
+            TypeError, ValueError: bad arguments (nothing was started).
+
+        If ``start`` is cancelled while ``init`` runs, ``init`` is cancelled and the name freed.
+        Messages sent to the process (by name) during ``init`` are handled after it.
+        """
+        return await start_process(
+            behaviour,
+            args,
+            name=name,
+            init_timeout=init_timeout,
+            mailbox_size=mailbox_size,
+            trap_exit=trap_exit,
+        )
+
+    @overload
+    @staticmethod
+    async def call(target: GenServerRef[C, Any, R], msg: C, timeout: float = 5.0) -> R: ...  # noqa: ASYNC109
+    @overload
+    @staticmethod
+    async def call(target: str, msg: Any, timeout: float = 5.0) -> Any: ...  # noqa: ASYNC109
+    @staticmethod
+    async def call(target: object, msg: Any, timeout: float = 5.0) -> Any:  # noqa: ASYNC109 (OTP parity)
+        """Send `msg` to ``handle_call`` and wait for the reply.
+
+        Args:
+            target: a ref or a registered name.
+            msg: the request.
+            timeout: seconds to wait (``math.inf`` for no limit). It covers waiting for room in
+                a bounded mailbox too.
+
+        Raises:
+            CallTimeoutError: no reply in time. The request stays queued and may still be
+                handled; its late reply is dropped. The server is never disturbed.
+            ServerNotRunningError: the target is not running, or stopped before answering.
+            CallToSelfError: a process called itself.
+            Exception: whatever ``handle_call`` raised (the server crashed on it).
+
+        If the caller is cancelled after the request was queued, the server still handles it
+        and the reply is dropped.
+        """
+        return await call(target, msg, timeout)
+
+    @overload
+    @staticmethod
+    def cast(target: GenServerRef[Any, K, Any], msg: K) -> None: ...
+    @overload
+    @staticmethod
+    def cast(target: str, msg: Any) -> None: ...
+    @staticmethod
+    def cast(target: object, msg: Any) -> None:
+        """Queue `msg` for ``handle_cast`` and return at once (sync, fire-and-forget).
+
+        Raises:
+            ServerNotRunningError: the target is not running (or the name is unknown).
+            MailboxFullError: the target's bounded mailbox is full.
+        """
+        cast_message(target, msg)
+
+    @staticmethod
+    async def stop(target: object, reason: ExitReason = "normal") -> None:
+        """Stop a process after the messages already queued; return once it is gone.
+
+        Idempotent: a dead target or unknown name returns quietly. Calls queued behind the stop
+        fail with `ServerNotRunningError`. If ``stop`` is cancelled, the stop request stays
+        queued and the process still stops.
+        """
+        await stop(target, reason)
+
+    @staticmethod
+    def is_running(target: object) -> bool:
+        """True if `target` (a ref or name) is a process accepting messages."""
+        if isinstance(target, str):
+            return current_runtime().registry._whereis(target) is not None
+        if not isinstance(target, GenServerRef):
+            raise TypeError(f"target must be a GenServerRef or a registered name, got {target!r}")
+        return target.is_running()
+
+    @staticmethod
+    def send_after(target: object, msg: Any, delay: float) -> TimerRef:
+        """Cast `msg` to `target` after `delay` seconds (a name is resolved now).
+
+        The timer belongs to the target: if it exits first, the timer is cancelled.
+        """
+        return send_after(target, msg, delay)
+
+    @staticmethod
+    def cancel_timer(timer: TimerRef) -> bool:
+        """Cancel a ``send_after``; True only if it was still pending."""
+        return cancel_timer(timer)
+
+    @staticmethod
+    def caller() -> Caller[Any]:
+        """Inside ``handle_call``: the handle to answer this call later (deferred reply)."""
+        return current_caller()
+
+    @staticmethod
+    def self() -> GenServerRef[Any, Any, Any]:
+        """Inside a process: its own ref (OTP ``self()``).
+
+        Raises:
+            NoexError: called outside a process.
+        """
+        proc = current_process()
+        if proc is None:
+            from ._exceptions import NoexError
+
+            raise NoexError("GenServer.self() can only be used inside a process")
+        return proc
+
+    @staticmethod
+    def on_lifecycle_event(handler: Callable[[LifecycleEvent], object]) -> Callable[[], None]:
+        """Same as ``current_runtime().on_lifecycle_event(handler)``."""
+        return current_runtime().on_lifecycle_event(handler)
+
+    @classmethod
+    def child_spec(
+        cls,
+        *args: Any,
+        id: str | None = None,
+        name: str | None = None,
+        restart: Restart = "permanent",
+        shutdown: Shutdown = 5.0,
+        significant: bool = False,
+        init_timeout: float = 5.0,
+        mailbox_size: float = math.inf,
+        trap_exit: bool = False,
+    ) -> ChildSpec:
+        """A `ChildSpec` that starts this behaviour with `args` (Elixir's ``child_spec/1``).
+
+        ``children=[Counter.child_spec(0, id="counter")]``; `id` defaults to the class name.
+        """
+        if cls is GenServer:
+            raise InvalidChildSpecError("child_spec must be called on a GenServer subclass")
+
+        async def start_child() -> GenServerRef[Any, Any, Any]:
+            return await start_process(
+                cls,
+                args,
+                name=name,
+                init_timeout=init_timeout,
+                mailbox_size=mailbox_size,
+                trap_exit=trap_exit,
+            )
+
+        return ChildSpec(
+            id if id is not None else cls.__name__,
+            start_child,
+            restart=restart,
+            shutdown=shutdown,
+            significant=significant,
+        )
+
+
+async def start_process(
+    behaviour: object,
+    args: tuple[Any, ...],
+    *,
+    name: str | None,
+    init_timeout: float,
+    mailbox_size: float,
+    trap_exit: bool,
+    ref_class: type[GenServerRef[Any, Any, Any]] = GenServerRef,
+    system: bool = False,
+    budget: float | str = 5.0,
+) -> GenServerRef[Any, Any, Any]:
+    """Validate, create the process record, register its name, and spawn it."""
+    runtime = current_runtime()
+    if isinstance(behaviour, type):
+        if not callable(getattr(behaviour, "init", None)):
+            check_behaviour(behaviour)  # raises with the list of missing callbacks
+        behaviour = behaviour()
+    check_behaviour(behaviour)
+    if name is not None:
+        check_name(name)
+    check_timeout(init_timeout, "init_timeout")
+    if mailbox_size != math.inf:
+        if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int):
+            raise TypeError(f"mailbox_size must be an int >= 1 or math.inf, got {mailbox_size!r}")
+        if mailbox_size < 1:
+            raise ValueError(f"mailbox_size must be an int >= 1 or math.inf, got {mailbox_size!r}")
+    if not isinstance(trap_exit, bool):
+        raise TypeError(f"trap_exit must be a bool, got {trap_exit!r}")
+    host = host_var.get() or runtime._host
+    label = name if name is not None else type(behaviour).__name__
+    proc = ref_class(
+        runtime,
+        behaviour,
+        label=label,
+        mailbox_size=mailbox_size,
+        budget=budget,
+        trap_exit=trap_exit,
+        system=system,
+    )
+    if name is not None:
+        runtime.registry.register(name, proc)  # before init, atomically (OTP)
+    try:
+        await spawn(host, proc, args, init_timeout)
+    except BaseException:
+        if proc._registries is not None:  # the task never ran: free the name here
+            runtime.registry._forget_process(proc)
+            proc._registries = None
+        raise
+    return proc
+
+
+__all__ = ["GenServer", "resolve", "start_process"]

@@ -1,0 +1,75 @@
+"""``send_after``: a cast delivered later, owned by its target so it never outlives it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+
+from ._exceptions import ServerNotRunningError
+from ._process import DEAD, RUNNING, AnyRef, cast_message, resolve
+
+
+@attrs.define(eq=False, repr=False)
+class TimerRef:
+    """A pending ``send_after`` message; pass it to ``GenServer.cancel_timer``."""
+
+    _target: AnyRef
+    _message: Any
+    _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    _pending: bool = True
+
+    @property
+    def pending(self) -> bool:
+        """True until the message is delivered or the timer cancelled."""
+        return self._pending
+
+    def __repr__(self) -> str:
+        state = "pending" if self._pending else "done"
+        return f"<TimerRef to {self._target._label} {state}>"
+
+    def _cancel(self) -> bool:
+        if not self._pending:
+            return False
+        self._pending = False
+        self._scope.cancel()
+        self._target._remove_on_exit(self)
+        return True
+
+
+def send_after(target: object, message: Any, delay: float) -> TimerRef:
+    """Cast `message` to `target` after `delay` seconds; see ``GenServer.send_after``."""
+    proc = resolve(target)
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+        raise TypeError(f"delay must be a number of seconds, got {delay!r}")
+    if not delay >= 0:
+        raise ValueError(f"delay must be >= 0, got {delay!r}")
+    if proc._status > RUNNING:
+        raise ServerNotRunningError(target, proc._reason or "noproc")
+    timer = TimerRef(proc, message)
+    proc._add_on_exit(timer, lambda _reason: timer._cancel())
+    proc._runtime._host.nursery.start_soon(_fire, timer, float(delay))
+    return timer
+
+
+async def _fire(timer: TimerRef, delay: float) -> None:
+    with timer._scope:
+        await trio.sleep(delay)
+        if not timer._pending:  # pragma: no cover - cancelled without a checkpoint in between
+            return
+        timer._pending = False
+        proc = timer._target
+        proc._remove_on_exit(timer)
+        if proc._status < DEAD:
+            try:
+                cast_message(proc, timer._message, system=True)
+            except Exception:  # stopping or full: dropped like a cast to a dead process
+                proc._runtime._dead_letters += 1
+
+
+def cancel_timer(timer: TimerRef) -> bool:
+    """Cancel a ``send_after``; True only if the message was still pending."""
+    if not isinstance(timer, TimerRef):
+        raise TypeError(f"expected a TimerRef, got {timer!r}")
+    return timer._cancel()

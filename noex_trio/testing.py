@@ -1,0 +1,101 @@
+"""Testing support: a pytest plugin (registered via the ``pytest11`` entry point) and helpers.
+
+The ``runtime`` fixture opens a fresh runtime per test (nothing is autouse)::
+
+    async def test_counter(runtime: Runtime) -> None:
+        ref = await GenServer.start(Counter, 0)
+        ...
+
+Helpers crash or kill a process on purpose and wait for exits and restarts without sleeping;
+use them with pytest-trio's ``autojump_clock`` for anything involving time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trio
+
+from ._process import DEAD, Crash, GenServerRef, resolve, shutdown_soon
+from ._results import ExitReason, LifecycleEvent
+from ._runtime import Runtime, open_runtime
+
+__all__ = ["EventRecorder", "crash", "kill", "runtime", "wait_exit"]
+
+
+@pytest.fixture
+async def runtime() -> AsyncIterator[Runtime]:
+    """A runtime open for the duration of the test; closed (ordered shutdown) afterwards."""
+    async with open_runtime(name="test") as rt:
+        yield rt
+
+
+def crash(target: GenServerRef[Any, Any, Any] | str, error: BaseException | None = None) -> None:
+    """Make `target` crash with `error` as if its next handler raised it.
+
+    The crash is queued like a message (behind what is already in the mailbox), so it goes
+    through the real crash path: ``terminate(error)``, queued callers failed, supervisor told.
+    """
+    proc = resolve(target, allow_system=True)
+    if error is None:
+        error = RuntimeError(f"{proc._label} crashed on purpose")
+    if not isinstance(error, BaseException):
+        raise TypeError(f"error must be an exception instance, got {error!r}")
+    if proc._status >= DEAD:
+        return
+    proc._send.send_nowait(Crash(error))
+
+
+def kill(target: GenServerRef[Any, Any, Any] | str, reason: ExitReason = "killed") -> None:
+    """Cancel `target` now, overtaking its mailbox (like OTP ``exit(Pid, Reason)``).
+
+    With the default ``"killed"`` its ``terminate`` does not run; with any other reason (e.g. an
+    exception, to look like a crash) it runs ``terminate(reason)``.
+    """
+    proc = resolve(target, allow_system=True)
+    shutdown_soon(proc, reason, "brutal_kill" if reason == "killed" else None)
+
+
+async def wait_exit(target: GenServerRef[Any, Any, Any]) -> ExitReason:
+    """Wait until `target` has exited and return its exit reason."""
+    if not isinstance(target, GenServerRef):
+        raise TypeError(f"target must be a GenServerRef, got {target!r}")
+    return await target._wait_exited()
+
+
+class EventRecorder:
+    """Records lifecycle events and lets a test wait for one without sleeping.
+
+    ``with EventRecorder(rt) as events: ...; await events.wait_for(Restarted)``.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.events: list[LifecycleEvent] = []
+        self._changed = trio.Event()
+        self._unsubscribe = runtime.on_lifecycle_event(self._record)
+
+    def _record(self, event: LifecycleEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_for(self, kind: type[Any], count: int = 1) -> list[Any]:
+        """Wait until `count` events of type `kind` were recorded; return them all."""
+        while True:
+            found = [event for event in self.events if isinstance(event, kind)]
+            if len(found) >= count:
+                return found
+            await self._changed.wait()
+
+    def close(self) -> None:
+        """Stop recording."""
+        self._unsubscribe()
+
+    def __enter__(self) -> EventRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
