@@ -539,54 +539,80 @@ async def _process_main(
 ) -> None:
     current_process_var.set(proc)
     host_var.set(None)  # processes this one starts are its peers, not its host's children
-    cb = _Callbacks(proc._behaviour)
-    runtime = proc._runtime
     host.procs[proc] = None
-    runtime._live[proc] = None
-    started = False
-    fatal: BaseException | None = None
-    state: Any = None
-    reason: ExitReason = "normal"
+    proc._runtime._live[proc] = None
+    outcome = _Outcome()
     with trio.CancelScope() as scope:
         proc._scope = scope
-        # -- init: cancellable by the starter, bounded by init_timeout --
-        try:
-            with trio.move_on_after(init_timeout) as init_scope:
-                state = cb.init(*args)
-                if inspect.isawaitable(state):
-                    state = await state
-        except Exception as exc:
-            _abandon(proc, exc)
-            raise InitializationError(proc, f"init raised {exc!r}") from exc
-        except BaseException as exc:  # Cancelled (start cancelled), KeyboardInterrupt, ...
-            _abandon(proc, exc)
-            raise
-        if init_scope.cancelled_caught:
-            error = InitializationError(proc, f"init timed out after {init_timeout} s")
-            _abandon(proc, error)
-            raise error
-        scope.shield = True
-        proc._status = RUNNING if proc._status == STARTING else proc._status
-        started = True
-        task_status.started()
-        runtime._emit(Started(proc))
-        # -- the loop --
-        try:
-            reason, state = await _loop(proc, cb, state)
-        except trio.Cancelled:
-            reason = proc._kill_reason or "shutdown"
-            raise
-        except Exception as exc:
-            reason = exc
-        except BaseException as exc:  # KeyboardInterrupt/SystemExit: hand to the runtime
-            reason = "shutdown"
-            fatal = exc
-        finally:
-            await _finish(proc, cb, reason, state)
-    if not started:  # cancelled by its host while in init (runtime closing)
+        behaviour = proc._behaviour
+        if getattr(behaviour, "_noex_wants_nursery", False):
+            # A supervisor: its children live in a nursery inside its own task.
+            async with trio.open_nursery() as nursery:
+                behaviour._noex_nursery = nursery
+                await _run(proc, args, init_timeout, outcome, task_status)
+        else:
+            await _run(proc, args, init_timeout, outcome, task_status)
+    if not outcome.started:  # cancelled by its host while in init (runtime closing)
         raise InitializationError(proc, "stopped while starting")
-    if fatal is not None:
-        runtime._escalate(fatal)
+    if outcome.fatal is not None:
+        proc._runtime._escalate(outcome.fatal)
+
+
+class _Outcome:
+    __slots__ = ("fatal", "started")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.fatal: BaseException | None = None
+
+
+async def _run(
+    proc: AnyRef,
+    args: tuple[Any, ...],
+    init_timeout: float,
+    outcome: _Outcome,
+    task_status: trio.TaskStatus[None],
+) -> None:
+    """init, then the loop, then the exit sequence (see the module docstring)."""
+    cb = _Callbacks(proc._behaviour)
+    state: Any = None
+    reason: ExitReason = "normal"
+    # -- init: cancellable by the starter, bounded by init_timeout --
+    try:
+        with trio.move_on_after(init_timeout) as init_scope:
+            state = cb.init(*args)
+            if inspect.isawaitable(state):
+                state = await state
+    except Exception as exc:
+        _abandon(proc, exc)
+        raise InitializationError(proc, f"init raised {exc!r}") from exc
+    except BaseException as exc:  # Cancelled (start cancelled), KeyboardInterrupt, ...
+        _abandon(proc, exc)
+        raise
+    if init_scope.cancelled_caught:
+        error = InitializationError(proc, f"init timed out after {init_timeout} s")
+        _abandon(proc, error)
+        raise error
+    assert proc._scope is not None
+    proc._scope.shield = True
+    if proc._status == STARTING:
+        proc._status = RUNNING
+    outcome.started = True
+    task_status.started()
+    proc._runtime._emit(Started(proc))
+    # -- the loop --
+    try:
+        reason, state = await _loop(proc, cb, state)
+    except trio.Cancelled:
+        reason = proc._kill_reason or "shutdown"
+        raise
+    except Exception as exc:
+        reason = exc
+    except BaseException as exc:  # KeyboardInterrupt/SystemExit: hand to the runtime
+        reason = "shutdown"
+        outcome.fatal = exc
+    finally:
+        await _finish(proc, cb, reason, state)
 
 
 async def _loop(proc: AnyRef, cb: _Callbacks, state: Any) -> tuple[ExitReason, Any]:
