@@ -29,6 +29,11 @@ from ._process import GenServerRef as GenServerRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
 from ._registry_facade import Registry as Registry
+from ._resilience import CircuitBreaker as CircuitBreaker
+from ._resilience import CircuitBreakerStatistics as CircuitBreakerStatistics
+from ._resilience import CircuitState as CircuitState
+from ._resilience import backoff_delays as backoff_delays
+from ._resilience import retry as retry
 from ._results import Crashed as Crashed
 from ._results import ExitReason as ExitReason
 from ._results import LifecycleEvent as LifecycleEvent
@@ -52,7 +57,10 @@ __all__ = [
     "ChildInfo",
     "ChildNotFoundError",
     "ChildSpec",
+    "CircuitBreaker",
+    "CircuitBreakerStatistics",
     "CircuitOpenError",
+    "CircuitState",
     "Crashed",
     "DuplicateChildError",
     "ExitReason",
@@ -80,8 +88,10 @@ __all__ = [
     "Stop",
     "Terminated",
     "TimerRef",
+    "backoff_delays",
     "current_runtime",
     "open_runtime",
+    "retry",
 ]
 
 

@@ -1,0 +1,35 @@
+"""A counter GenServer under a Supervisor: crash it, and the supervisor brings it back."""
+
+import trio
+
+from noex_trio import GenServer, ServerNotRunningError, Supervisor, open_runtime, retry
+
+
+class Counter(GenServer[int, str, int, int]):
+    def init(self, start: int) -> int:
+        return start
+
+    def handle_call(self, msg: str, state: int) -> tuple[int, int]:
+        if msg == "crash":
+            raise RuntimeError("boom")  # let it crash: the supervisor restarts us
+        return state, state  # (reply, new state)
+
+    def handle_cast(self, msg: int, state: int) -> int:
+        return state + msg
+
+
+async def main() -> int:
+    async with open_runtime():
+        await Supervisor.start(children=[Counter.child_spec(0, id="counter", name="counter")])
+        GenServer.cast("counter", 5)
+        print("count:", await GenServer.call("counter", "get"))  # count: 5
+        try:
+            await GenServer.call("counter", "crash")
+        except RuntimeError:
+            print("crashed")
+        # The supervisor restarts it at once; retry covers the instant it is not yet back.
+        return await retry(GenServer.call, "counter", "get", retry_on=ServerNotRunningError)
+
+
+if __name__ == "__main__":
+    trio.run(main)
