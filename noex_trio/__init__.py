@@ -8,6 +8,9 @@ import contextlib
 
 from ._child_spec import ChildInfo as ChildInfo
 from ._child_spec import ChildSpec as ChildSpec
+from ._event_bus import EventBus as EventBus
+from ._event_bus import EventBusRef as EventBusRef
+from ._event_bus import EventListener as EventListener
 from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
 from ._exceptions import CallTimeoutError as CallTimeoutError
 from ._exceptions import CallToSelfError as CallToSelfError
@@ -16,6 +19,7 @@ from ._exceptions import CircuitOpenError as CircuitOpenError
 from ._exceptions import DuplicateChildError as DuplicateChildError
 from ._exceptions import InitializationError as InitializationError
 from ._exceptions import InvalidChildSpecError as InvalidChildSpecError
+from ._exceptions import LinkedExitError as LinkedExitError
 from ._exceptions import MailboxFullError as MailboxFullError
 from ._exceptions import MaxRestartsExceededError as MaxRestartsExceededError
 from ._exceptions import MissingChildTemplateError as MissingChildTemplateError
@@ -24,6 +28,9 @@ from ._exceptions import NoRuntimeError as NoRuntimeError
 from ._exceptions import NotRegisteredError as NotRegisteredError
 from ._exceptions import ServerNotRunningError as ServerNotRunningError
 from ._gen_server import GenServer as GenServer
+from ._links import Down as Down
+from ._links import Exit as Exit
+from ._links import MonitorRef as MonitorRef
 from ._process import Caller as Caller
 from ._process import GenServerRef as GenServerRef
 from ._registry import RegistryEntry as RegistryEntry
@@ -47,6 +54,8 @@ from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStatistics as RuntimeStatistics
 from ._runtime import current_runtime as current_runtime
 from ._runtime import open_runtime as open_runtime
+from ._supervisor import Supervisor as Supervisor
+from ._supervisor import SupervisorRef as SupervisorRef
 from ._timers import TimerRef as TimerRef
 
 __all__ = [
@@ -62,16 +71,23 @@ __all__ = [
     "CircuitOpenError",
     "CircuitState",
     "Crashed",
+    "Down",
     "DuplicateChildError",
+    "EventBus",
+    "EventBusRef",
+    "EventListener",
+    "Exit",
     "ExitReason",
     "GenServer",
     "GenServerRef",
     "InitializationError",
     "InvalidChildSpecError",
     "LifecycleEvent",
+    "LinkedExitError",
     "MailboxFullError",
     "MaxRestartsExceededError",
     "MissingChildTemplateError",
+    "MonitorRef",
     "NoReply",
     "NoRuntimeError",
     "NoexError",
@@ -86,6 +102,8 @@ __all__ = [
     "ServerNotRunningError",
     "Started",
     "Stop",
+    "Supervisor",
+    "SupervisorRef",
     "Terminated",
     "TimerRef",
     "backoff_delays",

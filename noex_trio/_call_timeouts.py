@@ -13,6 +13,7 @@ More than `_MAX_LISTS` distinct timeout values fall back to a cancel scope per c
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -58,6 +59,8 @@ class Watchdog:
         self._lists: dict[float, _List] = {}
         self._scope: trio.CancelScope | None = None
         self._wake_at = math.inf
+        # The run's clock, read directly (``trio.current_time()`` costs two more calls).
+        self._now: Callable[[], float] = trio.current_time
 
     def watch(self, caller: Caller[Any], timeout: float) -> bool:
         """Start watching `caller`; False if the caller must use its own cancel scope."""
@@ -66,7 +69,7 @@ class Watchdog:
             if len(self._lists) >= _MAX_LISTS or self._scope is None:
                 return False
             lst = self._lists[timeout] = _List(timeout)
-        deadline = trio.current_time() + timeout
+        deadline = self._now() + timeout
         caller._deadline = deadline
         caller._list = lst
         tail = lst.tail
@@ -85,6 +88,7 @@ class Watchdog:
         """The watchdog task: sleep until the earliest deadline, fail expired callers, repeat."""
         from ._exceptions import CallTimeoutError
 
+        self._now = trio.lowlevel.current_clock().current_time
         started = False
         while True:
             with trio.CancelScope(deadline=self._wake_at) as scope:

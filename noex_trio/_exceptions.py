@@ -16,6 +16,7 @@ Every error the library raises on purpose derives from `NoexError`::
     ├── ChildNotFoundError          a supervisor has no child with that id
     ├── MissingChildTemplateError   `simple_one_for_one` without `child_template`
     ├── InvalidChildSpecError       a child spec or supervisor option is malformed
+    ├── LinkedExitError             exit reason of a process killed by a linked process's crash
     └── CircuitOpenError            a `CircuitBreaker` refused a call while open
 
 Errors format their own message (lower case, no trailing period) from structured fields, so
@@ -165,12 +166,16 @@ class MaxRestartsExceededError(NoexError):
 
 
 class DuplicateChildError(NoexError):
-    """The supervisor already has a child with this id."""
+    """The supervisor already has a child with this id (`supervisor` is None when two of the
+    children given to ``Supervisor.start`` share an id)."""
 
     def __init__(self, supervisor: object, child_id: str) -> None:
         self.supervisor = supervisor
         self.child_id = child_id
-        super().__init__(f"{describe(supervisor)} already has a child {child_id!r}")
+        if supervisor is None:
+            super().__init__(f"two children have the id {child_id!r}; ids must be unique")
+        else:
+            super().__init__(f"{describe(supervisor)} already has a child {child_id!r}")
 
 
 class ChildNotFoundError(NoexError, LookupError):
@@ -197,6 +202,27 @@ class InvalidChildSpecError(NoexError, ValueError):
     def __init__(self, detail: str) -> None:
         self.detail = detail
         super().__init__(detail)
+
+
+class LinkedExitError(NoexError):
+    """The exit reason of a process that died because a linked process crashed (or was killed).
+
+    Never raised: it is the reason a linked process exits with (``terminate`` gets it, a
+    supervisor counts it as a crash). The linked process's own exception is `__cause__`.
+
+    Attributes:
+        process: the linked process that exited first.
+        reason: its exit reason (an exception, or ``"killed"``).
+    """
+
+    def __init__(self, process: object, reason: ExitReason) -> None:
+        self.process = process
+        self.reason = reason
+        super().__init__(
+            f"linked process {describe(process)} exited with {describe_reason(reason)}"
+        )
+        if isinstance(reason, BaseException):
+            self.__cause__ = reason
 
 
 class CircuitOpenError(NoexError):

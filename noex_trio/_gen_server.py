@@ -14,6 +14,17 @@ from typing import Any, Generic, TypeAlias, TypeVar, Union, overload
 
 from ._child_spec import ChildSpec, Restart, Shutdown
 from ._exceptions import InvalidChildSpecError
+from ._links import (
+    DownReason,
+    MonitorRef,
+    demonitor,
+    link,
+    link_procs,
+    monitor,
+    start_link_owner,
+    unlink,
+    wait_exit,
+)
 from ._process import (
     Caller,
     GenServerRef,
@@ -109,6 +120,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
+        link: bool = False,
     ) -> GenServerRef[C, K, R]: ...
     @overload
     @staticmethod
@@ -119,6 +131,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
+        link: bool = False,
     ) -> GenServerRef[C, K, R]: ...
     @overload
     @staticmethod
@@ -129,6 +142,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
+        link: bool = False,
     ) -> GenServerRef[Any, Any, Any]: ...
     @staticmethod
     async def start(
@@ -138,6 +152,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
+        link: bool = False,
     ) -> GenServerRef[Any, Any, Any]:
         """Start a process running `behaviour` and return its ref once ``init`` is done.
 
@@ -150,6 +165,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             mailbox_size: ``math.inf`` (default) or a bound; a full mailbox makes ``cast``
                 raise `MailboxFullError` and ``call`` wait for room.
             trap_exit: receive linked processes' exits as `Exit` messages instead of dying.
+            link: link the new process to the calling process (OTP ``start_link``), once
+                ``init`` has succeeded; only inside a process (`NoexError` otherwise). A no-op
+                in a supervisor's child ``start`` function (the supervisor already is linked).
 
         Raises:
             InitializationError: ``init`` raised (as ``__cause__``) or timed out.
@@ -159,7 +177,8 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         If ``start`` is cancelled while ``init`` runs, ``init`` is cancelled and the name freed.
         Messages sent to the process (by name) during ``init`` are handled after it.
         """
-        return await start_process(
+        owner = start_link_owner() if link else None
+        ref = await start_process(
             behaviour,
             args,
             name=name,
@@ -167,6 +186,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             mailbox_size=mailbox_size,
             trap_exit=trap_exit,
         )
+        if owner is not None:
+            link_procs(owner, ref)
+        return ref
 
     @overload
     @staticmethod
@@ -262,6 +284,69 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
 
             raise NoexError("GenServer.self() can only be used inside a process")
         return proc
+
+    # -- monitors and links (see docs/guides/monitors-and-links.md) --
+
+    @staticmethod
+    def monitor(target: GenServerRef[Any, Any, Any] | str) -> MonitorRef:
+        """Inside a process: watch `target` (a ref or name); returns a new `MonitorRef`.
+
+        When `target` exits, ``Down(monitor=mref, ref=target, reason=...)`` arrives in the
+        calling process's ``handle_info``. If it is already gone (or the name is not
+        registered), the `Down` is queued at once with reason ``"noproc"``. Every call makes
+        an independent monitor; they are removed when the calling process exits.
+
+        Raises:
+            NoexError: called outside a process (use `wait_exit` there).
+        """
+        return monitor(target)
+
+    @staticmethod
+    def demonitor(mref: MonitorRef, flush: bool = False) -> None:
+        """Remove a monitor; idempotent (also after its `Down` was sent).
+
+        Without `flush`, a `Down` already queued in the watcher's mailbox is still delivered
+        (OTP); with ``flush=True`` it is dropped, so no `Down` of `mref` arrives afterwards.
+        """
+        demonitor(mref, flush)
+
+    @staticmethod
+    def link(target: GenServerRef[Any, Any, Any] | str) -> None:
+        """Inside a process: link it to `target` (a ref or name); idempotent.
+
+        A link is two-way: if either process exits with an abnormal reason (a crash,
+        ``"shutdown"``, ``"killed"``) the other exits too — or, if it was started with
+        ``trap_exit=True``, gets ``Exit(ref, reason)`` in ``handle_info`` instead. A ``"normal"``
+        exit kills nobody. Linking a process to itself does nothing.
+
+        Raises:
+            ServerNotRunningError: `target` is not running (reason ``"noproc"``) and the
+                calling process does not trap exits; a trapping one gets
+                ``Exit(target, "noproc")`` instead.
+            NoexError: called outside a process.
+        """
+        link(target)
+
+    @staticmethod
+    def unlink(target: GenServerRef[Any, Any, Any] | str) -> None:
+        """Inside a process: remove its link to `target`; idempotent.
+
+        An `Exit` already queued in the calling process's mailbox is still delivered (OTP).
+
+        Raises:
+            NoexError: called outside a process.
+        """
+        unlink(target)
+
+    @staticmethod
+    async def wait_exit(target: GenServerRef[Any, Any, Any] | str) -> DownReason:
+        """Wait until `target` (a ref or name) has exited and return its exit reason.
+
+        For plain Trio code, where there is no mailbox to receive a `Down`. A process that
+        already exited returns its reason at once; a name nobody holds returns ``"noproc"``.
+        Cancelling the wait leaves nothing behind.
+        """
+        return await wait_exit(target)
 
     @staticmethod
     def on_lifecycle_event(handler: Callable[[LifecycleEvent], object]) -> Callable[[], None]:

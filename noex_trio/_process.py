@@ -24,9 +24,9 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, Protocol, TypeVar, cast
 
 import trio
 
@@ -163,14 +163,32 @@ class Caller(Generic[R]):
             unlink(self)
         return trio.lowlevel.Abort.SUCCEEDED
 
+    def _raise(self) -> NoReturn:
+        # Raised from here, not from `call`'s frame: that frame holds the caller, and the
+        # caller the error, which would make error -> traceback -> frame -> caller -> error a
+        # reference cycle (garbage for the cyclic collector on every failed call).
+        error = self._error
+        self._error = None
+        assert error is not None
+        try:
+            raise error
+        finally:
+            del error
+
     async def _wait(self) -> R:
         if self._done:
             await trio.lowlevel.cancel_shielded_checkpoint()
         else:
             self._task = trio.lowlevel.current_task()
             await trio.lowlevel.wait_task_rescheduled(self._abort)
-        if self._error is not None:
-            raise self._error
+        error = self._error
+        if error is not None:
+            # Forget it before raising: its traceback holds this frame, which holds `self`.
+            self._error = None
+            try:
+                raise error
+            finally:
+                del error
         return cast(R, self._value)
 
     def __repr__(self) -> str:
@@ -293,9 +311,13 @@ class GenServerRef(Generic[CallT, CastT, ReplyT]):
         """True while the process accepts messages (not once a stop was requested)."""
         return self._status <= RUNNING
 
-    async def call(self, message: CallT, timeout: float = 5.0) -> ReplyT:  # noqa: ASYNC109 (OTP parity)
-        """Same as ``GenServer.call(self, message, timeout)``."""
-        return cast(ReplyT, await call(self, message, timeout))
+    def call(self, message: CallT, timeout: float = 5.0) -> Coroutine[Any, Any, ReplyT]:
+        """Same as ``await GenServer.call(self, message, timeout)``.
+
+        A plain method returning the coroutine of the module-level ``call`` (await it): that
+        saves a coroutine frame on each of the call's two resumptions (~3 % of a round trip).
+        """
+        return call(self, message, timeout)
 
     def cast(self, message: CastT) -> None:
         """Same as ``GenServer.cast(self, message)``."""
@@ -382,7 +404,10 @@ async def call(
     system: bool = False,
 ) -> Any:
     """Send a call and wait for its reply; see ``GenServer.call`` for the rules."""
-    proc = resolve(target, allow_system=system)
+    if type(target) is GenServerRef and not target._system:
+        proc: AnyRef = target  # the common case, without a call to resolve()
+    else:
+        proc = resolve(target, allow_system=system)
     if timeout != 5.0:
         check_timeout(timeout)
     if proc._status > RUNNING:
@@ -395,7 +420,13 @@ async def call(
     except trio.WouldBlock:
         return await _call_bounded(proc, caller, target, timeout)
     if timeout == math.inf or proc._runtime._watchdog.watch(caller, timeout):
-        return await caller._wait()
+        # Caller._wait inlined: one coroutine frame less to go through at each resumption.
+        # (Nothing can have answered yet: the server only runs once this task parks.)
+        caller._task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(caller._abort)
+        if caller._error is not None:
+            caller._raise()
+        return caller._value
     with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
         return await caller._wait()
     assert scope.cancelled_caught
@@ -538,7 +569,8 @@ async def _process_main(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     current_process_var.set(proc)
-    host_var.set(None)  # processes this one starts are its peers, not its host's children
+    if host_var.get() is not None:  # (a set costs ~170 bytes of context per process)
+        host_var.set(None)  # processes this one starts are its peers, not its host's children
     host.procs[proc] = None
     proc._runtime._live[proc] = None
     outcome = _Outcome()
@@ -546,16 +578,35 @@ async def _process_main(
         proc._scope = scope
         behaviour = proc._behaviour
         if getattr(behaviour, "_noex_wants_nursery", False):
-            # A supervisor: its children live in a nursery inside its own task.
-            async with trio.open_nursery() as nursery:
-                behaviour._noex_nursery = nursery
-                await _run(proc, args, init_timeout, outcome, task_status)
+            # A supervisor: its children live in a nursery inside its own task. A started
+            # process never raises into its host's nursery, so what leaves this one is the
+            # body's own exception (a failed init, a cancelled start): raise it unwrapped, as
+            # `start` promises (a strict nursery would wrap it in an ExceptionGroup).
+            try:
+                async with trio.open_nursery() as nursery:
+                    behaviour._noex_nursery = nursery
+                    await _run(proc, args, init_timeout, outcome, task_status)
+            except BaseExceptionGroup as group:
+                _raise_single(group)
         else:
             await _run(proc, args, init_timeout, outcome, task_status)
     if not outcome.started:  # cancelled by its host while in init (runtime closing)
         raise InitializationError(proc, "stopped while starting")
     if outcome.fatal is not None:
         proc._runtime._escalate(outcome.fatal)
+
+
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Raise the only exception of `group` as itself, its context and cause kept."""
+    if len(group.exceptions) != 1:  # pragma: no cover - see the caller
+        raise group
+    error = group.exceptions[0]
+    context = error.__context__
+    try:
+        raise error
+    finally:
+        error.__context__ = context
+        del error, context
 
 
 class _Outcome:
@@ -615,6 +666,17 @@ async def _run(
         await _finish(proc, cb, reason, state)
 
 
+def _take_nowait(recv: trio.MemoryReceiveChannel[Any]) -> Any:
+    """The next queued item or None. A function of its own, so that the `WouldBlock` is raised
+    and caught outside the loop's frame: an exception passing through the loop would give it a
+    frame object (and parking inside the ``except`` would keep the exception and its traceback)
+    for as long as the process lives, about 700 bytes per idle process."""
+    try:
+        return recv.receive_nowait()
+    except trio.WouldBlock:
+        return None
+
+
 async def _loop(proc: AnyRef, cb: _Callbacks, state: Any) -> tuple[ExitReason, Any]:
     """Handle messages until a stop; return (reason, final state). Exceptions are crashes."""
     recv = proc._recv
@@ -625,13 +687,9 @@ async def _loop(proc: AnyRef, cb: _Callbacks, state: Any) -> tuple[ExitReason, A
     budget = _YIELD_EVERY
     while True:
         # Take what is queued without a scheduler round trip, but yield regularly.
-        if budget:
-            try:
-                item = recv.receive_nowait()
-                budget -= 1
-            except trio.WouldBlock:
-                item = await recv.receive()
-                budget = _YIELD_EVERY
+        item = _take_nowait(recv) if budget else None
+        if item is not None:
+            budget -= 1
         else:
             item = await recv.receive()
             budget = _YIELD_EVERY
@@ -694,6 +752,10 @@ async def _loop(proc: AnyRef, cb: _Callbacks, state: Any) -> tuple[ExitReason, A
 
 
 async def _handle_info(proc: AnyRef, cb: _Callbacks, message: object, state: Any) -> Any:
+    # A notice may be withdrawn after it was queued (a `Down` flushed by ``demonitor``).
+    drop = getattr(message, "_noex_drop", None)
+    if drop is not None and drop():
+        return state
     if cb.handle_info is None:
         logger.warning("%s got %r but defines no handle_info; dropped", proc._label, message)
         return state

@@ -166,14 +166,10 @@ class Runtime:
         self._closing = True
         root = self._root
         assert root is not None
-        while True:
-            procs = [p for p in root.procs if p not in self._services]
-            if not procs:
-                break
+        while root.procs:  # a terminate may start a process; stop that one too
+            procs = [p for p in root.procs if p not in self._services] or list(root.procs)
             for proc in reversed(procs):
                 await shutdown(proc, "shutdown")
-        for service in reversed(self._services):
-            await shutdown(service, "shutdown")
 
     async def __aenter__(self) -> Runtime:
         if self._entered:

@@ -21,6 +21,8 @@ import trio
 from ._process import DEAD, Crash, GenServerRef, resolve, shutdown_soon
 from ._results import ExitReason, LifecycleEvent
 from ._runtime import Runtime, open_runtime
+from ._supervisor import Supervisor, SupervisorRef
+from ._supervisor_server import Supervisor as _SupervisorServer
 
 __all__ = ["EventRecorder", "crash", "kill", "runtime", "wait_exit"]
 
@@ -99,3 +101,37 @@ class EventRecorder:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+async def wait_for_restart(
+    sup: SupervisorRef | str,
+    child_id: str,
+    old: GenServerRef[Any, Any, Any] | None = None,
+) -> GenServerRef[Any, Any, Any]:
+    """Wait, without sleeping, until the child `child_id` of `sup` runs under a new ref.
+
+    Args:
+        sup: the supervisor (ref or name).
+        child_id: the child's id.
+        old: the ref to see replaced; by default the child's ref when this is called. Pass it
+            when the restart may already have happened (after a checkpoint).
+
+    Returns:
+        The child's new ref (running when returned).
+
+    Raises:
+        ChildNotFoundError: the child was removed instead (e.g. a temporary child).
+        ServerNotRunningError: the supervisor stopped or gave up first.
+    """
+    if old is None:
+        old = Supervisor.get_child(sup, child_id).ref
+    while True:
+        info = Supervisor.get_child(sup, child_id)
+        if info.ref is not old and info.ref.is_running():
+            return info.ref
+        proc = resolve(sup, allow_system=True)
+        assert isinstance(proc._behaviour, _SupervisorServer)
+        await proc._behaviour.changed().wait()
+
+
+__all__ += ["wait_for_restart"]

@@ -1,0 +1,99 @@
+"""``python -m bench``: run the benchmark scenarios, print the table, write the JSON file.
+
+Options:
+    --quick         smaller workloads and 3 rounds (for development; figures are noisier)
+    --only NAME     run only this scenario (repeatable); names: see ``--list``
+    --rounds N      rounds per scenario (default 5, or 3 with --quick)
+    --json PATH     where to write the results (default bench/results/latest.json)
+    --list          list the scenario names and exit
+
+Each scenario group runs in its own ``trio.run`` on the real clock. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import trio
+
+from ._harness import Row, Settings, format_table, machine, write_json
+
+Scenario = Callable[[Settings], Awaitable[list[Row]]]
+
+#: Scenario modules, in the order their scenarios run.
+MODULES = (
+    "scenarios_gen_server",
+    "scenarios_supervisor",
+    "scenarios_services",
+    "scenarios_event_bus",
+    "scenarios_memory",
+)
+
+
+def load_scenarios() -> dict[str, Scenario]:
+    """Every scenario by name; a module that cannot be imported is reported and skipped."""
+    scenarios: dict[str, Scenario] = {}
+    for module_name in MODULES:
+        try:
+            module = importlib.import_module(f"{__package__}.{module_name}")
+        except ImportError as exc:
+            print(f"skipping {module_name}: {exc}", file=sys.stderr)
+            continue
+        scenarios.update(module.SCENARIOS)
+    return scenarios
+
+
+DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    scenarios = load_scenarios()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small workloads, 3 rounds")
+    parser.add_argument("--only", action="append", metavar="NAME", choices=list(scenarios))
+    parser.add_argument("--rounds", type=int, default=None, metavar="N")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH")
+    parser.add_argument("--list", action="store_true", help="list scenario names and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(scenarios))
+        return 0
+    rounds = args.rounds if args.rounds is not None else (3 if args.quick else 5)
+    if rounds < 1:
+        parser.error("--rounds must be >= 1")
+    settings = Settings(rounds=rounds, quick=args.quick)
+    logging.basicConfig(level=logging.CRITICAL)  # crashes provoked on purpose are not news
+    info = machine()
+    print(
+        f"noex_trio benchmarks - CPython {info['python']}, trio {info['trio']}, "
+        f"{info['cpus']} CPUs, {info['platform']}; {rounds} rounds"
+        + (" (quick)" if args.quick else ""),
+        flush=True,
+    )
+    started = time.perf_counter()
+    rows: list[Row] = []
+    for name in args.only or list(scenarios):
+        t0 = time.perf_counter()
+        print(f"  running {name} ...", end="", flush=True)
+        scenario_rows = trio.run(scenarios[name], settings)
+        rows += scenario_rows
+        print(f" {time.perf_counter() - t0:.1f} s", flush=True)
+    seconds = time.perf_counter() - started
+    print()
+    print(format_table(rows))
+    print(f"\ntotal {seconds:.0f} s; results written to {args.json}")
+    write_json(args.json, rows, settings, seconds)
+    misses = [row for row in rows if row.ok is False]
+    if misses:
+        print(f"{len(misses)} target(s) missed: " + ", ".join(f"{r.scenario}: {r.what}" for r in misses))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""Monitors and links: how processes learn of each other's exits, and die together.
+
+- A **monitor** is one-way: the watcher gets ``Down(monitor, ref, reason)`` in ``handle_info``
+  when the target exits (at once, with reason ``"noproc"``, if it is already gone). Each
+  ``monitor`` call makes an independent `MonitorRef`; ``demonitor`` removes it.
+- A **link** is two-way and at most one per pair: when either process exits with an abnormal
+  reason, the other dies too, unless it traps exits (``trap_exit=True``), in which case it gets
+  ``Exit(ref, reason)`` in ``handle_info`` instead.
+
+Both are built on the exit hooks of the process record (``_add_on_exit``): a hook runs during
+the exit sequence, after the names are released and before ``Terminated`` is emitted. Nothing
+is stored for a process that never monitors or links, so it pays nothing. Hooks are removed on
+both sides when either end goes away (exit, ``demonitor``, ``unlink``), so link and monitor
+tables never keep a dead process alive.
+
+Link keys live in the process's own exit-hook table: ``(_LINK, peer)`` on each side, so "are A
+and B linked?" is a dict lookup and an exit walks only that process's own links.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Final, Literal, TypeAlias
+
+import attrs
+import trio
+
+from ._exceptions import LinkedExitError, NoexError, ServerNotRunningError
+from ._process import (
+    DEAD,
+    AnyRef,
+    GenServerRef,
+    Info,
+    current_process,
+    host_var,
+    logger,
+    resolve,
+    shutdown_soon,
+)
+from ._results import ExitReason
+
+#: What a `Down` or `Exit` may report: an exit reason, or ``"noproc"`` when the target was
+#: already gone (or never existed) when the monitor or link was made.
+DownReason: TypeAlias = ExitReason | Literal["noproc"]
+
+#: First element of the exit-hook key of a link: ``(_LINK, peer)``.
+_LINK: Final = "noex_trio.link"
+
+
+@attrs.define(eq=False, repr=False)
+class MonitorRef:
+    """One monitor, returned by ``GenServer.monitor``; pass it to ``GenServer.demonitor``.
+
+    Hashable and compared by identity: every ``monitor`` call makes a new one, even for the
+    same target, and the `Down` it produces carries it (``down.monitor is mref``).
+    """
+
+    _watcher: AnyRef
+    _target: AnyRef | str
+    _active: bool = True
+    _flushed: bool = False
+
+    @property
+    def target(self) -> GenServerRef[Any, Any, Any] | str:
+        """The monitored process (or the name that was not registered)."""
+        return self._target
+
+    @property
+    def active(self) -> bool:
+        """True until the `Down` was sent or the monitor removed by ``demonitor``."""
+        return self._active
+
+    def __repr__(self) -> str:
+        target = self._target if isinstance(self._target, str) else self._target._label
+        state = "active" if self._active else "inactive"
+        return f"<MonitorRef of {target} by {self._watcher._label} {state}>"
+
+    # -- exit hooks --
+
+    def _owner_key(self) -> tuple[str, MonitorRef]:
+        return ("noex_trio.monitor", self)
+
+    def _target_exited(self, reason: ExitReason) -> None:
+        if not self._active:  # pragma: no cover - hooks are removed when deactivated
+            return
+        self._active = False
+        self._watcher._remove_on_exit(self._owner_key())
+        deliver(self._watcher, Down(self, self._target, reason))
+
+    def _watcher_exited(self, _reason: ExitReason) -> None:
+        self._active = False
+        self._target_proc()._remove_on_exit(self)
+
+    def _target_proc(self) -> AnyRef:
+        # An active monitor always has a process as target (a name nobody held never is).
+        target = self._target
+        assert isinstance(target, GenServerRef)
+        return target
+
+
+@attrs.frozen
+class Down:
+    """A monitored process exited: delivered to the watcher's ``handle_info``.
+
+    Attributes:
+        monitor: the `MonitorRef` that ``GenServer.monitor`` returned.
+        ref: the process that exited (the name, if it was monitored by a name nobody held).
+        reason: its exit reason; ``"noproc"`` if it was already gone when the monitor was made.
+    """
+
+    monitor: MonitorRef
+    ref: GenServerRef[Any, Any, Any] | str
+    reason: DownReason
+
+    def _noex_drop(self) -> bool:
+        """Asked by the process loop: skip this message (``demonitor(..., flush=True)``)."""
+        return self.monitor._flushed
+
+
+@attrs.frozen
+class Exit:
+    """A linked process exited and the receiver traps exits: delivered to ``handle_info``.
+
+    Only processes started with ``trap_exit=True`` receive it (for every exit reason, ``"normal"``
+    included, like OTP); the others die with the linked process instead (unless its reason is
+    ``"normal"``).
+
+    Attributes:
+        ref: the linked process that exited (the name, if ``link`` got a name nobody held).
+        reason: its exit reason; ``"noproc"`` if it was gone when ``link`` was called.
+    """
+
+    ref: GenServerRef[Any, Any, Any] | str
+    reason: DownReason
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def deliver(proc: AnyRef, message: object) -> None:
+    """Queue `message` for ``handle_info`` of `proc`; wait for room if its mailbox is full.
+
+    Notices are never dropped for a live process: a full bounded mailbox gets them from a
+    helper task as soon as there is room (order among such late notices is not guaranteed).
+    """
+    if proc._deliver_info(message) or proc._status >= DEAD:
+        return
+    try:
+        nursery = proc._runtime._host.nursery
+    except NoexError:  # pragma: no cover - the runtime is closing: everything is stopping
+        return
+    nursery.start_soon(_deliver_later, proc, message)
+
+
+async def _deliver_later(proc: AnyRef, message: object) -> None:
+    try:
+        await proc._send.send(Info(message))
+    except (trio.ClosedResourceError, trio.BrokenResourceError):  # pragma: no cover - a race
+        # The process died before this task ran (had it been blocked in `send`, the exit
+        # sequence would have drained the notice and counted it already).
+        proc._runtime._dead_letters += 1
+
+
+# --- monitors ---------------------------------------------------------------------------------
+
+
+def _watcher(what: str) -> AnyRef:
+    proc = current_process()
+    if proc is None:
+        raise NoexError(
+            f"{what} can only be used inside a process (the calling process is the watcher); "
+            "from plain Trio code use `await GenServer.wait_exit(target)`"
+        )
+    return proc
+
+
+def monitor(target: object) -> MonitorRef:
+    """Monitor `target` from the calling process; see ``GenServer.monitor``."""
+    watcher = _watcher("GenServer.monitor()")
+    try:
+        proc = resolve(target, allow_system=True)
+    except ServerNotRunningError:  # a name nobody holds
+        assert isinstance(target, str)
+        mref = MonitorRef(watcher, target, active=False)
+        deliver(watcher, Down(mref, target, "noproc"))
+        return mref
+    mref = MonitorRef(watcher, proc)
+    if proc._status >= DEAD:
+        mref._active = False
+        deliver(watcher, Down(mref, proc, "noproc"))
+        return mref
+    proc._add_on_exit(mref, mref._target_exited)
+    if watcher is not proc:  # a process that monitors itself can never get the Down
+        watcher._add_on_exit(mref._owner_key(), mref._watcher_exited)
+    return mref
+
+
+def demonitor(mref: MonitorRef, flush: bool = False) -> None:
+    """Remove a monitor (idempotent); with `flush`, also drop its `Down` if already queued."""
+    if not isinstance(mref, MonitorRef):
+        raise TypeError(f"expected a MonitorRef, got {mref!r}")
+    if mref._active:
+        mref._active = False
+        mref._watcher._remove_on_exit(mref._owner_key())
+        mref._target_proc()._remove_on_exit(mref)
+    if flush:
+        mref._flushed = True
+
+
+async def wait_exit(target: object) -> DownReason:
+    """Wait until `target` has exited and return its reason; see ``GenServer.wait_exit``."""
+    try:
+        proc = resolve(target, allow_system=True)
+    except ServerNotRunningError:
+        await trio.lowlevel.checkpoint()
+        return "noproc"
+    return await proc._wait_exited()
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+def link(target: object) -> None:
+    """Link the calling process to `target`; see ``GenServer.link``."""
+    me = _watcher("GenServer.link()")
+    try:
+        proc = resolve(target, allow_system=True)
+    except ServerNotRunningError:  # a name nobody holds
+        _link_failed(me, target)
+        return
+    if proc._status >= DEAD:
+        _link_failed(me, proc)
+        return
+    link_procs(me, proc)
+
+
+def _link_failed(me: AnyRef, target: object) -> None:
+    """OTP: linking to a process that does not exist is an exit signal ``noproc``; a caller that
+    does not trap exits gets it as an error instead (the handler may catch it)."""
+    if me._trap_exit:
+        assert isinstance(target, (GenServerRef, str))
+        deliver(me, Exit(target, "noproc"))
+        return
+    raise ServerNotRunningError(target, "noproc")
+
+
+def link_procs(a: AnyRef, b: AnyRef) -> None:
+    """Link two processes (idempotent; a process linked to itself is a no-op)."""
+    if a is b:
+        return
+    if b._status >= DEAD:  # gone meanwhile (start(link=True)): the link would have fired
+        reason = b._reason
+        assert reason is not None
+        exit_signal(a, b, reason)
+        return
+    a._add_on_exit((_LINK, b), functools.partial(_linked_exited, a, b))
+    b._add_on_exit((_LINK, a), functools.partial(_linked_exited, b, a))
+
+
+def unlink(target: object) -> None:
+    """Remove the link between the calling process and `target`; see ``GenServer.unlink``."""
+    me = _watcher("GenServer.unlink()")
+    try:
+        proc = resolve(target, allow_system=True)
+    except ServerNotRunningError:
+        return  # a name nobody holds: nothing is linked to it
+    me._remove_on_exit((_LINK, proc))
+    proc._remove_on_exit((_LINK, me))
+
+
+def linked(a: AnyRef, b: AnyRef) -> bool:
+    """True if `a` and `b` are linked (for tests and introspection)."""
+    return a._on_exit is not None and (_LINK, b) in a._on_exit
+
+
+def _linked_exited(dying: AnyRef, peer: AnyRef, reason: ExitReason) -> None:
+    peer._remove_on_exit((_LINK, dying))
+    exit_signal(peer, dying, reason)
+
+
+def exit_signal(receiver: AnyRef, sender: AnyRef, reason: ExitReason) -> None:
+    """Deliver the exit signal of `sender` to `receiver` (OTP's rules, see the guide's table).
+
+    - trapping receiver: ``Exit(sender, reason)`` in its mailbox, whatever the reason;
+    - ``"normal"``: nothing;
+    - ``"shutdown"``: the receiver is shut down with ``"shutdown"`` (``terminate`` runs);
+    - a crash or ``"killed"``: the receiver is shut down with a `LinkedExitError` naming the
+      sender, whose exit reason is ``__cause__`` (``terminate`` runs).
+    """
+    if receiver._trap_exit:
+        deliver(receiver, Exit(sender, reason))
+        return
+    if reason == "normal":
+        return
+    if reason != "shutdown":
+        reason = LinkedExitError(sender, reason)
+    logger.debug("%s exits because linked %s exited", receiver._label, sender._label)
+    shutdown_soon(receiver, reason)
+
+
+def start_link_owner() -> AnyRef | None:
+    """For ``GenServer.start(link=True)``: the calling process to link the new one to.
+
+    None inside a supervisor's child ``start`` function: a supervisor already hears of its
+    children's exits (it is linked to them in OTP terms), so the option is a no-op there.
+    """
+    if host_var.get() is not None:
+        return None
+    return _watcher("GenServer.start(link=True)")
+
+
+__all__ = [
+    "Down",
+    "DownReason",
+    "Exit",
+    "MonitorRef",
+    "demonitor",
+    "link",
+    "link_procs",
+    "linked",
+    "monitor",
+    "start_link_owner",
+    "unlink",
+    "wait_exit",
+]

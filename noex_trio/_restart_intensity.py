@@ -1,0 +1,67 @@
+"""Restart intensity: how many restarts a supervisor tolerates before it gives up.
+
+This is OTP's ``add_restart`` (``supervisor.erl``) on `trio.current_time()` floats: keep the
+earlier restarts that happened at or after ``now - max_seconds``, add ``now``, and give up when
+more than ``max_restarts`` remain. With Elixir's default (3 in 5 s) a fourth restart within
+five seconds is refused; with ``max_restarts=0`` the first one is.
+
+Erlang counts whole seconds, so its window is effectively between ``max_seconds`` and
+``max_seconds + 1``; here it is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from ._exceptions import InvalidChildSpecError
+
+
+def check_intensity(max_restarts: object, max_seconds: object) -> tuple[int, float]:
+    """Validate the two intensity options; return them as (int, float)."""
+    if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
+        raise InvalidChildSpecError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
+    if (
+        isinstance(max_seconds, bool)
+        or not isinstance(max_seconds, (int, float))
+        or not max_seconds > 0  # also rejects NaN
+    ):
+        raise InvalidChildSpecError(
+            f"max_seconds must be a number of seconds > 0 (or math.inf), got {max_seconds!r}"
+        )
+    return max_restarts, float(max_seconds)
+
+
+class RestartIntensity:
+    """The sliding window of one supervisor's recent restarts.
+
+    Args:
+        max_restarts: restarts tolerated within the window.
+        max_seconds: the window's length; ``math.inf`` counts every restart ever made.
+    """
+
+    __slots__ = ("_times", "max_restarts", "max_seconds")
+
+    def __init__(self, max_restarts: int, max_seconds: float) -> None:
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        # Never longer than max_restarts + 1: at that length the supervisor gives up.
+        self._times: deque[float] = deque()
+
+    def add_restart(self, now: float) -> bool:
+        """Record a restart at `now` (never earlier than the previous one).
+
+        Returns:
+            True if the supervisor may restart, False if it must give up.
+        """
+        times = self._times
+        if self.max_seconds != math.inf:
+            oldest = now - self.max_seconds
+            while times and times[0] < oldest:
+                times.popleft()
+        times.append(now)
+        return len(times) <= self.max_restarts
+
+    def recent(self) -> list[float]:
+        """The restart times still in the window as of the last `add_restart` (oldest first)."""
+        return list(self._times)

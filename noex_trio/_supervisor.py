@@ -1,0 +1,463 @@
+"""`Supervisor`: the facade that starts supervisors and manages their children.
+
+A supervisor is a process (see `_supervisor_server`) whose children live in a nursery inside
+its own task; supervisors can be children of supervisors, so trees nest to any depth. This
+module validates arguments (before anything starts), turns facade calls into requests in the
+supervisor's mailbox, and reads the children table for the synchronous queries.
+
+Guide: ``docs/guides/supervision.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, cast
+
+from ._child_spec import ChildInfo, ChildSpec, Restart, Shutdown
+from ._exceptions import (
+    DuplicateChildError,
+    InitializationError,
+    InvalidChildSpecError,
+    MissingChildTemplateError,
+    ServerNotRunningError,
+)
+from ._gen_server import start_process
+from ._process import GenServerRef, call, resolve, stop
+from ._restart_intensity import RestartIntensity, check_intensity
+from ._results import ExitReason
+from ._runtime import current_runtime
+from ._supervisor_server import (
+    AUTO_SHUTDOWNS,
+    STRATEGIES,
+    AutoShutdown,
+    Failed,
+    RestartChild,
+    StartChild,
+    Strategy,
+    TerminateChild,
+)
+from ._supervisor_server import Supervisor as _Server
+
+
+class SupervisorRef(GenServerRef[Any, Any, Any]):
+    """A handle to a supervisor process, returned by `Supervisor.start`.
+
+    Use it with the ``Supervisor`` functions; ``GenServer.call``/``cast`` refuse it. Like every
+    ref it is hashable, compared by identity and stays valid after the supervisor ended.
+    ``await sup.stop()`` is ``await Supervisor.stop(sup)``.
+    """
+
+    __slots__ = ()
+
+    async def stop(self, reason: ExitReason = "normal") -> None:
+        """Same as ``Supervisor.stop(self, reason)``."""
+        await Supervisor.stop(self, reason)
+
+
+class Supervisor:
+    """Start supervisors and manage their children (OTP's ``supervisor``, noex's ``Supervisor``).
+
+    A supervisor starts its children in order, restarts them by its *strategy* when they exit,
+    gives up when they crash too often, and stops them in reverse order when it stops::
+
+        sup = await Supervisor.start(
+            [Cache.child_spec(id="cache"), Worker.child_spec("a", id="worker")],
+            strategy="one_for_one",
+        )
+
+    Every function takes the supervisor as a `SupervisorRef` or its registered name. Requests
+    (``start_child``, ``terminate_child``, ``restart_child``) go through the supervisor's
+    mailbox, in order with the exits of its children. The queries (``get_children``,
+    ``get_child``, ``count_children``) read its table directly; during a restart they show the
+    child's previous (exited) ref until the new process is up.
+    """
+
+    @staticmethod
+    async def start(
+        children: Iterable[ChildSpec] = (),
+        *,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        name: str | None = None,
+        child_template: ChildSpec | None = None,
+        auto_shutdown: AutoShutdown = "never",
+        max_children: float = math.inf,
+    ) -> SupervisorRef:
+        """Start a supervisor and its children; return once all children have started.
+
+        Called from a ``ChildSpec.start`` of another supervisor, the new supervisor is that
+        supervisor's child (a supervision tree).
+
+        Args:
+            children: child specs, started in this order (none for ``simple_one_for_one``).
+            strategy: what a child's exit takes down with it: ``"one_for_one"`` (only that
+                child is restarted), ``"one_for_all"`` (all children), ``"rest_for_one"`` (the
+                child and those started after it), or ``"simple_one_for_one"`` (children are
+                added later with ``start_child(sup, *args)`` from `child_template`).
+            max_restarts: restarts tolerated within `max_seconds`; one more and the supervisor
+                gives up (Elixir's default 3 in 5 s; Erlang's is 1 in 5 s).
+            max_seconds: the length of the sliding window, in seconds (``math.inf``: ever).
+            name: register the supervisor under this name (it moves with restarts).
+            child_template: ``simple_one_for_one`` only: the spec every child is started from;
+                its ``start`` receives the ``start_child`` arguments; its ``id`` is not used.
+            auto_shutdown: ``"never"``, ``"any_significant"`` (stop when a significant child
+                exits on its own and is not restarted) or ``"all_significant"`` (when the last
+                significant child did).
+            max_children: ``simple_one_for_one`` only: how many children it may have
+                (Elixir's ``DynamicSupervisor``); ``start_child`` beyond it raises `NoexError`.
+
+        Raises:
+            Exception: the error of the child that failed to start (e.g. its
+                `InitializationError`), unchanged; the children already started were stopped
+                in reverse order first.
+            InvalidChildSpecError: a bad option or child spec (nothing was started).
+            DuplicateChildError: two children share an id (nothing was started).
+            MissingChildTemplateError: ``simple_one_for_one`` without `child_template`.
+            AlreadyRegisteredError: `name` is taken.
+
+        If ``start`` is cancelled, the children started so far are stopped in reverse order.
+        """
+        specs = _check_children(children)
+        server = _Server(
+            specs=specs,
+            strategy=_check_strategy(strategy),
+            intensity=RestartIntensity(*check_intensity(max_restarts, max_seconds)),
+            template=_check_template(strategy, child_template, specs, name),
+            auto_shutdown=_check_auto_shutdown(auto_shutdown),
+            max_children=_check_max_children(strategy, max_children),
+        )
+        for spec in specs:
+            _check_significant(spec, auto_shutdown)
+        if child_template is not None:
+            _check_significant(child_template, auto_shutdown)
+        try:
+            ref = await start_process(
+                server,
+                (),
+                name=name,
+                init_timeout=math.inf,
+                mailbox_size=math.inf,
+                trap_exit=False,
+                ref_class=SupervisorRef,
+                system=True,
+                budget=math.inf,
+            )
+        except InitializationError:
+            if server.start_error is None:  # pragma: no cover - init fails only on children
+                raise
+        else:
+            return cast(SupervisorRef, ref)
+        # The child's own error (raised outside the except block: its context stays its own).
+        error = server.start_error
+        server.start_error = None
+        raise error
+
+    @staticmethod
+    def child_spec(
+        children: Iterable[ChildSpec] = (),
+        *,
+        id: str | None = None,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        name: str | None = None,
+        child_template: ChildSpec | None = None,
+        auto_shutdown: AutoShutdown = "never",
+        max_children: float = math.inf,
+        restart: Restart = "permanent",
+        shutdown: Shutdown = math.inf,
+        significant: bool = False,
+    ) -> ChildSpec:
+        """A `ChildSpec` that starts a supervisor as a child of another one (a subtree).
+
+        Takes the options of `start` plus the child options. `id` defaults to `name`, else
+        ``"Supervisor"``. `shutdown` defaults to ``math.inf`` (OTP's default for supervisor
+        children): a supervisor needs the time its own children's budgets add up to, and a
+        shorter budget kills its remaining children without ``terminate``.
+
+        Raises:
+            InvalidChildSpecError, DuplicateChildError, MissingChildTemplateError: as `start`
+                would, but now, when the spec is built.
+        """
+        specs = _check_children(children)
+        _check_strategy(strategy)
+        check_intensity(max_restarts, max_seconds)
+        _check_template(strategy, child_template, specs, name)
+        _check_auto_shutdown(auto_shutdown)
+        _check_max_children(strategy, max_children)
+
+        async def start_supervisor() -> SupervisorRef:
+            return await Supervisor.start(
+                specs,
+                strategy=strategy,
+                max_restarts=max_restarts,
+                max_seconds=max_seconds,
+                name=name,
+                child_template=child_template,
+                auto_shutdown=auto_shutdown,
+                max_children=max_children,
+            )
+
+        child_id = id if id is not None else name if name is not None else "Supervisor"
+        return ChildSpec(
+            child_id,
+            start_supervisor,
+            restart=restart,
+            shutdown=shutdown,
+            significant=significant,
+        )
+
+    @staticmethod
+    async def start_child(sup: SupervisorRef | str, *args: Any) -> GenServerRef[Any, Any, Any]:
+        """Start a new child and return its ref.
+
+        ``start_child(sup, spec)`` adds `spec` after the existing children;
+        ``start_child(sup, *args)`` on a ``simple_one_for_one`` supervisor starts a child from
+        its template with ``template.start(*args)`` (the same args on every restart), with
+        the id ``child_N``.
+
+        Raises:
+            Exception: whatever the child's start raised (nothing is added).
+            DuplicateChildError: a child with ``spec.id`` exists.
+            NoexError: ``max_children`` reached.
+            InvalidChildSpecError: not a `ChildSpec` (or one given to ``simple_one_for_one``),
+                or a bad ``significant``.
+            ServerNotRunningError: the supervisor is not running.
+
+        If ``start_child`` is cancelled after the request was queued, the supervisor still
+        starts the child (and keeps it).
+        """
+        proc, server = _server_of(sup)
+        if server.strategy == "simple_one_for_one":
+            if len(args) == 1 and isinstance(args[0], ChildSpec):
+                raise InvalidChildSpecError(
+                    f"{proc._label} is simple_one_for_one: it starts children from its "
+                    "child_template; pass the start arguments, not a ChildSpec"
+                )
+            request = StartChild(None, args)
+        else:
+            if len(args) != 1 or not isinstance(args[0], ChildSpec):
+                raise InvalidChildSpecError(f"expected one ChildSpec, got {args!r}")
+            _check_significant(args[0], server.auto_shutdown)
+            request = StartChild(args[0])
+        return cast(GenServerRef[Any, Any, Any], await _request(proc, request))
+
+    @staticmethod
+    async def terminate_child(sup: SupervisorRef | str, child_id: str) -> None:
+        """Stop a child (``terminate("shutdown")`` within its budget) and remove it.
+
+        The child is not restarted and its spec is gone (noex semantics; OTP keeps the spec
+        for ``restart_child``). Its exit does not count for ``auto_shutdown``.
+
+        Raises:
+            ChildNotFoundError: no child has that id.
+            ServerNotRunningError: the supervisor is not running.
+
+        If cancelled after the request was queued, the child is still stopped.
+        """
+        proc, _ = _server_of(sup)
+        await _request(proc, TerminateChild(_check_id(child_id)))
+
+    @staticmethod
+    async def restart_child(sup: SupervisorRef | str, child_id: str) -> GenServerRef[Any, Any, Any]:
+        """Stop a child if it runs, start it again, and return its new ref.
+
+        Its ``restart_count`` goes up by one and a `Restarted` event is emitted; a manual
+        restart does not count toward the restart intensity. If the new start fails, the
+        child is removed and the error raised.
+
+        Raises:
+            ChildNotFoundError: no child has that id.
+            ServerNotRunningError: the supervisor is not running.
+            Exception: whatever the child's start raised.
+        """
+        proc, _ = _server_of(sup)
+        ref = await _request(proc, RestartChild(_check_id(child_id)))
+        return cast(GenServerRef[Any, Any, Any], ref)
+
+    @staticmethod
+    def get_children(sup: SupervisorRef | str) -> list[ChildInfo]:
+        """Every child as ``ChildInfo(id, ref, restart_count)``, in start order.
+
+        Raises:
+            ServerNotRunningError: the supervisor is not running.
+        """
+        _, server = _server_of(sup)
+        return [
+            ChildInfo(child.id, child.current(), child.restart_count)
+            for child in server.children.values()
+        ]
+
+    @staticmethod
+    def get_child(sup: SupervisorRef | str, child_id: str) -> ChildInfo:
+        """The child with that id as ``ChildInfo(id, ref, restart_count)``.
+
+        Raises:
+            ChildNotFoundError: no child has that id.
+            ServerNotRunningError: the supervisor is not running.
+        """
+        _, server = _server_of(sup)
+        child = server._get(_check_id(child_id))
+        return ChildInfo(child.id, child.current(), child.restart_count)
+
+    @staticmethod
+    def count_children(sup: SupervisorRef | str) -> int:
+        """How many children the supervisor has.
+
+        Raises:
+            ServerNotRunningError: the supervisor is not running.
+        """
+        _, server = _server_of(sup)
+        return len(server.children)
+
+    @staticmethod
+    async def stop(sup: SupervisorRef | str, reason: ExitReason = "normal") -> None:
+        """Stop the supervisor after the requests already queued; return once it is gone.
+
+        Its children stop first, in reverse start order, each with ``terminate("shutdown")``
+        within its ``shutdown`` budget (``simple_one_for_one`` children stop concurrently).
+        No child is restarted once the stop was requested. Idempotent, and safe to call
+        concurrently: a dead supervisor or unknown name returns quietly.
+
+        If ``stop`` is cancelled, the stop request stays queued and the supervisor still stops.
+        """
+        if isinstance(sup, str):
+            found = current_runtime().registry._whereis(sup)
+            if found is None:
+                await stop(sup, reason, system=True)  # validates reason, returns quietly
+                return
+            _check_supervisor(sup, found)
+        else:
+            _check_supervisor(sup, sup)
+        await stop(sup, reason, system=True)
+
+    @staticmethod
+    def is_running(sup: SupervisorRef | str) -> bool:
+        """True if `sup` (a ref or name) is a supervisor accepting requests."""
+        if isinstance(sup, str):
+            found = current_runtime().registry._whereis(sup)
+            return found is not None and _check_supervisor(sup, found).is_running()
+        return _check_supervisor(sup, sup).is_running()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _check_supervisor(target: object, proc: object) -> SupervisorRef:
+    if not isinstance(proc, SupervisorRef):
+        raise TypeError(f"expected a SupervisorRef or a supervisor's name, got {target!r}")
+    return proc
+
+
+def _server_of(target: object) -> tuple[SupervisorRef, _Server]:
+    """Resolve a running supervisor and its behaviour (the children table)."""
+    proc = _check_supervisor(target, resolve(target, allow_system=True))
+    if not proc.is_running():
+        raise ServerNotRunningError(target, proc._reason or "noproc")
+    return proc, cast(_Server, proc._behaviour)
+
+
+async def _request(proc: SupervisorRef, request: object) -> object:
+    """Send a request to the supervisor; raise the error it reports."""
+    reply = await call(proc, request, math.inf, system=True)
+    if type(reply) is not Failed:
+        return reply
+    error = reply.error
+    del reply
+    try:
+        raise error
+    finally:
+        del error  # its traceback holds this frame
+
+
+def _check_id(child_id: object) -> str:
+    if not isinstance(child_id, str):
+        raise TypeError(f"child_id must be a str, got {child_id!r}")
+    return child_id
+
+
+def _check_children(children: object) -> list[ChildSpec]:
+    if isinstance(children, (str, bytes, ChildSpec)) or not isinstance(children, Iterable):
+        raise InvalidChildSpecError(f"children must be a list of ChildSpec, got {children!r}")
+    specs = list(children)
+    seen: set[str] = set()
+    for spec in specs:
+        if not isinstance(spec, ChildSpec):
+            raise InvalidChildSpecError(f"children must be ChildSpec objects, got {spec!r}")
+        if spec.id in seen:
+            raise DuplicateChildError(None, spec.id)
+        seen.add(spec.id)
+    return specs
+
+
+def _check_strategy(strategy: object) -> Strategy:
+    if strategy not in STRATEGIES:
+        raise InvalidChildSpecError(
+            f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}"
+        )
+    return strategy
+
+
+def _check_auto_shutdown(auto_shutdown: object) -> AutoShutdown:
+    if auto_shutdown not in AUTO_SHUTDOWNS:
+        raise InvalidChildSpecError(
+            f"auto_shutdown must be one of {', '.join(map(repr, AUTO_SHUTDOWNS))}, "
+            f"got {auto_shutdown!r}"
+        )
+    return auto_shutdown
+
+
+def _check_template(
+    strategy: object, template: object, specs: list[ChildSpec], name: str | None
+) -> ChildSpec | None:
+    if strategy != "simple_one_for_one":
+        if template is not None:
+            raise InvalidChildSpecError(
+                f"child_template is only used by simple_one_for_one, got strategy {strategy!r}"
+            )
+        return None
+    if template is None:
+        raise MissingChildTemplateError(name)
+    if not isinstance(template, ChildSpec):
+        raise InvalidChildSpecError(f"child_template must be a ChildSpec, got {template!r}")
+    if specs:
+        raise InvalidChildSpecError(
+            "a simple_one_for_one supervisor takes no static children; start them with "
+            f"Supervisor.start_child(sup, *args), got {[spec.id for spec in specs]!r}"
+        )
+    return template
+
+
+def _check_max_children(strategy: object, max_children: object) -> float:
+    if max_children == math.inf:
+        return math.inf
+    if isinstance(max_children, bool) or not isinstance(max_children, int) or max_children < 0:
+        raise InvalidChildSpecError(
+            f"max_children must be an int >= 0 or math.inf, got {max_children!r}"
+        )
+    if strategy != "simple_one_for_one":
+        raise InvalidChildSpecError(
+            f"max_children is only used by simple_one_for_one, got strategy {strategy!r}"
+        )
+    return max_children
+
+
+def _check_significant(spec: ChildSpec, auto_shutdown: object) -> None:
+    """OTP: significant children need an auto_shutdown, and cannot be permanent."""
+    if not spec.significant:
+        return
+    if auto_shutdown == "never":
+        raise InvalidChildSpecError(
+            f"child {spec.id!r} is significant, which needs auto_shutdown='any_significant' "
+            "or 'all_significant' (got 'never')"
+        )
+    if spec.restart == "permanent":
+        raise InvalidChildSpecError(
+            f"child {spec.id!r} is significant and permanent; a significant child must be "
+            "transient or temporary"
+        )
+
+
+__all__ = ["Supervisor", "SupervisorRef"]

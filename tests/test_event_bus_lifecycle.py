@@ -1,0 +1,261 @@
+"""Tests for `noex_trio._event_bus`: listeners (`EventBus.listen`) and stopping a bus."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from noex_trio import (
+    EventBus,
+    EventListener,
+    GenServer,
+    MailboxFullError,
+    NoexError,
+    Runtime,
+    ServerNotRunningError,
+    open_runtime,
+)
+from noex_trio.testing import kill
+
+
+async def settle() -> None:
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def collect(events: EventListener, into: list[Any]) -> None:
+    async for _topic, data in events:
+        into.append(data)
+
+
+# ---------------------------------------------------------------- listen
+
+
+async def test_listen_yields_topic_and_data_in_order(rt: Runtime) -> None:
+    bus = rt.event_bus
+    async with EventBus.listen(bus, "order.*", buffer=10) as events:
+        assert isinstance(events, EventListener)
+        assert await EventBus.subscription_count(bus) == 1
+        EventBus.publish(bus, "order.placed", 1)
+        EventBus.publish(bus, "user.created", 2)
+        await EventBus.publish_sync(bus, "order.shipped", 3)  # done once in the buffer
+        received = []
+        async for topic, data in events:
+            received.append((topic, data))
+            if len(received) == 2:
+                break
+    assert received == [("order.placed", 1), ("order.shipped", 3)]
+    assert await EventBus.subscription_count(bus) == 0  # unsubscribed on exit
+
+
+async def test_listen_overflow_keeps_buffered_events_then_raises(rt: Runtime) -> None:
+    bus = rt.event_bus
+    async with EventBus.listen(bus, "tick", buffer=3) as events:
+        for n in range(5):
+            EventBus.publish(bus, "tick", n)
+        assert events.overflowed
+        assert await EventBus.subscription_count(bus) == 0  # unsubscribed at the overflow
+        EventBus.publish(bus, "tick", 5)  # not delivered any more
+        received: list[Any] = []
+        with pytest.raises(
+            MailboxFullError,
+            match=r"^mailbox of listener 'tick' on EventBus#\d+ is full \(3 messages\)$",
+        ) as info:
+            await collect(events, received)
+    assert received == [0, 1, 2]
+    assert info.value.target is events
+    assert info.value.size == 3
+
+
+async def test_listen_unbounded_buffer(rt: Runtime) -> None:
+    bus = rt.event_bus
+    async with EventBus.listen(bus, "**", buffer=math.inf) as events:
+        for n in range(1000):
+            EventBus.publish(bus, "a.b", n)
+        assert not events.overflowed
+        received = [data async for _topic, data in _take(events, 1000)]
+    assert received == list(range(1000))
+
+
+async def _take(events: EventListener, count: int) -> Any:
+    for _ in range(count):
+        yield await events.__anext__()
+
+
+async def test_listen_ends_when_the_bus_stops(rt: Runtime) -> None:
+    bus = await EventBus.start()
+    received = []
+    async with EventBus.listen(bus, "a", buffer=5) as events:
+        EventBus.publish(bus, "a", 1)
+        EventBus.publish(bus, "a", 2)
+        await EventBus.stop(bus)
+        async for _topic, data in events:
+            received.append(data)
+    assert received == [1, 2]
+
+
+async def test_listener_waits_for_events(rt: Runtime) -> None:
+    bus = rt.event_bus
+    received: list[int] = []
+
+    async def consume(task_status: trio.TaskStatus[None]) -> None:
+        async with EventBus.listen(bus, "a") as events:
+            task_status.started()
+            async for _topic, data in events:
+                received.append(data)
+                if data == 2:
+                    return
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(consume)
+        EventBus.publish(bus, "a", 1)
+        await settle()
+        assert received == [1]
+        EventBus.publish(bus, "a", 2)
+    assert received == [1, 2]
+
+
+async def test_listener_misuse(rt: Runtime) -> None:
+    listener = EventBus.listen(rt.event_bus, "a")
+    assert re.fullmatch(r"<EventListener 'a' buffer=100>", repr(listener))
+    async with listener:
+        with pytest.raises(NoexError, match=r"^<EventListener 'a' buffer=100> was already entered"):
+            await listener.__aenter__()
+    with pytest.raises(NoexError, match=r"is used after its `async with` block ended$"):
+        await listener.__anext__()
+
+
+@pytest.mark.parametrize(
+    ("buffer", "error"),
+    [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError), ("9", TypeError)],
+)
+async def test_listen_bad_buffer(rt: Runtime, buffer: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match=r"^buffer must be an int >= 1 or math\.inf, got "):
+        EventBus.listen(rt.event_bus, "a", buffer=buffer)
+
+
+# ---------------------------------------------------------------- stopping
+
+
+async def test_stop_lets_handlers_finish_queued_events(rt: Runtime, autojump_clock: Any) -> None:
+    bus = await EventBus.start()
+    seen: list[int] = []
+
+    async def slow(data: int, topic: str) -> None:
+        await trio.sleep(1.0)
+        seen.append(data)
+
+    await EventBus.subscribe(bus, "a", slow)
+    for n in range(3):
+        EventBus.publish(bus, "a", n)
+    start = trio.current_time()
+    await EventBus.stop(bus)
+    assert seen == [0, 1, 2]
+    assert trio.current_time() - start == 3.0
+    assert bus.exit_reason == "normal"
+
+
+async def test_stop_cancels_handlers_after_the_budget(rt: Runtime, autojump_clock: Any) -> None:
+    bus = await EventBus.start()
+    cancelled: list[bool] = []
+    outcome: list[BaseException] = []
+
+    async def stuck(data: int, topic: str) -> None:
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled.append(True)
+            raise
+
+    async def waiter() -> None:
+        try:
+            await EventBus.publish_sync(bus, "a", 1)
+        except ServerNotRunningError as exc:
+            outcome.append(exc)
+
+    unsubscribe = await EventBus.subscribe(bus, "a", stuck)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)  # its event is being handled when the bus stops...
+        await settle()
+        EventBus.publish(bus, "a", 2)  # ...and this one is still queued
+        start = trio.current_time()
+        await EventBus.stop(bus)
+        assert trio.current_time() - start == 5.0  # the bus's shutdown budget
+    assert cancelled == [True]
+    assert len(outcome) == 1
+    assert re.fullmatch(r"EventBus#\d+ is not running \(exit reason: 'normal'\)", str(outcome[0]))
+    unsubscribe()  # a no-op now
+
+
+async def test_default_bus_outlives_every_process(autojump_clock: Any) -> None:
+    """Processes may publish from terminate during runtime shutdown: the bus stops last."""
+    seen: list[tuple[str, Any]] = []
+
+    class Publisher(GenServer[None, str, str, None]):
+        def init(self) -> None:
+            return None
+
+        def terminate(self, reason: Any, state: None) -> None:
+            EventBus.publish(current_runtime().event_bus, "app.stopping", str(reason))
+
+    from noex_trio import current_runtime
+
+    async with open_runtime() as rt:
+        await GenServer.start(Publisher)
+
+        async def handler(data: Any, topic: str) -> None:
+            await trio.sleep(1.0)  # still delivered: the bus drains on shutdown
+            seen.append((topic, data))
+
+        await EventBus.subscribe(rt.event_bus, "app.*", handler)
+    assert seen == [("app.stopping", "shutdown")]
+    assert not rt.event_bus.is_running()
+
+
+async def test_brutally_killed_bus_ends_its_tasks(rt: Runtime) -> None:
+    bus = await EventBus.start()
+    started = trio.Event()
+
+    async def stuck(data: int, topic: str) -> None:
+        started.set()
+        await trio.sleep_forever()
+
+    class Owner(GenServer[None, str, str, None]):
+        async def init(self) -> None:
+            await EventBus.subscribe(bus, "a", stuck)
+
+    async def waiter() -> None:
+        with pytest.raises(ServerNotRunningError, match=r"exit reason: 'killed'"):
+            await EventBus.publish_sync(bus, "a", 2)
+
+    owner = await GenServer.start(Owner)
+    EventBus.publish(bus, "a", 1)
+    await started.wait()
+    async with trio.open_nursery() as nursery, EventBus.listen(bus, "a") as events:
+        nursery.start_soon(waiter)  # its event is queued behind the stuck one
+        await settle()
+        kill(bus)
+        assert await bus._wait_exited() == "killed"
+        assert [data async for _topic, data in events] == [2]  # buffered before the kill
+    assert owner._on_exit == {}  # the owner no longer holds a hook for the dead subscription
+    with pytest.raises(ServerNotRunningError):
+        EventBus.publish(bus, "a", 2)
+    await owner.stop()
+
+
+async def test_bus_state_is_released_after_stop(rt: Runtime) -> None:
+    bus = await EventBus.start()
+    await EventBus.subscribe(bus, "a", print)
+    server: Any = bus._behaviour
+    assert re.fullmatch(
+        r"<subscription 'a' -> <built-in function print>>", repr(*server.subscriptions)
+    )
+    async with EventBus.listen(bus, "b") as _events:
+        await EventBus.stop(bus)
+    assert server.subscriptions == {}
+    assert server.listeners == {}
+    assert len(server.index) == 0
