@@ -26,6 +26,8 @@ import logging
 import math
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
+from inspect import CO_COROUTINE
+from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, Protocol, TypeVar, cast
 
 import trio
@@ -526,9 +528,19 @@ class _Callbacks:
         self.handle_cast: Callable[..., Any] = behaviour.handle_cast
         self.handle_info: Callable[..., Any] | None = getattr(behaviour, "handle_info", None)
         self.terminate: Callable[..., Any] | None = getattr(behaviour, "terminate", None)
-        self.call_async = inspect.iscoroutinefunction(self.handle_call)
-        self.cast_async = inspect.iscoroutinefunction(self.handle_cast)
-        self.info_async = inspect.iscoroutinefunction(self.handle_info)
+        self.call_async = _is_async(self.handle_call)
+        self.cast_async = _is_async(self.handle_cast)
+        self.info_async = _is_async(self.handle_info)
+
+
+def _is_async(callback: object) -> bool:
+    """`inspect.iscoroutinefunction`, with a fast path for the usual plain method (the full
+    check costs ~3 % of a spawn)."""
+    if type(callback) is MethodType:
+        func = callback.__func__
+        if type(func) is FunctionType and "_is_coroutine_marker" not in func.__dict__:
+            return bool(func.__code__.co_flags & CO_COROUTINE)
+    return inspect.iscoroutinefunction(callback)
 
 
 def check_behaviour(behaviour: Any) -> None:
@@ -629,10 +641,13 @@ async def _run(
     state: Any = None
     reason: ExitReason = "normal"
     # -- init: cancellable by the starter, bounded by init_timeout --
+    init_scope = None
     try:
-        with trio.move_on_after(init_timeout) as init_scope:
-            state = cb.init(*args)
-            if inspect.isawaitable(state):
+        state = cb.init(*args)
+        if inspect.isawaitable(state):
+            # Only an async init can overrun or be cancelled (a sync one never checkpoints),
+            # so only it pays for a cancel scope (~10 % of a spawn).
+            with trio.move_on_after(init_timeout) as init_scope:
                 state = await state
     except Exception as exc:
         _abandon(proc, exc)
@@ -640,7 +655,7 @@ async def _run(
     except BaseException as exc:  # Cancelled (start cancelled), KeyboardInterrupt, ...
         _abandon(proc, exc)
         raise
-    if init_scope.cancelled_caught:
+    if init_scope is not None and init_scope.cancelled_caught:
         error = InitializationError(proc, f"init timed out after {init_timeout} s")
         _abandon(proc, error)
         raise error

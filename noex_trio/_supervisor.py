@@ -119,19 +119,16 @@ class Supervisor:
 
         If ``start`` is cancelled, the children started so far are stopped in reverse order.
         """
-        specs = _check_children(children)
-        server = _Server(
-            specs=specs,
-            strategy=_check_strategy(strategy),
-            intensity=RestartIntensity(*check_intensity(max_restarts, max_seconds)),
-            template=_check_template(strategy, child_template, specs, name),
-            auto_shutdown=_check_auto_shutdown(auto_shutdown),
-            max_children=_check_max_children(strategy, max_children),
+        server = _new_server(
+            children,
+            strategy=strategy,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            name=name,
+            child_template=child_template,
+            auto_shutdown=auto_shutdown,
+            max_children=max_children,
         )
-        for spec in specs:
-            _check_significant(spec, auto_shutdown)
-        if child_template is not None:
-            _check_significant(child_template, auto_shutdown)
         try:
             ref = await start_process(
                 server,
@@ -181,12 +178,17 @@ class Supervisor:
             InvalidChildSpecError, DuplicateChildError, MissingChildTemplateError: as `start`
                 would, but now, when the spec is built.
         """
-        specs = _check_children(children)
-        _check_strategy(strategy)
-        check_intensity(max_restarts, max_seconds)
-        _check_template(strategy, child_template, specs, name)
-        _check_auto_shutdown(auto_shutdown)
-        _check_max_children(strategy, max_children)
+        specs = _check_children(children)  # an iterator is read once, here
+        _new_server(  # validates now
+            specs,
+            strategy=strategy,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            name=name,
+            child_template=child_template,
+            auto_shutdown=auto_shutdown,
+            max_children=max_children,
+        )
 
         async def start_supervisor() -> SupervisorRef:
             return await Supervisor.start(
@@ -370,6 +372,35 @@ async def _request(proc: SupervisorRef, request: object) -> object:
         raise error
     finally:
         del error  # its traceback holds this frame
+
+
+def _new_server(
+    children: object,
+    *,
+    strategy: object,
+    max_restarts: object,
+    max_seconds: object,
+    name: str | None,
+    child_template: object,
+    auto_shutdown: object,
+    max_children: object,
+) -> _Server:
+    """Validate the options of a supervisor (nothing starts) and build its behaviour."""
+    specs = _check_children(children)
+    checked_strategy = _check_strategy(strategy)
+    intensity = RestartIntensity(*check_intensity(max_restarts, max_seconds))
+    template = _check_template(strategy, child_template, specs, name)
+    checked_auto_shutdown = _check_auto_shutdown(auto_shutdown)
+    for spec in specs if template is None else [template]:
+        _check_significant(spec, auto_shutdown)
+    return _Server(
+        specs=specs,
+        strategy=checked_strategy,
+        intensity=intensity,
+        template=template,
+        auto_shutdown=checked_auto_shutdown,
+        max_children=_check_max_children(strategy, max_children),
+    )
 
 
 def _check_id(child_id: object) -> str:

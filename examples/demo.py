@@ -1,0 +1,789 @@
+"""The IPC guide's architecture as a running system, under load, with faults injected.
+
+    python -m examples.demo [--duration 20] [--rate 25] [--crash-rate 0.02]
+                            [--slow-rate 0.02] [--seed N] [--log FILE]
+
+A supervision tree runs a user service, an order service and an inventory service (under its
+own supervisor), plus email and analytics subscribers on the runtime's EventBus. An API gateway
+(one task per request, like an HTTP handler) aggregates a user lookup and a stock check in a
+nursery, then places the order through a circuit breaker. A load generator sends orders for
+`--duration` seconds while a chaos monkey makes service handlers crash (`--crash-rate`) or
+stall past their callers' timeouts (`--slow-rate`). Supervisors restart what crashes.
+
+A live view (refreshed in place on a terminal, a line every few seconds otherwise) shows the
+process tree with restart counts, throughput and errors. At the end the demo reconciles: every
+order is confirmed, rejected or failed with a named error, the counts add up, the stock adds
+up, and every event published was seen. It exits with status 1 if anything does not.
+
+Service state that must survive a crash (stock, reservations, orders) lives in `Store`, which
+stands in for a database; a restarted process starts empty, as OTP processes do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import logging
+import random
+import sys
+from typing import Literal, TextIO
+
+import attrs
+import trio
+
+from noex_trio import (
+    CallTimeoutError,
+    CircuitBreaker,
+    CircuitOpenError,
+    EventBus,
+    EventBusRef,
+    GenServer,
+    MaxRestartsExceededError,
+    NoexError,
+    NotRegisteredError,
+    Registry,
+    ServerNotRunningError,
+    Supervisor,
+    SupervisorRef,
+    open_runtime,
+)
+
+SKUS = {"apple": 4000, "pear": 4000, "plum": 4000, "fig": 40, "kiwi": 4000}
+USERS = frozenset(f"u{n}" for n in range(1, 21))  # u21 and u22 are unknown: rejected
+CALL_TIMEOUT = 1.0  # service-to-service calls
+GATEWAY_TIMEOUT = 2.0  # gateway -> order service
+MAX_RESTARTS, MAX_SECONDS = 200, 10.0  # per supervisor
+
+
+# --------------------------------------------------------------------------- options
+
+
+@attrs.frozen(kw_only=True)
+class Options:
+    duration: float = 20.0
+    rate: float = 25.0
+    crash_rate: float = 0.02
+    slow_rate: float = 0.02
+    slow_delay: float = 1.5
+    seed: int | None = None
+    log: str | None = None
+    refresh: float = 0.25
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.demo", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load (20)")
+    parser.add_argument("--rate", type=float, default=25.0, help="orders per second (25)")
+    parser.add_argument(
+        "--crash-rate", type=float, default=0.02, help="chance a service call crashes (0.02)"
+    )
+    parser.add_argument(
+        "--slow-rate", type=float, default=0.02, help="chance a service call stalls (0.02)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    parser.add_argument("--log", default=None, help="write the crash log to this file")
+    args = parser.parse_args(argv)
+    for name in ("duration", "rate"):
+        if not getattr(args, name) > 0:
+            parser.error(f"--{name} must be > 0")
+    for name in ("crash_rate", "slow_rate"):
+        if not 0 <= getattr(args, name) <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
+    return Options(
+        duration=args.duration,
+        rate=args.rate,
+        crash_rate=args.crash_rate,
+        slow_rate=args.slow_rate,
+        seed=args.seed,
+        log=args.log,
+    )
+
+
+# --------------------------------------------------------------------------- shared state
+
+
+class InjectedCrash(RuntimeError):
+    """The chaos monkey made a handler fail (the process crashes, as on any bug)."""
+
+
+@attrs.define
+class Chaos:
+    """Decides, per handled request, whether the handler crashes or stalls."""
+
+    rng: random.Random
+    crash_rate: float
+    slow_rate: float
+    slow_delay: float
+    enabled: bool = True
+    crashes: collections.Counter[str] = attrs.Factory(collections.Counter)
+    stalls: collections.Counter[str] = attrs.Factory(collections.Counter)
+
+    async def strike(self, service: str) -> None:
+        if not self.enabled:
+            return
+        roll = self.rng.random()
+        if roll < self.crash_rate:
+            self.crashes[service] += 1
+            raise InjectedCrash(f"{service}: injected crash")
+        if roll < self.crash_rate + self.slow_rate:
+            self.stalls[service] += 1
+            await trio.sleep(self.slow_delay)  # longer than the caller's timeout
+
+
+@attrs.frozen
+class Order:
+    id: int
+    user_id: str
+    sku: str
+    qty: int
+
+
+@attrs.define
+class Store:
+    """Stands in for a database: it outlives the processes that use it."""
+
+    initial: dict[str, int] = attrs.Factory(lambda: dict(SKUS))
+    stock: dict[str, int] = attrs.Factory(lambda: dict(SKUS))
+    reservations: dict[int, tuple[str, int]] = attrs.Factory(dict)
+    orders: dict[int, Order] = attrs.Factory(dict)
+
+
+@attrs.define
+class Metrics:
+    published: collections.Counter[str] = attrs.Factory(collections.Counter)
+
+    def publish(self, bus: EventBusRef, topic: str, data: object) -> None:
+        EventBus.publish(bus, topic, data)
+        self.published[topic] += 1
+
+
+# --------------------------------------------------------------------------- services
+
+
+@attrs.frozen
+class GetUser:
+    user_id: str
+
+
+@attrs.frozen
+class Ping:
+    pass
+
+
+class UserService(GenServer[frozenset[str], GetUser | Ping, None, bool]):
+    """Calls: ``GetUser(id)`` -> whether the user exists; ``Ping()`` -> True."""
+
+    def init(self, users: frozenset[str], chaos: Chaos) -> frozenset[str]:
+        self.chaos = chaos
+        return users
+
+    async def handle_call(
+        self, msg: GetUser | Ping, state: frozenset[str]
+    ) -> tuple[bool, frozenset[str]]:
+        if isinstance(msg, Ping):
+            return True, state
+        await self.chaos.strike("user-service")
+        return msg.user_id in state, state
+
+
+@attrs.frozen
+class CheckStock:
+    sku: str
+
+
+@attrs.frozen
+class Reserve:
+    order_id: int
+    sku: str
+    qty: int
+
+
+@attrs.frozen
+class Release:
+    order_id: int
+
+
+InventoryCall = CheckStock | Reserve | Ping
+
+
+class InventoryService(GenServer[None, InventoryCall, Release, int | bool]):
+    """Calls: ``CheckStock(sku)`` -> units; ``Reserve(...)`` -> reserved?; ``Ping()``.
+
+    Casts: ``Release(order_id)`` gives a reservation back (no chaos: it is a compensation).
+    """
+
+    def init(self, store: Store, chaos: Chaos) -> None:
+        self.store, self.chaos = store, chaos
+
+    async def handle_call(self, msg: InventoryCall, state: None) -> tuple[int | bool, None]:
+        if isinstance(msg, Ping):
+            return True, state
+        await self.chaos.strike("inventory-service")
+        stock = self.store.stock
+        if isinstance(msg, CheckStock):
+            return stock[msg.sku], state
+        if stock[msg.sku] < msg.qty:
+            return False, state
+        stock[msg.sku] -= msg.qty
+        self.store.reservations[msg.order_id] = (msg.sku, msg.qty)
+        return True, state
+
+    def handle_cast(self, msg: Release, state: None) -> None:
+        release(self.store, msg.order_id)
+
+
+def release(store: Store, order_id: int) -> bool:
+    reservation = store.reservations.pop(order_id, None)
+    if reservation is None:
+        return False
+    sku, qty = reservation
+    store.stock[sku] += qty
+    return True
+
+
+@attrs.frozen
+class Confirmed:
+    order: Order
+
+
+@attrs.frozen
+class Rejected:
+    reason: str
+
+
+@attrs.frozen
+class Failed:
+    kind: str
+    detail: str
+
+
+OrderReply = Confirmed | Rejected | Failed | bool
+
+
+class OrderService(GenServer[None, Order | Ping, None, OrderReply]):
+    """Calls: an `Order` -> `Confirmed`, `Rejected` or `Failed`; ``Ping()`` -> True.
+
+    Reserves the stock with the inventory service, records the order, publishes
+    ``order.confirmed``. A failed reservation is released (best effort) and answered `Failed`.
+    """
+
+    def init(self, store: Store, chaos: Chaos, bus: EventBusRef, metrics: Metrics) -> None:
+        self.store, self.chaos, self.bus, self.metrics = store, chaos, bus, metrics
+
+    async def handle_call(self, msg: Order | Ping, state: None) -> tuple[OrderReply, None]:
+        if isinstance(msg, Ping):
+            return True, state
+        await self.chaos.strike("order-service")
+        try:
+            inventory = Registry.lookup("inventory-service", InventoryService)
+            reserved = await inventory.call(Reserve(msg.id, msg.sku, msg.qty), timeout=CALL_TIMEOUT)
+        except Exception as error:  # turned into a reply: the caller learns what happened
+            # Queued behind the Reserve, so it undoes it if it happened after all. If the
+            # inventory is down, the reconciliation at the end finds the reservation.
+            with contextlib.suppress(NoexError):
+                GenServer.cast("inventory-service", Release(msg.id))
+            return Failed(kind_of(error), str(error)), state
+        if not reserved:
+            return Rejected(f"{msg.sku} is out of stock"), state
+        self.store.orders[msg.id] = msg
+        self.metrics.publish(self.bus, "order.confirmed", msg)
+        return Confirmed(msg), state
+
+
+def kind_of(error: BaseException) -> str:
+    """A short, stable name for a failure, for the live view and the summary."""
+    match error:
+        case CallTimeoutError():
+            return "timeout"
+        case CircuitOpenError():
+            return "circuit open"
+        case NotRegisteredError():
+            return "restarting"
+        case ServerNotRunningError():
+            return "service down"
+        case InjectedCrash():
+            return "crash"
+        case _:
+            return f"unexpected {type(error).__name__}"
+
+
+# --------------------------------------------------------------------------- subscribers
+
+FLUSH = "order.flush"  # published once at the end, to know the subscribers caught up
+
+
+class Email(GenServer[int, Literal["sent"], Order, int]):
+    """Sends a confirmation for every ``order.confirmed``; counts them."""
+
+    async def init(self, bus: EventBusRef) -> int:
+        me = GenServer.self()
+
+        def forward(order: object, topic: str) -> None:
+            if topic == "order.confirmed" and isinstance(order, Order):
+                me.cast(order)
+
+        await EventBus.subscribe(bus, "order.*", forward)
+        return 0
+
+    def handle_cast(self, msg: Order, state: int) -> int:
+        return state + 1  # ... send the mail ...
+
+    def handle_call(self, msg: Literal["sent"], state: int) -> tuple[int, int]:
+        return state, state
+
+
+class Analytics(GenServer[collections.Counter[str], Literal["seen"], str, dict[str, int]]):
+    """Counts every event on the bus by topic."""
+
+    async def init(self, bus: EventBusRef) -> collections.Counter[str]:
+        me = GenServer.self()
+
+        def track(data: object, topic: str) -> None:
+            if topic != FLUSH:
+                me.cast(topic)
+
+        await EventBus.subscribe(bus, "*", track)
+        return collections.Counter()
+
+    def handle_cast(self, msg: str, state: collections.Counter[str]) -> collections.Counter[str]:
+        state[msg] += 1
+        return state
+
+    def handle_call(
+        self, msg: Literal["seen"], state: collections.Counter[str]
+    ) -> tuple[dict[str, int], collections.Counter[str]]:
+        return dict(state), state
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+@attrs.frozen
+class Outcome:
+    status: Literal["confirmed", "rejected", "failed"]
+    kind: str  # the rejection reason or failure kind; "" when confirmed
+
+
+@attrs.define
+class Ledger:
+    """What the callers saw: one outcome per order, and when orders completed."""
+
+    outcomes: dict[int, Outcome] = attrs.Factory(dict)
+    attempted: int = 0
+    duplicates: int = 0
+    done_at: collections.deque[float] = attrs.Factory(collections.deque)
+
+    def record(self, order_id: int, outcome: Outcome) -> None:
+        if order_id in self.outcomes:
+            self.duplicates += 1
+        self.outcomes[order_id] = outcome
+        self.done_at.append(trio.current_time())
+
+    def count(self, status: str) -> collections.Counter[str]:
+        return collections.Counter(o.kind for o in self.outcomes.values() if o.status == status)
+
+
+class ApiGateway:
+    """The edge: each request runs in its caller's task, like an HTTP handler."""
+
+    def __init__(self, bus: EventBusRef, metrics: Metrics, ledger: Ledger) -> None:
+        self.bus, self.metrics, self.ledger = bus, metrics, ledger
+        self.breaker = CircuitBreaker(
+            "order-service",
+            failure_threshold=5,
+            reset_timeout=2.0,
+            failure_types=(CallTimeoutError, ServerNotRunningError, NotRegisteredError),
+        )
+
+    async def place_order(self, order: Order) -> Outcome:
+        self.ledger.attempted += 1
+        outcome: Outcome
+        try:
+            outcome = await self._place(order)
+        except* Exception as group:
+            outcome = Outcome("failed", kind_of(group.exceptions[0]))
+        if outcome.status != "confirmed":
+            topic = f"order.{outcome.status}"
+            self.metrics.publish(self.bus, topic, (order, outcome.kind))
+        self.ledger.record(order.id, outcome)
+        return outcome
+
+    async def _place(self, order: Order) -> Outcome:
+        known = False
+        stock = 0
+
+        async def get_user() -> None:
+            nonlocal known
+            users = Registry.lookup("user-service", UserService)
+            known = bool(await users.call(GetUser(order.user_id), timeout=CALL_TIMEOUT))
+
+        async def check_stock() -> None:
+            nonlocal stock
+            inventory = Registry.lookup("inventory-service", InventoryService)
+            stock = int(await inventory.call(CheckStock(order.sku), timeout=CALL_TIMEOUT))
+
+        async with trio.open_nursery() as nursery:  # aggregation; the first failure wins
+            nursery.start_soon(get_user)
+            nursery.start_soon(check_stock)
+        if not known:
+            return Outcome("rejected", "unknown user")
+        if stock < order.qty:
+            return Outcome("rejected", "out of stock")
+        orders = Registry.lookup("order-service", OrderService)
+        reply = await self.breaker.call(orders.call, order, GATEWAY_TIMEOUT)
+        match reply:
+            case Confirmed():
+                return Outcome("confirmed", "")
+            case Rejected():
+                return Outcome("rejected", "out of stock")
+            case Failed(kind=kind):
+                return Outcome("failed", kind)
+        return Outcome("failed", f"unexpected reply {reply!r}")
+
+
+# --------------------------------------------------------------------------- the tree
+
+
+async def start_tree(
+    store: Store, chaos: Chaos, bus: EventBusRef, metrics: Metrics
+) -> SupervisorRef:
+    # A storm of injected crashes is the point of the demo: tolerate many restarts (the
+    # default, 3 in 5 s, is right for real services, where a crash is rare).
+    inventory = Supervisor.child_spec(
+        [
+            InventoryService.child_spec(
+                store, chaos, id="inventory-service", name="inventory-service"
+            )
+        ],
+        id="inventory",
+        max_restarts=MAX_RESTARTS,
+        max_seconds=MAX_SECONDS,
+    )
+    services = Supervisor.child_spec(
+        [
+            UserService.child_spec(USERS, chaos, id="user-service", name="user-service"),
+            OrderService.child_spec(
+                store, chaos, bus, metrics, id="order-service", name="order-service"
+            ),
+            inventory,
+        ],
+        id="services",
+        max_restarts=MAX_RESTARTS,
+        max_seconds=MAX_SECONDS,
+    )
+    subscribers = Supervisor.child_spec(
+        [
+            Email.child_spec(bus, id="email", name="email"),
+            Analytics.child_spec(bus, id="analytics", name="analytics"),
+        ],
+        id="subscribers",
+    )
+    return await Supervisor.start(
+        [subscribers, services], name="app", max_restarts=MAX_RESTARTS, max_seconds=MAX_SECONDS
+    )
+
+
+# --------------------------------------------------------------------------- live view
+
+
+def tree_lines(sup: SupervisorRef, prefix: str = "") -> list[str]:
+    lines: list[str] = []
+    try:
+        children = Supervisor.get_children(sup)
+    except NoexError:
+        return [f"{prefix}└─ (restarting)"]
+    for index, child in enumerate(children):
+        last = index == len(children) - 1
+        status = "up" if child.ref.is_running() else "down"
+        label = f"{prefix}{'└─ ' if last else '├─ '}{child.id}"
+        lines.append(f"{label:<34}{status:<6}restarts {child.restart_count:>3}")
+        if isinstance(child.ref, SupervisorRef):
+            lines.extend(tree_lines(child.ref, prefix + ("   " if last else "│  ")))
+    return lines
+
+
+def restart_counts(sup: SupervisorRef) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    try:
+        children = Supervisor.get_children(sup)
+    except NoexError:
+        return counts
+    for child in children:
+        counts[child.id] = child.restart_count
+        if isinstance(child.ref, SupervisorRef):
+            counts.update(restart_counts(child.ref))
+    return counts
+
+
+def frame(app: SupervisorRef, gateway: ApiGateway, options: Options, elapsed: float) -> list[str]:
+    ledger = gateway.ledger
+    while ledger.done_at and ledger.done_at[0] < trio.current_time() - 1.0:
+        ledger.done_at.popleft()
+    confirmed = sum(ledger.count("confirmed").values())
+    rejected, failed = ledger.count("rejected"), ledger.count("failed")
+    in_flight = ledger.attempted - len(ledger.outcomes)
+    errors = ", ".join(f"{kind} {n}" for kind, n in sorted(failed.items())) or "none"
+    stats = gateway.breaker.statistics()
+    return [
+        f"noex_trio demo  {elapsed:5.1f} / {options.duration:g} s   seed {options.seed}   "
+        f"crash-rate {options.crash_rate:g}   slow-rate {options.slow_rate:g}",
+        "",
+        "app",
+        *tree_lines(app),
+        "",
+        f"orders     attempted {ledger.attempted}   confirmed {confirmed}   "
+        f"rejected {sum(rejected.values())}   failed {sum(failed.values())}   "
+        f"in flight {in_flight}",
+        f"throughput {len(ledger.done_at)} orders/s",
+        f"errors     {errors}",
+        f"breaker    order-service {stats.state} (opened {stats.opened_count}x, "
+        f"{stats.rejections} calls refused)",
+    ]
+
+
+async def live_view(
+    app: SupervisorRef, gateway: ApiGateway, options: Options, out: TextIO, started: float
+) -> None:
+    tty = out.isatty()
+    if tty:
+        out.write("\x1b[2J")  # clear once; each frame then redraws from the top-left corner
+    last_line = -1.0
+    while True:
+        elapsed = trio.current_time() - started
+        lines = frame(app, gateway, options, min(elapsed, options.duration))
+        if tty:
+            out.write("\x1b[H" + "\x1b[K\n".join(lines) + "\x1b[K\n\x1b[J")
+            out.flush()
+        elif elapsed - last_line >= 5.0:  # logs: a plain line every 5 s
+            last_line = elapsed
+            out.write(" | ".join(line for line in lines[-4:]) + "\n")
+        await trio.sleep(options.refresh)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@attrs.frozen
+class DemoSummary:
+    options: Options
+    attempted: int
+    confirmed: int
+    rejected: dict[str, int]
+    failed: dict[str, int]
+    completed_after_timeout: int
+    orphaned_reservations: int
+    published: dict[str, int]
+    seen: dict[str, int]
+    emails: int
+    stock_initial: int
+    stock_left: int
+    stock_ordered: int
+    restarts: dict[str, int]
+    crashes_injected: int
+    stalls_injected: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def drain(name: str) -> None:
+    """Wait until `name` has handled everything queued before (a `Ping` answers last)."""
+    while True:
+        try:
+            await GenServer.call(name, Ping(), timeout=30.0)
+            return
+        except NoexError:  # restarting: try the new process
+            await trio.sleep(0.05)
+
+
+async def run(
+    options: Options,
+    out: TextIO,
+    store: Store,
+    chaos: Chaos,
+    metrics: Metrics,
+    ledger: Ledger,
+    rng: random.Random,
+) -> tuple[dict[str, int], int, dict[str, int]]:
+    """Run the system under load; return (events seen, emails sent, restarts)."""
+    async with open_runtime(name="demo") as rt:
+        bus = rt.event_bus
+        app = await start_tree(store, chaos, bus, metrics)
+        gateway = ApiGateway(bus, metrics, ledger)
+        started = trio.current_time()
+        async with trio.open_nursery() as view:
+            view.start_soon(live_view, app, gateway, options, out, started)
+            async with trio.open_nursery() as load:
+                order_id = 0
+                while trio.current_time() - started < options.duration:
+                    order_id += 1
+                    order = Order(
+                        order_id,
+                        f"u{rng.randint(1, 22)}",
+                        rng.choice(list(SKUS)),
+                        rng.randint(1, 3),
+                    )
+                    load.start_soon(gateway.place_order, order)
+                    await trio.sleep(rng.expovariate(options.rate))
+            # Every request has its answer. Stop the faults and let queued work finish.
+            chaos.enabled = False
+            for name in ("order-service", "inventory-service", "user-service"):
+                await drain(name)
+            await EventBus.publish_sync(bus, FLUSH, None)  # subscribers have every event
+            seen = await Registry.lookup("analytics", Analytics).call("seen")
+            emails = await Registry.lookup("email", Email).call("sent")
+            restarts = restart_counts(app)
+            view.cancel_scope.cancel()
+        if out.isatty():
+            out.write("\n".join(frame(app, gateway, options, options.duration)) + "\n")
+    return seen, emails, restarts
+
+
+def reconcile(
+    options: Options,
+    store: Store,
+    chaos: Chaos,
+    metrics: Metrics,
+    ledger: Ledger,
+    seen: dict[str, int],
+    emails: int,
+    restarts: dict[str, int],
+) -> DemoSummary:
+    """Check that nothing was lost; every broken invariant becomes a problem."""
+    problems: list[str] = []
+    confirmed = sum(ledger.count("confirmed").values())
+    rejected, failed = dict(ledger.count("rejected")), dict(ledger.count("failed"))
+    answered = confirmed + sum(rejected.values()) + sum(failed.values())
+    if answered != ledger.attempted or len(ledger.outcomes) != ledger.attempted:
+        problems.append(f"{ledger.attempted} orders attempted but {answered} answered")
+    if ledger.duplicates:
+        problems.append(f"{ledger.duplicates} orders answered twice")
+    unexpected = [kind for kind in failed if kind.startswith("unexpected")]
+    if unexpected:
+        problems.append(f"failures without a clear cause: {unexpected}")
+
+    # The store against what the callers saw.
+    for order_id, outcome in ledger.outcomes.items():
+        if outcome.status == "confirmed" and order_id not in store.orders:
+            problems.append(f"order {order_id} was confirmed but is not in the store")
+    late = [oid for oid in store.orders if ledger.outcomes.get(oid, CONFIRMED) != CONFIRMED]
+    # The caller gave up (timeout) and the order service finished the order anyway.
+    problems.extend(
+        f"order {oid} is in the store but its caller saw {ledger.outcomes[oid]}"
+        for oid in late
+        if ledger.outcomes[oid].kind != "timeout"
+    )
+    unknown = [oid for oid in store.orders if oid not in ledger.outcomes]
+    if unknown:
+        problems.append(f"orders in the store nobody placed: {unknown[:5]}")
+
+    # Reservations whose order was never recorded (the release was lost with a crashed
+    # inventory's mailbox) are given back, as a real system's reconciliation job would.
+    orphans = [oid for oid in store.reservations if oid not in store.orders]
+    for order_id in orphans:
+        release(store, order_id)
+    ordered = sum(order.qty for order in store.orders.values())
+    initial, left = sum(store.initial.values()), sum(store.stock.values())
+    if initial != left + ordered:
+        problems.append(f"stock does not add up: {initial} != {left} left + {ordered} ordered")
+
+    published = dict(metrics.published)
+    if published != seen:
+        problems.append(f"events published {published} but analytics saw {seen}")
+    if emails != len(store.orders):
+        problems.append(f"{emails} confirmation emails for {len(store.orders)} orders")
+
+    return DemoSummary(
+        options=options,
+        attempted=ledger.attempted,
+        confirmed=confirmed,
+        rejected=rejected,
+        failed=failed,
+        completed_after_timeout=len(late),
+        orphaned_reservations=len(orphans),
+        published=published,
+        seen=seen,
+        emails=emails,
+        stock_initial=initial,
+        stock_left=left,
+        stock_ordered=ordered,
+        restarts=restarts,
+        crashes_injected=sum(chaos.crashes.values()),
+        stalls_injected=sum(chaos.stalls.values()),
+        problems=problems,
+    )
+
+
+CONFIRMED = Outcome("confirmed", "")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "none"
+
+
+def report(summary: DemoSummary) -> list[str]:
+    s = summary
+    return [
+        "",
+        f"Summary ({s.options.duration:g} s at {s.options.rate:g} orders/s, seed {s.options.seed})",
+        f"  orders attempted   {s.attempted:>6}",
+        f"    confirmed        {s.confirmed:>6}",
+        f"    rejected         {sum(s.rejected.values()):>6}   ({_counts(s.rejected)})",
+        f"    failed           {sum(s.failed.values()):>6}   ({_counts(s.failed)})",
+        f"  completed after the caller timed out: {s.completed_after_timeout} "
+        "(in the store; the caller was told 'timeout')",
+        f"  orphaned stock reservations released: {s.orphaned_reservations}",
+        f"  events published {sum(s.published.values())}, seen by analytics "
+        f"{sum(s.seen.values())}   ({_counts(s.published)})",
+        f"  confirmation emails {s.emails} for {s.confirmed + s.completed_after_timeout} "
+        "orders in the store",
+        f"  stock: {s.stock_initial} at start = {s.stock_left} left + {s.stock_ordered} ordered",
+        f"  faults injected: {s.crashes_injected} crashes, {s.stalls_injected} stalls",
+        f"  restarts: {_counts({k: v for k, v in s.restarts.items() if v})}",
+        "",
+        "nothing lost: every order confirmed, rejected or failed with a named error; "
+        "the counts add up"
+        if s.ok
+        else "PROBLEMS:\n" + "\n".join(f"  - {problem}" for problem in s.problems),
+    ]
+
+
+async def main(argv: list[str] | None = None, out: TextIO | None = None) -> DemoSummary:
+    """Run the demo with command-line `argv`; write the live view and summary to `out`."""
+    options = parse_args(sys.argv[1:] if argv is None else argv)
+    if options.seed is None:
+        options = attrs.evolve(options, seed=random.randrange(10_000))
+    out = sys.stdout if out is None else out
+    rng = random.Random(options.seed)
+    store, metrics, ledger = Store(), Metrics(), Ledger()
+    chaos = Chaos(
+        random.Random(rng.random()), options.crash_rate, options.slow_rate, options.slow_delay
+    )
+    try:
+        seen, emails, restarts = await run(options, out, store, chaos, metrics, ledger, rng)
+    except MaxRestartsExceededError as error:
+        summary = reconcile(options, store, chaos, metrics, ledger, {}, 0, {})
+        summary = attrs.evolve(summary, problems=[f"the supervision tree gave up: {error}"])
+    else:
+        summary = reconcile(options, store, chaos, metrics, ledger, seen, emails, restarts)
+    out.write("\n".join(report(summary)) + "\n")
+    return summary
+
+
+def _log_to(path: str | None) -> None:
+    """Crash reports go to `path` (or nowhere): on the terminal they would tear the view."""
+    logger = logging.getLogger("noex_trio")
+    logger.propagate = False
+    handler: logging.Handler = logging.NullHandler() if path is None else logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+
+
+if __name__ == "__main__":
+    _log_to(parse_args(sys.argv[1:]).log)
+    sys.exit(0 if trio.run(main).ok else 1)
