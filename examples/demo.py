@@ -1,14 +1,15 @@
 """The IPC guide's architecture as a running system, under load, with faults injected.
 
-    python -m examples.demo [--duration 20] [--rate 25] [--crash-rate 0.02]
-                            [--slow-rate 0.02] [--seed N] [--log FILE]
+    python -m examples.demo [--duration 20] [--rate 25] [--crash-rate 0.5]
+                            [--slow-rate 0.1] [--seed N] [--log FILE]
 
 A supervision tree runs a user service, an order service and an inventory service (under its
 own supervisor), plus email and analytics subscribers on the runtime's EventBus. An API gateway
 (one task per request, like an HTTP handler) aggregates a user lookup and a stock check in a
 nursery, then places the order through a circuit breaker. A load generator sends orders for
-`--duration` seconds while a chaos monkey makes service handlers crash (`--crash-rate`) or
-stall past their callers' timeouts (`--slow-rate`). Supervisors restart what crashes.
+`--duration` seconds while a chaos monkey, at random moments, makes a service crash
+(`--crash-rate`, per second) or stall past its callers' timeouts (`--slow-rate`, per second).
+Supervisors restart what crashes; circuit breakers keep callers from queuing behind a stall.
 
 A live view (refreshed in place on a terminal, a line every few seconds otherwise) shows the
 process tree with restart counts, throughput and errors. At the end the demo reconciles: every
@@ -25,6 +26,7 @@ import argparse
 import collections
 import contextlib
 import logging
+import math
 import random
 import sys
 from typing import Literal, TextIO
@@ -53,7 +55,7 @@ SKUS = {"apple": 4000, "pear": 4000, "plum": 4000, "fig": 40, "kiwi": 4000}
 USERS = frozenset(f"u{n}" for n in range(1, 21))  # u21 and u22 are unknown: rejected
 CALL_TIMEOUT = 1.0  # service-to-service calls
 GATEWAY_TIMEOUT = 2.0  # gateway -> order service
-MAX_RESTARTS, MAX_SECONDS = 200, 10.0  # per supervisor
+MAX_SECONDS = 10.0  # the window of each supervisor's restart intensity
 
 
 # --------------------------------------------------------------------------- options
@@ -63,9 +65,10 @@ MAX_RESTARTS, MAX_SECONDS = 200, 10.0  # per supervisor
 class Options:
     duration: float = 20.0
     rate: float = 25.0
-    crash_rate: float = 0.02
-    slow_rate: float = 0.02
-    slow_delay: float = 1.5
+    crash_rate: float = 0.5
+    slow_rate: float = 0.1
+    slow_delay: float = 1.2
+    max_restarts: int = 200
     seed: int | None = None
     log: str | None = None
     refresh: float = 0.25
@@ -78,10 +81,16 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load (20)")
     parser.add_argument("--rate", type=float, default=25.0, help="orders per second (25)")
     parser.add_argument(
-        "--crash-rate", type=float, default=0.02, help="chance a service call crashes (0.02)"
+        "--crash-rate", type=float, default=0.5, help="injected crashes per second (0.5)"
     )
     parser.add_argument(
-        "--slow-rate", type=float, default=0.02, help="chance a service call stalls (0.02)"
+        "--slow-rate", type=float, default=0.1, help="injected stalls per second (0.1)"
+    )
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=200,
+        help=f"restarts each supervisor tolerates in {MAX_SECONDS:g} s (200)",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     parser.add_argument("--log", default=None, help="write the crash log to this file")
@@ -89,14 +98,17 @@ def parse_args(argv: list[str] | None) -> Options:
     for name in ("duration", "rate"):
         if not getattr(args, name) > 0:
             parser.error(f"--{name} must be > 0")
+    if args.max_restarts < 0:
+        parser.error("--max-restarts must be >= 0")
     for name in ("crash_rate", "slow_rate"):
-        if not 0 <= getattr(args, name) <= 1:
-            parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
+        if not 0 <= getattr(args, name) < math.inf:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0")
     return Options(
         duration=args.duration,
         rate=args.rate,
         crash_rate=args.crash_rate,
         slow_rate=args.slow_rate,
+        max_restarts=args.max_restarts,
         seed=args.seed,
         log=args.log,
     )
@@ -111,26 +123,49 @@ class InjectedCrash(RuntimeError):
 
 @attrs.define
 class Chaos:
-    """Decides, per handled request, whether the handler crashes or stalls."""
+    """The faults that struck so far, by kind and service."""
 
-    rng: random.Random
-    crash_rate: float
-    slow_rate: float
-    slow_delay: float
-    enabled: bool = True
     crashes: collections.Counter[str] = attrs.Factory(collections.Counter)
     stalls: collections.Counter[str] = attrs.Factory(collections.Counter)
 
+
+@attrs.frozen
+class Fault:
+    """Cast by the chaos monkey: the service crashes, or stalls for `delay` seconds.
+
+    A fault queued behind another one that crashed the process is lost with its mailbox, like
+    any message; only the faults that strike are counted.
+    """
+
+    kind: Literal["crash", "stall"]
+    chaos: Chaos
+    delay: float = 0.0
+
     async def strike(self, service: str) -> None:
-        if not self.enabled:
+        if self.kind == "crash":
+            self.chaos.crashes[service] += 1
+            raise InjectedCrash(f"{service}: injected crash")  # the process crashes
+        self.chaos.stalls[service] += 1
+        await trio.sleep(self.delay)  # the calls queued behind this one wait, and time out
+
+
+TARGETS = ("user-service", "order-service", "inventory-service")
+
+
+async def chaos_monkey(options: Options, rng: random.Random, chaos: Chaos, until: float) -> None:
+    """Cast a `Fault` to a random service, at random times, until `until`."""
+    rate = options.crash_rate + options.slow_rate
+    if rate == 0:
+        return
+    while True:
+        await trio.sleep(rng.expovariate(rate))
+        if trio.current_time() >= until:
             return
-        roll = self.rng.random()
-        if roll < self.crash_rate:
-            self.crashes[service] += 1
-            raise InjectedCrash(f"{service}: injected crash")
-        if roll < self.crash_rate + self.slow_rate:
-            self.stalls[service] += 1
-            await trio.sleep(self.slow_delay)  # longer than the caller's timeout
+        target = rng.choice(TARGETS)
+        crash = rng.random() * rate < options.crash_rate
+        fault = Fault("crash", chaos) if crash else Fault("stall", chaos, options.slow_delay)
+        with contextlib.suppress(NoexError):  # restarting right now: no fault this time
+            GenServer.cast(target, fault)
 
 
 @attrs.frozen
@@ -173,19 +208,21 @@ class Ping:
     pass
 
 
-class UserService(GenServer[frozenset[str], GetUser | Ping, None, bool]):
-    """Calls: ``GetUser(id)`` -> whether the user exists; ``Ping()`` -> True."""
+class UserService(GenServer[frozenset[str], GetUser | Ping, Fault, bool]):
+    """Calls: ``GetUser(id)`` -> whether the user exists; ``Ping()`` -> True. Casts: `Fault`."""
 
-    def init(self, users: frozenset[str], chaos: Chaos) -> frozenset[str]:
-        self.chaos = chaos
+    def init(self, users: frozenset[str]) -> frozenset[str]:
         return users
+
+    async def handle_cast(self, msg: Fault, state: frozenset[str]) -> frozenset[str]:
+        await msg.strike("user-service")
+        return state
 
     async def handle_call(
         self, msg: GetUser | Ping, state: frozenset[str]
     ) -> tuple[bool, frozenset[str]]:
         if isinstance(msg, Ping):
             return True, state
-        await self.chaos.strike("user-service")
         return msg.user_id in state, state
 
 
@@ -209,19 +246,18 @@ class Release:
 InventoryCall = CheckStock | Reserve | Ping
 
 
-class InventoryService(GenServer[None, InventoryCall, Release, int | bool]):
+class InventoryService(GenServer[None, InventoryCall, Release | Fault, int | bool]):
     """Calls: ``CheckStock(sku)`` -> units; ``Reserve(...)`` -> reserved?; ``Ping()``.
 
-    Casts: ``Release(order_id)`` gives a reservation back (no chaos: it is a compensation).
+    Casts: ``Release(order_id)`` gives a reservation back; `Fault`.
     """
 
-    def init(self, store: Store, chaos: Chaos) -> None:
-        self.store, self.chaos = store, chaos
+    def init(self, store: Store) -> None:
+        self.store = store
 
     async def handle_call(self, msg: InventoryCall, state: None) -> tuple[int | bool, None]:
         if isinstance(msg, Ping):
             return True, state
-        await self.chaos.strike("inventory-service")
         stock = self.store.stock
         if isinstance(msg, CheckStock):
             return stock[msg.sku], state
@@ -231,8 +267,11 @@ class InventoryService(GenServer[None, InventoryCall, Release, int | bool]):
         self.store.reservations[msg.order_id] = (msg.sku, msg.qty)
         return True, state
 
-    def handle_cast(self, msg: Release, state: None) -> None:
-        release(self.store, msg.order_id)
+    async def handle_cast(self, msg: Release | Fault, state: None) -> None:
+        if isinstance(msg, Fault):
+            await msg.strike("inventory-service")
+        else:
+            release(self.store, msg.order_id)
 
 
 def release(store: Store, order_id: int) -> bool:
@@ -263,20 +302,23 @@ class Failed:
 OrderReply = Confirmed | Rejected | Failed | bool
 
 
-class OrderService(GenServer[None, Order | Ping, None, OrderReply]):
+class OrderService(GenServer[None, Order | Ping, Fault, OrderReply]):
     """Calls: an `Order` -> `Confirmed`, `Rejected` or `Failed`; ``Ping()`` -> True.
 
     Reserves the stock with the inventory service, records the order, publishes
     ``order.confirmed``. A failed reservation is released (best effort) and answered `Failed`.
+    Casts: `Fault`.
     """
 
-    def init(self, store: Store, chaos: Chaos, bus: EventBusRef, metrics: Metrics) -> None:
-        self.store, self.chaos, self.bus, self.metrics = store, chaos, bus, metrics
+    def init(self, store: Store, bus: EventBusRef, metrics: Metrics) -> None:
+        self.store, self.bus, self.metrics = store, bus, metrics
+
+    async def handle_cast(self, msg: Fault, state: None) -> None:
+        await msg.strike("order-service")
 
     async def handle_call(self, msg: Order | Ping, state: None) -> tuple[OrderReply, None]:
         if isinstance(msg, Ping):
             return True, state
-        await self.chaos.strike("order-service")
         try:
             inventory = Registry.lookup("inventory-service", InventoryService)
             reserved = await inventory.call(Reserve(msg.id, msg.sku, msg.qty), timeout=CALL_TIMEOUT)
@@ -291,6 +333,12 @@ class OrderService(GenServer[None, Order | Ping, None, OrderReply]):
         self.store.orders[msg.id] = msg
         self.metrics.publish(self.bus, "order.confirmed", msg)
         return Confirmed(msg), state
+
+
+def first_error(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first leaf of a (possibly nested) exception group."""
+    error = group.exceptions[0]
+    return first_error(error) if isinstance(error, BaseExceptionGroup) else error
 
 
 def kind_of(error: BaseException) -> str:
@@ -386,17 +434,37 @@ class Ledger:
         return collections.Counter(o.kind for o in self.outcomes.values() if o.status == status)
 
 
+async def ask_user(user_id: str) -> bool:
+    users = Registry.lookup("user-service", UserService)
+    return await users.call(GetUser(user_id), timeout=CALL_TIMEOUT)
+
+
+async def ask_stock(sku: str) -> int:
+    inventory = Registry.lookup("inventory-service", InventoryService)
+    return int(await inventory.call(CheckStock(sku), timeout=CALL_TIMEOUT))
+
+
+async def place(order: Order) -> OrderReply:
+    orders = Registry.lookup("order-service", OrderService)
+    return await orders.call(order, timeout=GATEWAY_TIMEOUT)
+
+
 class ApiGateway:
     """The edge: each request runs in its caller's task, like an HTTP handler."""
 
     def __init__(self, bus: EventBusRef, metrics: Metrics, ledger: Ledger) -> None:
         self.bus, self.metrics, self.ledger = bus, metrics, ledger
-        self.breaker = CircuitBreaker(
-            "order-service",
-            failure_threshold=5,
-            reset_timeout=2.0,
-            failure_types=(CallTimeoutError, ServerNotRunningError, NotRegisteredError),
-        )
+        # One breaker per backend: while a service is stalled or restarting, requests fail
+        # fast instead of piling up in its mailbox behind the stalled one.
+        self.breakers = {
+            name: CircuitBreaker(
+                name,
+                failure_threshold=3,
+                reset_timeout=1.0,
+                failure_types=(CallTimeoutError, ServerNotRunningError, NotRegisteredError),
+            )
+            for name in ("user-service", "inventory-service", "order-service")
+        }
 
     async def place_order(self, order: Order) -> Outcome:
         self.ledger.attempted += 1
@@ -404,7 +472,7 @@ class ApiGateway:
         try:
             outcome = await self._place(order)
         except* Exception as group:
-            outcome = Outcome("failed", kind_of(group.exceptions[0]))
+            outcome = Outcome("failed", kind_of(first_error(group)))
         if outcome.status != "confirmed":
             topic = f"order.{outcome.status}"
             self.metrics.publish(self.bus, topic, (order, outcome.kind))
@@ -417,13 +485,11 @@ class ApiGateway:
 
         async def get_user() -> None:
             nonlocal known
-            users = Registry.lookup("user-service", UserService)
-            known = bool(await users.call(GetUser(order.user_id), timeout=CALL_TIMEOUT))
+            known = await self.breakers["user-service"].call(ask_user, order.user_id)
 
         async def check_stock() -> None:
             nonlocal stock
-            inventory = Registry.lookup("inventory-service", InventoryService)
-            stock = int(await inventory.call(CheckStock(order.sku), timeout=CALL_TIMEOUT))
+            stock = await self.breakers["inventory-service"].call(ask_stock, order.sku)
 
         async with trio.open_nursery() as nursery:  # aggregation; the first failure wins
             nursery.start_soon(get_user)
@@ -432,8 +498,7 @@ class ApiGateway:
             return Outcome("rejected", "unknown user")
         if stock < order.qty:
             return Outcome("rejected", "out of stock")
-        orders = Registry.lookup("order-service", OrderService)
-        reply = await self.breaker.call(orders.call, order, GATEWAY_TIMEOUT)
+        reply = await self.breakers["order-service"].call(place, order)
         match reply:
             case Confirmed():
                 return Outcome("confirmed", "")
@@ -448,30 +513,24 @@ class ApiGateway:
 
 
 async def start_tree(
-    store: Store, chaos: Chaos, bus: EventBusRef, metrics: Metrics
+    store: Store, bus: EventBusRef, metrics: Metrics, max_restarts: int
 ) -> SupervisorRef:
     # A storm of injected crashes is the point of the demo: tolerate many restarts (the
     # default, 3 in 5 s, is right for real services, where a crash is rare).
     inventory = Supervisor.child_spec(
-        [
-            InventoryService.child_spec(
-                store, chaos, id="inventory-service", name="inventory-service"
-            )
-        ],
+        [InventoryService.child_spec(store, id="inventory-service", name="inventory-service")],
         id="inventory",
-        max_restarts=MAX_RESTARTS,
+        max_restarts=max_restarts,
         max_seconds=MAX_SECONDS,
     )
     services = Supervisor.child_spec(
         [
-            UserService.child_spec(USERS, chaos, id="user-service", name="user-service"),
-            OrderService.child_spec(
-                store, chaos, bus, metrics, id="order-service", name="order-service"
-            ),
+            UserService.child_spec(USERS, id="user-service", name="user-service"),
+            OrderService.child_spec(store, bus, metrics, id="order-service", name="order-service"),
             inventory,
         ],
         id="services",
-        max_restarts=MAX_RESTARTS,
+        max_restarts=max_restarts,
         max_seconds=MAX_SECONDS,
     )
     subscribers = Supervisor.child_spec(
@@ -482,7 +541,7 @@ async def start_tree(
         id="subscribers",
     )
     return await Supervisor.start(
-        [subscribers, services], name="app", max_restarts=MAX_RESTARTS, max_seconds=MAX_SECONDS
+        [subscribers, services], name="app", max_restarts=max_restarts, max_seconds=MAX_SECONDS
     )
 
 
@@ -526,7 +585,9 @@ def frame(app: SupervisorRef, gateway: ApiGateway, options: Options, elapsed: fl
     rejected, failed = ledger.count("rejected"), ledger.count("failed")
     in_flight = ledger.attempted - len(ledger.outcomes)
     errors = ", ".join(f"{kind} {n}" for kind, n in sorted(failed.items())) or "none"
-    stats = gateway.breaker.statistics()
+    breakers = "   ".join(
+        f"{name} {b.state} ({b.statistics().opened_count}x)" for name, b in gateway.breakers.items()
+    )
     return [
         f"noex_trio demo  {elapsed:5.1f} / {options.duration:g} s   seed {options.seed}   "
         f"crash-rate {options.crash_rate:g}   slow-rate {options.slow_rate:g}",
@@ -539,9 +600,14 @@ def frame(app: SupervisorRef, gateway: ApiGateway, options: Options, elapsed: fl
         f"in flight {in_flight}",
         f"throughput {len(ledger.done_at)} orders/s",
         f"errors     {errors}",
-        f"breaker    order-service {stats.state} (opened {stats.opened_count}x, "
-        f"{stats.rejections} calls refused)",
+        f"breakers   {breakers}",
     ]
+
+
+def draw(out: TextIO, lines: list[str]) -> None:
+    """Redraw `lines` in place from the top-left corner (ANSI), clearing what was below."""
+    out.write("\x1b[H" + "\x1b[K\n".join(lines) + "\x1b[K\n\x1b[J")
+    out.flush()
 
 
 async def live_view(
@@ -555,8 +621,7 @@ async def live_view(
         elapsed = trio.current_time() - started
         lines = frame(app, gateway, options, min(elapsed, options.duration))
         if tty:
-            out.write("\x1b[H" + "\x1b[K\n".join(lines) + "\x1b[K\n\x1b[J")
-            out.flush()
+            draw(out, lines)
         elif elapsed - last_line >= 5.0:  # logs: a plain line every 5 s
             last_line = elapsed
             out.write(" | ".join(line for line in lines[-4:]) + "\n")
@@ -613,11 +678,13 @@ async def run(
     """Run the system under load; return (events seen, emails sent, restarts)."""
     async with open_runtime(name="demo") as rt:
         bus = rt.event_bus
-        app = await start_tree(store, chaos, bus, metrics)
+        app = await start_tree(store, bus, metrics, options.max_restarts)
         gateway = ApiGateway(bus, metrics, ledger)
         started = trio.current_time()
         async with trio.open_nursery() as view:
             view.start_soon(live_view, app, gateway, options, out, started)
+            monkey_rng = random.Random(rng.random())
+            view.start_soon(chaos_monkey, options, monkey_rng, chaos, started + options.duration)
             async with trio.open_nursery() as load:
                 order_id = 0
                 while trio.current_time() - started < options.duration:
@@ -630,8 +697,7 @@ async def run(
                     )
                     load.start_soon(gateway.place_order, order)
                     await trio.sleep(rng.expovariate(options.rate))
-            # Every request has its answer. Stop the faults and let queued work finish.
-            chaos.enabled = False
+            # Every request has its answer, the faults have stopped; let queued work finish.
             for name in ("order-service", "inventory-service", "user-service"):
                 await drain(name)
             await EventBus.publish_sync(bus, FLUSH, None)  # subscribers have every event
@@ -639,8 +705,8 @@ async def run(
             emails = await Registry.lookup("email", Email).call("sent")
             restarts = restart_counts(app)
             view.cancel_scope.cancel()
-        if out.isatty():
-            out.write("\n".join(frame(app, gateway, options, options.duration)) + "\n")
+        if out.isatty():  # the final state, once everything settled
+            draw(out, frame(app, gateway, options, options.duration))
     return seen, emails, restarts
 
 
@@ -761,9 +827,7 @@ async def main(argv: list[str] | None = None, out: TextIO | None = None) -> Demo
     out = sys.stdout if out is None else out
     rng = random.Random(options.seed)
     store, metrics, ledger = Store(), Metrics(), Ledger()
-    chaos = Chaos(
-        random.Random(rng.random()), options.crash_rate, options.slow_rate, options.slow_delay
-    )
+    chaos = Chaos()
     try:
         seen, emails, restarts = await run(options, out, store, chaos, metrics, ledger, rng)
     except MaxRestartsExceededError as error:

@@ -109,7 +109,7 @@ class _Subscription:
         self.scope = trio.CancelScope(shield=True)
         self.active = True
 
-    def offer(self, topic: str, data: Any, latch: _Latch | None) -> None:
+    def _offer(self, topic: str, data: Any, latch: _Latch | None) -> None:
         self.send.send_nowait((topic, data, latch))
 
     def unsubscribe(self) -> None:
@@ -164,7 +164,7 @@ class EventListener:
         self.buffer = buffer
         #: True once an event found the buffer full (see the overflow policy).
         self.overflowed = False
-        self.active = False
+        self._active = False
         self._server: _BusServer | None = None
         self._label = f"listener {pattern!r}"
         self._send, self._recv = trio.open_memory_channel[tuple[str, Any]](buffer)
@@ -181,7 +181,7 @@ class EventListener:
         server.index.add(self.pattern, self)
         server.listeners[self] = None
         self._server = server
-        self.active = True
+        self._active = True
         return self
 
     async def __aexit__(
@@ -190,22 +190,22 @@ class EventListener:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.unsubscribe()
+        self._unsubscribe()
         self._recv.close()
 
-    def offer(self, topic: str, data: Any, latch: _Latch | None) -> None:
+    def _offer(self, topic: str, data: Any, latch: _Latch | None) -> None:
         try:
             self._send.send_nowait((topic, data))
         except trio.WouldBlock:
             self.overflowed = True
-            self.unsubscribe()
+            self._unsubscribe()
         if latch is not None:
             latch.done()  # a listener has handled an event once it is in its buffer
 
-    def unsubscribe(self) -> None:
-        if not self.active:
+    def _unsubscribe(self) -> None:
+        if not self._active:
             return
-        self.active = False
+        self._active = False
         assert self._server is not None
         self._server.index.remove(self.pattern, self)
         del self._server.listeners[self]
@@ -262,7 +262,7 @@ class _BusServer:
     async def terminate(self, reason: ExitReason, state: None) -> None:
         """Let every subscription finish the events already queued (bounded by the budget)."""
         for listener in list(self.listeners):
-            listener.unsubscribe()
+            listener._unsubscribe()
         for sub in self.subscriptions:
             sub.send.close()
         self.idle = trio.Event()
@@ -273,10 +273,12 @@ class _BusServer:
         # Bus exit hook (runs even after a brutal kill): end every delivery task, forget
         # everything, and detach from the processes that owned subscriptions.
         for listener in list(self.listeners):
-            listener.unsubscribe()
+            listener._unsubscribe()
         for sub in self.subscriptions:
             sub.end(bus_gone=True)
             sub.scope.cancel()
+        # The nursery leads to the bus's task, whose context holds the ref: break the cycle.
+        del self._noex_nursery
 
     def subscribe(self, pattern: str, handler: Handler, owner: AnyRef | None) -> _Subscription:
         sub = _Subscription(self, pattern, handler, owner)
@@ -436,7 +438,7 @@ class EventBus:
             ServerNotRunningError: the bus is not running.
         """
         for item in _server_of(bus).index.match(topic):
-            item.offer(topic, data, None)
+            item._offer(topic, data, None)
 
     @staticmethod
     async def publish_sync(bus: EventBusRef | str, topic: str, data: Any) -> None:
@@ -467,7 +469,7 @@ class EventBus:
             )
         latch = _Latch(len(matches))
         for item in matches:
-            item.offer(topic, data, latch)
+            item._offer(topic, data, latch)
         await latch.event.wait()
         if latch.dropped:
             proc = bus if isinstance(bus, EventBusRef) else resolve(bus, allow_system=True)

@@ -27,7 +27,7 @@ Bad arguments that are not about processes raise plain `TypeError`/`ValueError`.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -130,7 +130,7 @@ class AlreadyRegisteredError(NoexError):
     def __init__(
         self,
         name: str,
-        holder: GenServerRef[object, object, object] | None = None,
+        holder: GenServerRef[Any, Any, Any] | None = None,
         registry: str = "",
     ) -> None:
         self.name = name

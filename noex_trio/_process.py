@@ -183,14 +183,8 @@ class Caller(Generic[R]):
         else:
             self._task = trio.lowlevel.current_task()
             await trio.lowlevel.wait_task_rescheduled(self._abort)
-        error = self._error
-        if error is not None:
-            # Forget it before raising: its traceback holds this frame, which holds `self`.
-            self._error = None
-            try:
-                raise error
-            finally:
-                del error
+        if self._error is not None:
+            self._raise()
         return cast(R, self._value)
 
     def __repr__(self) -> str:

@@ -196,10 +196,12 @@ class Runtime:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         assert self._body_scope is not None
         assert self._root is not None
-        suppress = bool(self._body_scope.__exit__(exc_type, exc, tb))
+        # The body scope only swallows the cancellation `_escalate` caused, and then a fatal
+        # error is recorded and raised below: the runtime never suppresses an exception.
+        self._body_scope.__exit__(exc_type, exc, tb)
         try:
             with trio.CancelScope(shield=True):
                 await self._shutdown()
@@ -212,7 +214,6 @@ class Runtime:
         if fatal is not None:
             self._fatal = None
             raise fatal
-        return suppress
 
 
 def open_runtime(name: str | None = None) -> Runtime:

@@ -164,18 +164,15 @@ class Supervisor:
         self.start_error: Exception | None = None
         self._specs = specs
         self._ref: AnyRef | None = None
+        #: How crash logs name this supervisor (the host protocol's label).
+        self.label = "Supervisor"
         self._last_id = 0  # simple_one_for_one: children are child_1, child_2, ...
         self._changed: trio.Event | None = None
 
     @property
     def ref(self) -> AnyRef:
-        assert self._ref is not None  # set first thing in init
+        assert self._ref is not None  # set first thing in init, dropped at the exit
         return self._ref
-
-    @property
-    def label(self) -> str:
-        """How crash logs name this supervisor."""
-        return self._ref._label if self._ref is not None else "Supervisor"
 
     def changed(self) -> trio.Event:
         """An event set at the next change of the children table (or exit of the supervisor)."""
@@ -192,8 +189,8 @@ class Supervisor:
 
     def child_exited(self, proc: AnyRef, reason: ExitReason) -> None:
         """Queue the exit behind earlier requests (OTP order); a stopping supervisor ignores it."""
-        ref = self.ref
-        if ref._status <= RUNNING:
+        ref = self._ref
+        if ref is not None and ref._status <= RUNNING:
             ref._deliver_info(ChildExit(proc, reason))
 
     def _on_exit(self, reason: ExitReason) -> None:
@@ -202,9 +199,14 @@ class Supervisor:
         # supervisor's own budget), kill the rest now or the nursery would never close.
         for proc in list(self.procs):
             shutdown_soon(proc, "shutdown", "brutal_kill")
-        self.children.clear()  # a dead SupervisorRef must not keep the old tree alive
+        # A dead SupervisorRef must not keep the old tree alive, and the supervisor must not
+        # be cyclic garbage: drop the table, the ref (ref -> behaviour -> ref) and the nursery
+        # (behaviour -> nursery -> its task's context -> ref). Nothing spawns here any more.
+        self.children.clear()
         self.by_ref.clear()
         self._notify()
+        self._ref = None
+        del self.nursery, self._noex_nursery
 
     # -- callbacks --
 
@@ -213,6 +215,7 @@ class Supervisor:
         ref = current_process()
         assert ref is not None
         self._ref = ref
+        self.label = ref._label
         self.nursery = self._noex_nursery
         ref._add_on_exit(_EXIT_HOOK, self._on_exit)
         specs, self._specs = self._specs, []
@@ -239,7 +242,8 @@ class Supervisor:
                 assert type(msg) is RestartChild
                 reply = await self._restart_child(self._get(msg.child_id))
         except Exception as exc:  # the request failed, not the supervisor
-            reply = Failed(exc)
+            # Returned, not stored in a local: the traceback holds this frame.
+            return Failed(exc), state
         return reply, state
 
     def handle_cast(self, msg: object, state: None) -> None:  # pragma: no cover

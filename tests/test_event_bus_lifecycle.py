@@ -12,6 +12,7 @@ import trio.testing
 
 from noex_trio import (
     EventBus,
+    EventBusRef,
     EventListener,
     GenServer,
     MailboxFullError,
@@ -21,6 +22,8 @@ from noex_trio import (
     open_runtime,
 )
 from noex_trio.testing import kill
+
+from .conftest import assert_no_cyclic_garbage
 
 
 async def settle() -> None:
@@ -259,3 +262,24 @@ async def test_bus_state_is_released_after_stop(rt: Runtime) -> None:
     assert server.subscriptions == {}
     assert server.listeners == {}
     assert len(server.index) == 0
+
+
+class Subscriber(GenServer[None, str, str, None]):
+    async def init(self, bus: EventBusRef) -> None:
+        await EventBus.subscribe(bus, "a.*", print)
+
+
+async def test_a_bus_leaves_no_cyclic_garbage(rt: Runtime) -> None:
+    async def use_a_bus() -> None:
+        bus = await EventBus.start()
+        owner = await GenServer.start(Subscriber, bus)
+        unsubscribe = await EventBus.subscribe(bus, "a.**", lambda data, topic: None)
+        async with EventBus.listen(bus, "*") as events:
+            await EventBus.publish_sync(bus, "a.b", 1)
+            assert await events.__anext__() == ("a.b", 1)
+        unsubscribe()
+        await owner.stop()
+        await EventBus.subscribe(bus, "b", lambda data, topic: None)
+        await EventBus.stop(bus)
+
+    await assert_no_cyclic_garbage(use_a_bus)

@@ -1237,3 +1237,128 @@ def test_one_sender_is_handled_in_send_order(
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert log == list(range(len(ops)))
     assert replies == {n: n for n, (kind, _) in enumerate(ops) if kind != "cast"}
+
+
+# ---------------------------------------------------------------- edges
+
+
+def test_stop_without_reply_repr() -> None:
+    assert repr(Stop("normal", 1)) == "Stop(reason='normal', state=1, reply=NO_REPLY)"
+
+
+async def test_deliver_info_to_a_full_mailbox(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    ref = await GenServer.start(Sleeper, mailbox_size=1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ref.call, 1.0)
+        await trio.testing.wait_all_tasks_blocked()
+        ref.cast("fill")
+        assert not ref._deliver_info("no room")
+
+
+async def test_start_into_a_closed_host_frees_the_name(rt: Runtime) -> None:
+    from noex_trio._process import host_var
+
+    async with trio.open_nursery() as closed:
+        pass
+
+    class ClosedHost:
+        nursery = closed
+        procs: dict[Ref, None] = {}  # noqa: RUF012
+
+        def child_exited(self, proc: Ref, reason: Any) -> None:  # pragma: no cover
+            raise AssertionError("never started")
+
+    token = host_var.set(ClosedHost())
+    try:
+        with pytest.raises(RuntimeError, match=r"Nursery is closed to new arrivals"):
+            await GenServer.start(Counter, name="orphan")
+    finally:
+        host_var.reset(token)
+    assert Registry.whereis("orphan") is None
+
+
+async def test_call_answered_before_it_parks_and_failures_through_a_full_mailbox(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def slow(state: list[Any]) -> Any:
+        await trio.sleep(1)
+        return Reply("slow", state)
+
+    ref = await GenServer.start(Echo, mailbox_size=1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ref.call, slow)
+        await trio.testing.wait_all_tasks_blocked()
+        ref.cast("fill")
+        # waits for room; the server then answers before this task even resumes
+        assert await ref.call("fast", timeout=10.0) == "fast"
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ref.call, slow)
+        await trio.testing.wait_all_tasks_blocked()
+        ref.cast("fill")
+        with pytest.raises(KeyError):
+            await ref.call(raiser(KeyError("via a full mailbox")), timeout=10.0)
+
+
+async def test_caller_repr(rt: Runtime) -> None:
+    class ShowCaller(Counter):
+        def handle_call(self, msg: str, state: int) -> tuple[Any, int]:
+            return repr(GenServer.caller()), state
+
+    ref: Ref = await GenServer.start(ShowCaller)
+    assert await ref.call("hi") == "<Caller of 'hi'>"
+
+
+async def test_stop_while_already_stopping(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    behaviour = Sleeper()
+    ref = await GenServer.start(behaviour)
+    t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ref.call, 2.0)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(ref.stop, "shutdown")
+        await trio.testing.wait_all_tasks_blocked()
+        await ref.stop()  # joins the pending stop
+    assert trio.current_time() == t0 + 2.0
+    assert ref.exit_reason == "shutdown"
+
+
+async def test_stop_requested_during_init(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    behaviour = SlowInit()
+    refs: list[Ref] = []
+
+    async def start() -> None:
+        refs.append(await GenServer.start(behaviour, name="s", init_timeout=20.0))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start)
+        await trio.testing.wait_all_tasks_blocked()
+        GenServer.cast("s", "before the stop")
+        await GenServer.stop("s")
+    assert behaviour.seen == [("init-start", ()), ("init", ()), ("cast", "before the stop")]
+    assert behaviour.terminated == [("normal", ["before the stop"])]
+    assert refs[0].exit_reason == "normal"
+
+
+async def test_a_start_cut_short_by_the_runtime_closing() -> None:
+    outcome: list[BaseException] = []
+
+    class Starter(Echo):
+        async def handle_cast(self, msg: Any, state: list[Any]) -> Any:
+            try:
+                await GenServer.start(SlowInit, init_timeout=math.inf)
+            except InitializationError as exc:
+                outcome.append(exc)
+            return state
+
+    async with open_runtime():
+        ref = await GenServer.start(Starter)
+        ref.cast("go")
+        await trio.testing.wait_all_tasks_blocked()
+    assert len(outcome) == 1
+    assert re.fullmatch(r"SlowInit#\d+ failed to start: stopped while starting", str(outcome[0]))

@@ -276,7 +276,10 @@ async def test_duplicate_registry(rt: Runtime) -> None:
     group.unregister("topic")
     assert group.lookup_all("topic") == []
     assert group.names() == ["other"]
+    group.register("other", refs[2])
     group.unregister("other", refs[0])
+    assert group.count() == 1
+    group.unregister("other", refs[2])
     assert group.count() == 0
     # entries of an exited process vanish from every registry
     group.register("k", refs[0])

@@ -23,7 +23,10 @@ from noex_trio import (
 
 from .conftest import Counter, Echo, assert_clean, raiser, user_processes
 
-NO_RUNTIME = r"^no noex_trio runtime is running here; wrap your code in `async with noex_trio.open_runtime\(\):`$"
+NO_RUNTIME = (
+    r"^no noex_trio runtime is running here; "
+    r"wrap your code in `async with noex_trio.open_runtime\(\):`$"
+)
 
 
 class Ordered(GenServer[str, str, Any, str]):
@@ -157,7 +160,7 @@ async def test_a_process_started_during_shutdown_is_stopped_too() -> None:
     log: list[tuple[str, Any]] = []
 
     class Spawner(Ordered):
-        async def terminate(self, reason: Any, state: str) -> None:
+        async def terminate(self, reason: Any, state: str) -> None:  # type: ignore[override]
             super().terminate(reason, state)
             await GenServer.start(Ordered(log), "late")
 
@@ -186,7 +189,7 @@ async def test_unsupervised_crash_is_logged_and_runtime_goes_on(
 async def test_body_exception_propagates_unchanged_after_shutdown() -> None:
     log: list[tuple[str, Any]] = []
     error = LookupError("from the body")
-    with pytest.raises(LookupError) as info:  # a plain exception, no ExceptionGroup
+    with pytest.raises(LookupError) as info:  # noqa: PT012 - a plain exception, no ExceptionGroup
         async with open_runtime() as rt:
             await start_ordered(log, "a", "b")
             raise error
@@ -211,7 +214,7 @@ async def test_outer_cancellation_still_shuts_down_in_order(
 
 async def test_keyboard_interrupt_in_a_handler(autojump_clock: trio.testing.MockClock) -> None:
     log: list[tuple[str, Any]] = []
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the runtime block is under test
         async with open_runtime() as rt:
             await start_ordered(log, "a", "b")
             ref = await GenServer.start(Echo)
@@ -224,7 +227,7 @@ async def test_keyboard_interrupt_in_a_handler(autojump_clock: trio.testing.Mock
 
 async def test_keyboard_interrupt_fails_the_waiting_caller() -> None:
     caught: list[BaseException] = []
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the runtime block is under test
         async with open_runtime():
             ref = await GenServer.start(Echo)
             try:
@@ -262,3 +265,55 @@ async def test_processes_in_start_order(rt: Runtime) -> None:
     a = await GenServer.start(Counter)
     b = await GenServer.start(Counter)
     assert user_processes(rt) == [a, b]
+
+
+# ---------------------------------------------------------------- edges
+
+
+async def test_event_bus_and_host_outside_the_block() -> None:
+    rt = open_runtime()
+    with pytest.raises(NoexError, match=r"^<Runtime 'runtime'> is not running$"):
+        rt.event_bus  # noqa: B018
+    with pytest.raises(NoexError, match=r"is not running$"):
+        rt._host  # noqa: B018
+    async with rt:
+        assert rt._host is not None
+    with pytest.raises(NoexError, match=r"is not running$"):
+        rt._host  # noqa: B018
+
+
+async def test_a_failing_service_start_closes_the_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    import noex_trio._event_bus
+
+    async def broken(runtime: Runtime) -> Any:
+        await trio.lowlevel.checkpoint()
+        raise OSError("no bus")
+
+    monkeypatch.setattr(noex_trio._event_bus, "start_default_bus", broken)
+    rt = open_runtime()
+    with pytest.raises(OSError, match=r"^no bus$"):
+        async with rt:
+            pass  # pragma: no cover
+    with pytest.raises(NoRuntimeError):
+        current_runtime()
+    assert_clean(rt)
+
+
+async def test_one_fatal_error_leaves_the_runtime() -> None:
+    """Two processes hit by Ctrl-C at once: the first one recorded is raised, alone."""
+    errors = [KeyboardInterrupt("first"), KeyboardInterrupt("second")]
+    with pytest.raises(KeyboardInterrupt) as info:  # noqa: PT012 - the runtime block is under test
+        async with open_runtime():
+            a = await GenServer.start(Echo)
+            b = await GenServer.start(Echo)
+            a.cast(raiser(errors[0]))
+            b.cast(raiser(errors[1]))
+            await trio.sleep_forever()
+    assert info.value in errors
+    assert a.exit_reason == b.exit_reason == "shutdown"
+
+
+async def test_default_event_bus_is_a_service(rt: Runtime) -> None:
+    bus = rt.event_bus
+    assert bus in rt.processes()
+    assert bus not in user_processes(rt)

@@ -559,6 +559,7 @@ async def test_a_stopped_tree_can_be_garbage_collected(rt: Runtime) -> None:
     await wait_for_restart(sup, "a")
     refs = [weakref.ref(sup)] + [weakref.ref(child.ref) for child in Supervisor.get_children(sup)]
     await Supervisor.stop(sup)
+    await settle()  # stop returns at the exit; the task then closes its nursery and ends
     del sup
     journal.clear()  # its stop reasons hold the crash, whose traceback holds the process
     forget_logged_exceptions()

@@ -112,8 +112,7 @@ async def test_event_recorder_waits_without_sleeping(runtime: Runtime) -> None:
 
     async def start_later() -> None:
         await trio.testing.wait_all_tasks_blocked()
-        for _ in range(3):
-            refs.append(await GenServer.start(Counter))
+        refs.extend([await GenServer.start(Counter) for _ in range(3)])
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(start_later)
@@ -142,3 +141,13 @@ def test_plugin_is_registered_and_nothing_is_autouse(pytester: pytest.Pytester) 
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+async def test_kill_is_idempotent(runtime: Runtime) -> None:
+    behaviour = Echo()
+    ref = await GenServer.start(behaviour)
+    kill(ref, "shutdown")
+    kill(ref)  # the first reason stands
+    assert await wait_exit(ref) == "shutdown"
+    assert behaviour.terminated == [("shutdown", [])]
+    kill(ref)  # dead: nothing happens
