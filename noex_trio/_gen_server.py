@@ -369,14 +369,16 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         """A `ChildSpec` that starts this behaviour with `args` (Elixir's ``child_spec/1``).
 
         ``children=[Counter.child_spec(0, id="counter")]``; `id` defaults to the class name.
+        As the ``child_template`` of a ``simple_one_for_one`` supervisor, the arguments of
+        ``Supervisor.start_child(sup, *extra)`` are appended: ``init(*args, *extra)`` (OTP).
         """
         if cls is GenServer:
             raise InvalidChildSpecError("child_spec must be called on a GenServer subclass")
 
-        async def start_child() -> GenServerRef[Any, Any, Any]:
+        async def start_child(*extra: Any) -> GenServerRef[Any, Any, Any]:
             return await start_process(
                 cls,
-                args,
+                (*args, *extra),
                 name=name,
                 init_timeout=init_timeout,
                 mailbox_size=mailbox_size,

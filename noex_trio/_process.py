@@ -579,7 +579,11 @@ async def _process_main(
         host_var.set(None)  # processes this one starts are its peers, not its host's children
     host.procs[proc] = None
     proc._runtime._live[proc] = None
-    outcome = _Outcome()
+    # The task status goes into `outcome`, dropped once started: a frame holding it would keep
+    # nursery.start's temporary nursery (with its cancel scope, ~10 objects, ~1.3 KB) alive for
+    # the whole life of the process.
+    outcome = _Outcome(task_status)
+    del task_status
     with trio.CancelScope() as scope:
         proc._scope = scope
         behaviour = proc._behaviour
@@ -591,11 +595,11 @@ async def _process_main(
             try:
                 async with trio.open_nursery() as nursery:
                     behaviour._noex_nursery = nursery
-                    await _run(proc, args, init_timeout, outcome, task_status)
+                    await _run(proc, args, init_timeout, outcome)
             except BaseExceptionGroup as group:
                 _raise_single(group)
         else:
-            await _run(proc, args, init_timeout, outcome, task_status)
+            await _run(proc, args, init_timeout, outcome)
     if not outcome.started:  # cancelled by its host while in init (runtime closing)
         raise InitializationError(proc, "stopped while starting")
     if outcome.fatal is not None:
@@ -616,11 +620,12 @@ def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
 
 
 class _Outcome:
-    __slots__ = ("fatal", "started")
+    __slots__ = ("fatal", "started", "task_status")
 
-    def __init__(self) -> None:
+    def __init__(self, task_status: trio.TaskStatus[None]) -> None:
         self.started = False
         self.fatal: BaseException | None = None
+        self.task_status: trio.TaskStatus[None] | None = task_status
 
 
 async def _run(
@@ -628,7 +633,6 @@ async def _run(
     args: tuple[Any, ...],
     init_timeout: float,
     outcome: _Outcome,
-    task_status: trio.TaskStatus[None],
 ) -> None:
     """init, then the loop, then the exit sequence (see the module docstring)."""
     cb = _Callbacks(proc._behaviour)
@@ -658,7 +662,9 @@ async def _run(
     if proc._status == STARTING:
         proc._status = RUNNING
     outcome.started = True
-    task_status.started()
+    assert outcome.task_status is not None
+    outcome.task_status.started()
+    outcome.task_status = None
     proc._runtime._emit(Started(proc))
     # -- the loop --
     try:
