@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.json, rows, settings, seconds)
     misses = [row for row in rows if row.ok is False]
     if misses:
-        print(f"{len(misses)} target(s) missed: " + ", ".join(f"{r.scenario}: {r.what}" for r in misses))
+        print(
+            f"{len(misses)} target(s) missed: "
+            + ", ".join(f"{r.scenario}: {r.what}" for r in misses)
+        )
     return 0
 
 

@@ -63,8 +63,7 @@ async def bare(n: int) -> dict[str, float]:
         gc.collect()
         before = rss()
         t0 = time.perf_counter()
-        for _ in range(n):
-            sends.append(await nursery.start(_idle))
+        sends.extend([await nursery.start(_idle) for _ in range(n)])
         started = time.perf_counter() - t0
         gc.collect()
         memory = rss() - before

@@ -41,9 +41,7 @@ class Echo(GenServer[int, int, int, int]):
 
 async def bare_ping_pong(n: int, clients: int = 1) -> float:
     """Seconds for `n` round trips over two memory channels (one reply channel per client)."""
-    req_send, req_recv = trio.open_memory_channel[tuple[int, trio.MemorySendChannel[int]]](
-        math.inf
-    )
+    req_send, req_recv = trio.open_memory_channel[tuple[int, trio.MemorySendChannel[int]]](math.inf)
 
     async def server() -> None:
         async for msg, reply in req_recv:
@@ -150,7 +148,10 @@ async def noex_spawn_stop(n: int) -> float:
 
 async def call_round_trip(settings: Settings) -> list[Row]:
     """Scenario 1: call round trip, sequential and with 10/100 concurrent callers."""
-    n = settings.n(20_000, 4_000)
+    # Twice the rounds at half the size: call is the figure most sensitive to a noisy
+    # neighbour, and more, shorter back-to-back pairs make the median ratio steadier.
+    n = settings.n(10_000, 2_000)
+    rounds = settings.rounds * 2
     rows = []
     async with open_runtime():
         ref = await GenServer.start(Echo)
@@ -164,7 +165,7 @@ async def call_round_trip(settings: Settings) -> list[Row]:
                 baseline="two memory channels (request + per-client reply), await send/receive",
                 target=Target(">=", 1.2),
             )
-            for r in range(settings.rounds):
+            for r in range(rounds):
                 nx, bare = await paired(
                     r, partial(noex_calls, ref, n, clients), partial(bare_ping_pong, n, clients)
                 )

@@ -34,11 +34,9 @@ async def _idle(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) ->
 
 
 async def _noex_bytes(n: int) -> float:
-    refs: list[GenServerRef[int, int, int]] = []
     gc.collect()
     before = tracemalloc.get_traced_memory()[0]
-    for _ in range(n):
-        refs.append(await GenServer.start(Echo))
+    refs: list[GenServerRef[int, int, int]] = [await GenServer.start(Echo) for _ in range(n)]
     gc.collect()
     per_process = (tracemalloc.get_traced_memory()[0] - before) / n
     for ref in reversed(refs):
@@ -47,12 +45,10 @@ async def _noex_bytes(n: int) -> float:
 
 
 async def _bare_bytes(n: int) -> float:
-    sends = []
     async with trio.open_nursery() as nursery:
         gc.collect()
         before = tracemalloc.get_traced_memory()[0]
-        for _ in range(n):
-            sends.append(await nursery.start(_idle))
+        sends = [await nursery.start(_idle) for _ in range(n)]
         gc.collect()
         per_task = (tracemalloc.get_traced_memory()[0] - before) / n
         for send in sends:

@@ -56,7 +56,7 @@ async def registry(settings: Settings) -> list[Row]:
             out["register"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             for name in names:
-                table[name]  # noqa: B018 - the lookup is the point
+                _ = table[name]
             out["lookup"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             for name in names:

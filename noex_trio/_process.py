@@ -369,6 +369,8 @@ def resolve(target: object, *, allow_system: bool = False) -> AnyRef:
     elif isinstance(target, str):
         from ._runtime import current_runtime
 
+        if not target:
+            raise ValueError("target name must be a non-empty str, got ''")
         found = current_runtime().registry._whereis(target)
         if found is None:
             raise ServerNotRunningError(target)
@@ -445,7 +447,10 @@ async def _call_bounded(
 
 def cast_message(target: object, message: object, *, system: bool = False) -> None:
     """Queue a cast without blocking; see ``GenServer.cast``."""
-    proc = resolve(target, allow_system=system)
+    if type(target) is GenServerRef and not target._system:
+        proc: AnyRef = target  # the common case, without a call to resolve()
+    else:
+        proc = resolve(target, allow_system=system)
     if proc._status > RUNNING:
         raise ServerNotRunningError(target, proc._reason or "noproc")
     try:

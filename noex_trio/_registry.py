@@ -90,7 +90,8 @@ class RegistryInstance:
         self.keys = keys
         self.name = name
         self._entries: dict[str, dict[AnyRef, Any]] = {}
-        self._by_proc: dict[AnyRef, list[str]] = {}
+        # Keys per process, as an ordered set: unregister is O(1) however many names it holds.
+        self._by_proc: dict[AnyRef, dict[str, None]] = {}
 
     def __repr__(self) -> str:
         return f"<RegistryInstance {self.name!r} keys={self.keys} entries={self.count()}>"
@@ -116,7 +117,7 @@ class RegistryInstance:
             if proc in holders:
                 raise AlreadyRegisteredError(key, proc, self.name)
         self._entries.setdefault(key, {})[proc] = metadata
-        self._by_proc.setdefault(proc, []).append(key)
+        self._by_proc.setdefault(proc, {})[key] = None
         if proc._registries is None:
             proc._registries = {}
         proc._registries[self] = None
@@ -131,7 +132,7 @@ class RegistryInstance:
         for proc in procs:
             if holders.pop(proc, _MISSING) is not _MISSING:
                 keys = self._by_proc[proc]
-                keys.remove(key)
+                del keys[key]
                 if not keys:
                     del self._by_proc[proc]
                     if proc._registries is not None:

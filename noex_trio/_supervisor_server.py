@@ -426,7 +426,8 @@ class Supervisor:
                     member.id,
                     exc_info=exc,
                 )
-                self.ref._deliver_info(_TryAgain(member.id, member.current(), exc))
+                if not self._shutting_down():
+                    self.ref._deliver_info(_TryAgain(member.id, member.current(), exc))
                 return state
             self.by_ref[ref] = member
             self._notify()

@@ -24,12 +24,14 @@ class Journal:
 
     Entries: ``("start", tag)`` after a successful ``init``, ``("stop", tag, reason)`` when
     ``terminate`` begins. `failing[tag]` is how many more starts of `tag` must fail; `slow[tag]`
-    how long its ``terminate`` sleeps.
+    how long its ``terminate`` sleeps; `finished[tag]` when its last ``terminate`` finished (not
+    set when the shutdown budget cut it short).
     """
 
     entries: list[tuple[Any, ...]] = attrs.Factory(list)
     failing: dict[str, float] = attrs.Factory(dict)
     slow: dict[str, float] = attrs.Factory(dict)
+    finished: dict[str, float] = attrs.Factory(dict)
     start_attempts: int = 0
 
     def starts(self) -> list[str]:
@@ -84,6 +86,7 @@ class Worker(GenServer[str, Any, Any, Any]):
         delay = self.journal.slow.get(state, 0.0)
         if delay:
             await trio.sleep(delay)
+        self.journal.finished[state] = trio.current_time()
 
 
 def worker(

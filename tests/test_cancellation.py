@@ -1,0 +1,193 @@
+"""Cancelling a caller at every await point of every blocking operation leaves the runtime
+consistent; KeyboardInterrupt in a busy tree shuts it down in order.
+
+For each operation the test cancels it after 0, 1, 2, … scheduler checkpoints until it
+completes uncancelled; after each attempt every name points to a live process, every
+supervisor child runs, nothing was started twice, and the operation can be done again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from noex_trio import (
+    ChildSpec,
+    EventBus,
+    GenServer,
+    Runtime,
+    Supervisor,
+    SupervisorRef,
+    open_runtime,
+)
+
+from .supervisor_helpers import Journal, settle, worker
+
+Ref = Any
+
+
+class Slow(GenServer[int, str, Any, int]):
+    """Checkpoints in init, handle_call and terminate: many places to be cancelled at."""
+
+    async def init(self) -> int:
+        for _ in range(3):
+            await trio.lowlevel.checkpoint()
+        return 0
+
+    async def handle_call(self, msg: str, state: int) -> tuple[int, int]:
+        for _ in range(3):
+            await trio.lowlevel.checkpoint()
+        return state + 1, state + 1
+
+    def handle_cast(self, msg: Any, state: int) -> int:  # pragma: no cover - never cast to
+        return state
+
+    async def terminate(self, reason: Any, state: int) -> None:
+        for _ in range(3):
+            await trio.lowlevel.checkpoint()
+
+
+def slow_spec(child_id: str) -> ChildSpec:
+    return ChildSpec(child_id, lambda: GenServer.start(Slow, name=child_id))
+
+
+def assert_consistent(rt: Runtime, sup: SupervisorRef) -> None:
+    live = set(rt.processes())
+    for name in rt.registry.names():
+        assert rt.registry.whereis(name) in live, name
+    assert sup.is_running()
+    for info in Supervisor.get_children(sup):
+        assert info.ref.is_running(), info
+        assert info.ref in live
+
+
+Operation = Callable[[Runtime, SupervisorRef, int], Awaitable[object]]
+
+
+async def op_call(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    return await GenServer.call("a", "incr")
+
+
+async def op_start(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    return await GenServer.start(Slow, name=f"started{k}")
+
+
+async def op_stop(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    ref = await GenServer.start(Slow)
+    await GenServer.stop(ref)
+    return None
+
+
+async def op_publish_sync(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    await EventBus.publish_sync(rt.event_bus, "t.x", k)
+    return None
+
+
+async def op_supervisor_start(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    return await Supervisor.start([slow_spec(f"s{k}a"), slow_spec(f"s{k}b")])
+
+
+async def op_start_child(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    return await Supervisor.start_child(sup, slow_spec(f"extra{k}"))
+
+
+async def op_terminate_child(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    await Supervisor.start_child(sup, slow_spec(f"doomed{k}"))
+    await Supervisor.terminate_child(sup, f"doomed{k}")
+    return None
+
+
+async def op_restart_child(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    return await Supervisor.restart_child(sup, "b")
+
+
+async def op_supervisor_stop(rt: Runtime, sup: SupervisorRef, k: int) -> object:
+    other = await Supervisor.start([slow_spec(f"t{k}")])
+    await Supervisor.stop(other)
+    return None
+
+
+OPERATIONS: list[Operation] = [
+    op_call,
+    op_start,
+    op_stop,
+    op_publish_sync,
+    op_supervisor_start,
+    op_start_child,
+    op_terminate_child,
+    op_restart_child,
+    op_supervisor_stop,
+]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.__name__ for op in OPERATIONS])
+async def test_cancel_at_every_await_point(
+    rt: Runtime, autojump_clock: trio.testing.MockClock, operation: Operation
+) -> None:
+    sup = await Supervisor.start([slow_spec("a"), slow_spec("b")])
+    seen: list[int] = []
+
+    async def handler(data: int, topic: str) -> None:
+        await trio.lowlevel.checkpoint()
+        seen.append(data)
+
+    await EventBus.subscribe(rt.event_bus, "t.*", handler)
+    completed = False
+    k = 0
+    while not completed:
+        k += 1
+        assert k < 200, "the operation never completed"
+        with trio.CancelScope() as scope:
+
+            async def cancel_after(n: int, scope: trio.CancelScope = scope) -> None:
+                for _ in range(n):
+                    await trio.lowlevel.checkpoint()
+                scope.cancel()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cancel_after, k)
+                await operation(rt, sup, k)
+                completed = True
+                nursery.cancel_scope.cancel()
+        print(k, operation.__name__, flush=True)
+        with trio.fail_after(10):
+            await settle()
+        assert_consistent(rt, sup)
+    # and the runtime still works
+    assert await GenServer.call("a", "incr") >= 1
+    await EventBus.publish_sync(rt.event_bus, "t.done", -1)
+    assert seen[-1] == -1
+    del sup
+
+
+async def test_keyboard_interrupt_in_a_busy_tree_shuts_it_down_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    journal = Journal()
+    with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the runtime block is under test
+        async with open_runtime():
+            await Supervisor.start(
+                [
+                    worker(journal, "w1"),
+                    Supervisor.child_spec([worker(journal, "w2"), worker(journal, "w3")], id="sub"),
+                    worker(journal, "w4", name="w4"),
+                ]
+            )
+
+            async def load(tag: str) -> None:
+                while True:
+                    await GenServer.call(tag, "tag")
+                    await trio.sleep(0.001)
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(4):
+                    nursery.start_soon(load, "w4")
+                await trio.sleep(0.1)
+                await GenServer.call("w4", ("interrupt",))
+    # stopped in reverse start order, depth first, each with "shutdown"
+    assert journal.stops() == ["w4", "w3", "w2", "w1"]
+    assert set(journal.reasons().values()) == {"shutdown"}
