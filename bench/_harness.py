@@ -198,6 +198,7 @@ def format_table(rows: Sequence[Row]) -> str:
         "  ".join("-" * w for w in widths),
     ]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    out = [line.rstrip() for line in out]
     baselines = [f"  {row.scenario}: {row.what} -> {row.baseline}" for row in rows if row.baseline]
     notes = [f"  {row.scenario}: {row.what} -> {row.note}" for row in rows if row.note]
     if baselines:

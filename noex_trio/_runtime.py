@@ -201,7 +201,14 @@ class Runtime:
         assert self._root is not None
         # The body scope only swallows the cancellation `_escalate` caused, and then a fatal
         # error is recorded and raised below: the runtime never suppresses an exception.
-        self._body_scope.__exit__(exc_type, exc, tb)
+        # If the body also raised something else (say a call failing as the tree goes down),
+        # the cancelled scope's __exit__ raises that remainder: keep it for after the
+        # shutdown, which must run in every case.
+        body_error: BaseException | None = None
+        try:
+            self._body_scope.__exit__(exc_type, exc, tb)
+        except BaseException as error:
+            body_error = error
         try:
             with trio.CancelScope(shield=True):
                 await self._shutdown()
@@ -214,6 +221,8 @@ class Runtime:
         if fatal is not None:
             self._fatal = None
             raise fatal
+        if body_error is not None:
+            raise body_error
 
 
 def open_runtime(name: str | None = None) -> Runtime:

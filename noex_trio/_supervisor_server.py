@@ -224,9 +224,13 @@ class Supervisor:
                 child = Child(spec.id, spec, ())
                 await self._start(child)
                 self._add(child)
+            await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled start stops them all
         except BaseException as exc:
             with trio.CancelScope(shield=True):
                 await self._stop_children()
+                # A start cancelled after its process began (the child is not in the table
+                # yet) leaves a stray; the nursery would never close with it running.
+                await self._stop_strays()
             if isinstance(exc, Exception):
                 self.start_error = exc
             raise

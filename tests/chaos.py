@@ -44,6 +44,7 @@ from noex_trio import (
     ChildSpec,
     Crashed,
     EventBus,
+    EventBusRef,
     GenServer,
     GenServerRef,
     InitializationError,
@@ -59,6 +60,7 @@ from noex_trio import (
     current_runtime,
     open_runtime,
 )
+from noex_trio._child_spec import Shutdown
 from noex_trio.testing import crash, kill
 
 Ref = GenServerRef[Any, Any, Any]
@@ -176,10 +178,10 @@ class Ledger:
     def violation(self, text: str) -> None:
         self.report.violations.append(text)
 
-    def check(self, ok: bool, text: str | Callable[[], str]) -> None:
+    def check(self, ok: bool, text: str) -> None:
         self.report.checks += 1
         if not ok:
-            self.violation(text if isinstance(text, str) else text())
+            self.violation(text)
 
     def on_event(self, event: LifecycleEvent) -> None:
         pid = event.ref.id
@@ -244,7 +246,7 @@ class ChaosWorker(GenServer[int, Any, Any, Any]):
     def __init__(self) -> None:
         self.pid = -1
 
-    async def init(self, key: str, ledger: Ledger, bus: Ref) -> int:
+    async def init(self, key: str, ledger: Ledger, bus: EventBusRef) -> int:
         self.ledger = ledger
         if ledger.fail_init.get(key, 0) > 0:
             ledger.fail_init[key] -= 1
@@ -303,17 +305,17 @@ STATIC: Final = {
 NAMED: Final = ("a1", "b0", "c1")
 
 
-def worker_spec(ledger: Ledger, bus: Ref, key: str, rng: random.Random) -> ChildSpec:
+def worker_spec(ledger: Ledger, bus: EventBusRef, key: str, rng: random.Random) -> ChildSpec:
     name = key if key in NAMED else None
-    shutdown: float | str = rng.choice([1.0, 1.0, "brutal_kill"])
+    shutdown: Shutdown = "brutal_kill" if rng.random() < 1 / 3 else 1.0
 
     async def start() -> Ref:
         return await GenServer.start(ChaosWorker, key, ledger, bus, name=name)
 
-    return ChildSpec(key, ledger.child_start(key, start), shutdown=shutdown)  # type: ignore[arg-type]
+    return ChildSpec(key, ledger.child_start(key, start), shutdown=shutdown)
 
 
-def tree_specs(ledger: Ledger, bus: Ref, rng: random.Random) -> list[ChildSpec]:
+def tree_specs(ledger: Ledger, bus: EventBusRef, rng: random.Random) -> list[ChildSpec]:
     specs = [
         Supervisor.child_spec(
             [worker_spec(ledger, bus, key, rng) for key in keys],
@@ -383,7 +385,7 @@ class Chaos:
         self.ledger = Ledger(report)
         self.rng = random.Random(config.seed)
         self.root: SupervisorRef | None = None
-        self.bus: Ref | None = None
+        self.bus: EventBusRef | None = None
         self.load_on = True
         self.dynamic_keys = 0
 
@@ -414,7 +416,12 @@ class Chaos:
             self.ledger.violation(f"{what} raised an undocumented {error!r}")
 
     async def guarded_call(
-        self, rng: random.Random, target: Ref | str, msg: Any, timeout: float, what: str
+        self,
+        rng: random.Random,
+        target: Ref | str,
+        msg: Any,
+        timeout: float,  # noqa: ASYNC109 - the timeout given to GenServer.call
+        what: str,
     ) -> Any:
         """Call and classify the outcome; a call that outlives its timeout is a violation."""
         self.report.operations[what] += 1
@@ -541,8 +548,6 @@ class Chaos:
         rng = random.Random(self.config.seed * 7919)
         while self.load_on:
             await trio.sleep(rng.expovariate(1 / self.config.fault_interval))
-            if not self.load_on:
-                break
             self.inject(rng, nursery)
 
     def inject(self, rng: random.Random, nursery: trio.Nursery) -> None:
@@ -598,15 +603,20 @@ class Chaos:
             self.ledger.raise_in_terminate.add(target.id)
             crash(target, ChaosFault("before a failing terminate"))
         elif kind == "stop":
-            nursery.start_soon(GenServer.stop, target, rng.choice(["normal", "shutdown"]))
+            nursery.start_soon(self.stop, target, rng.choice(["normal", "shutdown"]))
         elif kind == "brutal_kill":
             kill(target)
         else:
             kill(target, ChaosFault("killed with an error"))
 
-    async def restart_child(self, sup: SupervisorRef, child_id: str) -> None:
+    async def stop(self, target: Ref, reason: str) -> None:
+        self.report.operations["stop"] += 1
+        await GenServer.stop(target, "normal" if reason == "normal" else "shutdown")
+
+    async def restart_child(self, sup: Ref, child_id: str) -> None:
         self.report.operations["restart_child"] += 1
         try:
+            assert isinstance(sup, SupervisorRef)
             await Supervisor.restart_child(sup, child_id)
         except Exception as exc:
             self.outcome(
@@ -631,10 +641,10 @@ class Chaos:
         assert self.bus is not None
         count = await EventBus.subscription_count(self.bus)
         # (nothing below awaits: the checks see one consistent moment)
-        live_workers = {pid for pid in ledger.subscribed}
+        live_workers = set(ledger.subscribed)
         ledger.check(
             count == len(live_workers),
-            lambda: f"{count} bus subscriptions, but {len(live_workers)} live workers",
+            f"{count} bus subscriptions, but {len(live_workers)} live workers",
         )
         for name in rt.registry.names():
             ref = rt.registry.whereis(name)
@@ -651,7 +661,7 @@ class Chaos:
             if where is None or where[0] != sup.id:
                 ledger.violation(f"{child_id} of {sup!r}: {ref!r} was not started by it")
                 continue
-            if not Supervisor_strategy(sup) == "simple_one_for_one":
+            if Supervisor_strategy(sup) != "simple_one_for_one":
                 ledger.check(where[1] == child_id, f"{child_id} of {sup!r} runs {where}")
             attempts = ledger.attempts[where]
             successes = ledger.successes[where]
@@ -663,7 +673,7 @@ class Chaos:
                 )
                 ledger.check(
                     ledger.restarted[where] == successes - 1,
-                    lambda: (
+                    (
                         f"{child_id} of {sup!r}: {ledger.restarted[where]} Restarted "
                         f"events for {successes} successful starts"
                     ),
@@ -671,7 +681,7 @@ class Chaos:
                 if Supervisor_strategy(sup) in ("one_for_one", "simple_one_for_one"):
                     ledger.check(
                         restart_count == attempts - 1,
-                        lambda: (
+                        (
                             f"{child_id} of {sup!r}: restart_count {restart_count} after "
                             f"{attempts} start attempts"
                         ),
@@ -682,7 +692,7 @@ class Chaos:
                     # restarted with it do not count
                     ledger.check(
                         restart_count <= attempts,
-                        lambda: (
+                        (
                             f"{child_id} of {sup!r}: restart_count {restart_count} after "
                             f"only {attempts} start attempts"
                         ),
@@ -724,7 +734,7 @@ class Chaos:
             expected = 0 if ledger.terminated.get(pid) == "killed" else 1
             ledger.check(
                 ledger.terminate_calls[pid] == expected,
-                lambda: (
+                (
                     f"worker #{pid} ran terminate {ledger.terminate_calls[pid]} times "
                     f"(exit: {ledger.terminated.get(pid)})"
                 ),
@@ -737,8 +747,8 @@ class Chaos:
             gc.collect()
         alive = [ref() for ref in self.ledger.started.values() if ref() is not None]
         behaviours = [b() for b in self.ledger.behaviours if b() is not None]
-        self.ledger.check(not alive, lambda: f"processes leaked: {alive[:5]!r}")
-        self.ledger.check(not behaviours, lambda: f"behaviours leaked: {behaviours[:5]!r}")
+        self.ledger.check(not alive, f"processes leaked: {alive[:5]!r}")
+        self.ledger.check(not behaviours, f"behaviours leaked: {behaviours[:5]!r}")
 
     # -- the whole run --
 
@@ -791,7 +801,7 @@ class Chaos:
         self.report.runs += 1
 
 
-def Supervisor_strategy(sup: SupervisorRef) -> str:  # noqa: N802 - reads as a query
+def Supervisor_strategy(sup: SupervisorRef) -> str:
     """The strategy of a running supervisor (read from its behaviour, tests only)."""
     return str(sup._behaviour.strategy)
 

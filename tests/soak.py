@@ -30,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         "--fault-interval", type=float, default=0.002, help="mean seconds between faults (0.002)"
     )
     parser.add_argument(
-        "--op-interval", type=float, default=0.001, help="mean seconds between two ops of a client (0.001)"
+        "--op-interval",
+        type=float,
+        default=0.001,
+        help="mean seconds between two ops of a client (0.001)",
     )
     args = parser.parse_args(argv)
     if not args.duration > 0 or not args.round > 0:

@@ -1,7 +1,7 @@
 """Chaos under load, in virtual time: see ``tests/chaos.py`` for the scenario and invariants.
 
-Each seed shakes the tree for `VIRTUAL_SECONDS` of virtual time; ``make soak`` runs the same scenario on the
-real clock for as long as asked.
+Each seed shakes the tree for `VIRTUAL_SECONDS` of virtual time; ``make soak`` runs the same
+scenario on the real clock for as long as asked.
 """
 
 from __future__ import annotations

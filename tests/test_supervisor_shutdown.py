@@ -297,6 +297,21 @@ async def test_keyboard_interrupt_in_a_tree_shuts_it_down_in_order_then_propagat
     assert rt.statistics().processes == 0
 
 
+async def test_keyboard_interrupt_while_the_body_fails_too() -> None:
+    """The interrupted call fails in the body while the runtime escalates: the body leaves
+    with that error and the escalation's cancellation at once; the ordered shutdown still runs.
+    """
+    journal = Journal()
+    with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the runtime block is under test
+        async with open_runtime() as rt:
+            sup = await Supervisor.start([worker(journal, "a"), worker(journal, "b")])
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.sleep_forever)
+                await Supervisor.get_child(sup, "b").ref.call(("interrupt",))
+    assert journal.stops() == ["b", "a"]
+    assert rt.statistics().processes == 0
+
+
 async def test_keyboard_interrupt_in_the_body_shuts_the_tree_down_in_order() -> None:
     journal = Journal()
     with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the runtime block is under test

@@ -111,7 +111,9 @@ operations = st.lists(
 )
 
 
-async def check(sup: SupervisorRef, model: Model, before: dict[str, Ref], changed: set[str]) -> None:
+async def check(
+    sup: SupervisorRef, model: Model, before: dict[str, Ref], changed: set[str]
+) -> None:
     await trio.testing.wait_all_tasks_blocked()
     if model.gave_up:
         reason = await sup._wait_exited()
