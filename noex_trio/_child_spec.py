@@ -66,7 +66,8 @@ class ChildSpec:
             is dropped when the child exits).
         shutdown: seconds ``terminate`` may take when the supervisor stops the child, then it
             is cancelled; ``math.inf`` to wait as long as it takes (the default for supervisors
-            in OTP); ``"brutal_kill"`` to cancel at once without ``terminate``.
+            in OTP, and of ``Supervisor.child_spec``); ``"brutal_kill"`` to cancel at once
+            without ``terminate``.
         significant: with the supervisor's ``auto_shutdown``, the exit of this child (on its
             own, not stopped by the supervisor) may shut the supervisor down.
 
@@ -85,7 +86,11 @@ class ChildSpec:
 
 @attrs.frozen
 class ChildInfo:
-    """A running child as ``Supervisor.get_children`` reports it."""
+    """A child as ``Supervisor.get_children`` reports it.
+
+    `ref` is its current process (while a restart is under way, the one that exited);
+    `restart_count` counts its restarts (a sibling's restart that took it down too does not).
+    """
 
     id: str
     ref: GenServerRef[Any, Any, Any]

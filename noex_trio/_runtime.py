@@ -156,6 +156,7 @@ class Runtime:
 
     def _escalate(self, error: BaseException) -> None:
         """End the runtime: cancel the ``async with`` body; `error` is raised from its exit."""
+        self._closing = True  # from now on supervisors restart nothing
         if self._fatal is None:
             self._fatal = error
         if self._body_scope is not None:

@@ -162,10 +162,10 @@ class Supervisor:
         self.nursery: trio.Nursery
         #: The error of the child whose start made ``init`` fail (raised by ``Supervisor.start``).
         self.start_error: Exception | None = None
-        self._specs = specs
-        self._ref: AnyRef | None = None
         #: How crash logs name this supervisor (the host protocol's label).
         self.label = "Supervisor"
+        self._specs = specs
+        self._ref: AnyRef | None = None
         self._last_id = 0  # simple_one_for_one: children are child_1, child_2, ...
         self._changed: trio.Event | None = None
 

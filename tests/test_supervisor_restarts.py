@@ -706,3 +706,52 @@ async def test_api_after_give_up(rt: Runtime) -> None:
     ):
         await Supervisor.start_child(sub, Counter.child_spec(id="b"))
     assert Supervisor.count_children(root) == 0
+
+
+async def test_a_restart_failing_after_a_stop_request_is_not_retried(rt: Runtime) -> None:
+    gate = trio.Event()
+    attempts: list[int] = []
+
+    class Gated(GenServer[None, Any, Any, Any]):
+        async def init(self) -> None:
+            attempts.append(len(attempts) + 1)
+            if len(attempts) > 1:
+                await gate.wait()
+                raise StartFailure("gated")
+
+    sup = await Supervisor.start([Gated.child_spec(id="g")])
+    crash(Supervisor.get_child(sup, "g").ref)
+    await settle()  # restarting g: attempt 2 waits at the gate
+    dead_letters = rt.statistics().dead_letters
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(Supervisor.stop, sup)
+        await settle()
+        gate.set()
+    assert attempts == [1, 2]  # no retry queued once stopping (nor dropped as a dead letter)
+    assert rt.statistics().dead_letters == dead_letters
+
+
+async def test_two_waiters_see_the_same_restart(rt: Runtime) -> None:
+    sup = await Supervisor.start([Counter.child_spec(id="a")])
+    old = Supervisor.get_child(sup, "a").ref
+    seen: list[Ref] = []
+
+    async def wait() -> None:
+        seen.append(await wait_for_restart(sup, "a", old))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        nursery.start_soon(wait)
+        await settle()
+        crash(old)
+    assert seen == [Supervisor.get_child(sup, "a").ref] * 2
+
+
+async def test_an_unexpected_notice_is_logged_and_dropped(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    sup = await Supervisor.start([Counter.child_spec(id="a")], name="app")
+    assert sup._deliver_info("surprise")  # nothing in the library sends one
+    await Supervisor.start_child(sup, Counter.child_spec(id="b"))  # handled after it
+    assert re.search(r"app#\d+ got unexpected 'surprise'; dropped", caplog.text)
+    assert sup.is_running()
