@@ -381,10 +381,10 @@ class Supervisor:
     # -- exits and restarts --
 
     def _shutting_down(self) -> bool:
-        """True once a stop was requested or began, or the runtime is ending: no restarts."""
+        """True once a stop was requested or began, or the runtime is ending (it is closing,
+        or escalating a give-up or a Ctrl-C): no restarts."""
         ref = self.ref
-        runtime = ref._runtime
-        return ref._status > RUNNING or runtime._closing or runtime._fatal is not None
+        return ref._status > RUNNING or ref._runtime._closing
 
     async def _child_exited(
         self, child: Child, reason: ExitReason, state: None
