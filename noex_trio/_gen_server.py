@@ -12,6 +12,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeAlias, TypeVar, Union, overload
 
+from ._actor import check_behaviour, spawn
 from ._child_spec import ChildSpec, Restart, Shutdown
 from ._exceptions import InvalidChildSpecError
 from ._links import (
@@ -30,13 +31,11 @@ from ._process import (
     GenServerRef,
     call,
     cast_message,
-    check_behaviour,
     check_timeout,
     current_caller,
     current_process,
     host_var,
     resolve,
-    spawn,
     stop,
 )
 from ._registry import check_name

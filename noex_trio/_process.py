@@ -1,33 +1,24 @@
-"""The process: one Trio task running an actor loop over a memory-channel mailbox.
+"""The process record and how other code talks to a process.
 
-A process is started into a *host* (the runtime's root, or a supervisor) with `spawn`, which
-returns once ``init`` has finished (OTP ``start_link``). Its task runs inside its own
-`trio.CancelScope`, shielded once ``init`` is done, so that only its host can cancel it: outer
-cancellation (a deadline around the runtime, Ctrl-C) never tears a tree down out of order.
-
-How a message travels:
+A process is one Trio task running an actor loop (`_actor.py`) over a memory-channel mailbox.
+Its record *is* its ref, `GenServerRef`. This module holds the record, the mailbox items, and
+the client side:
 
 - ``call``: the caller puts a `Caller` in the mailbox with ``send_nowait`` and parks on it; the
   loop runs ``handle_call`` and wakes the caller with the reply. A caller that gives up simply
-  stops listening — the server never notices (OTP 24 aliases).
-- ``cast``: a `_Cast` put with ``send_nowait``; nothing comes back.
-- ``stop``: a `_StopRequest` queued behind earlier messages.
-
-How a process ends (`_finish`), in this order: ``terminate`` runs (bounded by the shutdown
-budget, shielded), the process is marked dead, every name and owned resource is released, every
-waiting caller is answered (the one being served gets the crash, queued ones get
-`ServerNotRunningError`), lifecycle events go out, and last the host is told.
+  stops listening — the server never notices (OTP 24 aliases). Timeouts come from the
+  runtime's watchdog (`_call_timeouts.py`), not from a cancel scope per call.
+- ``cast``: a `CastItem` put with ``send_nowait``; nothing comes back.
+- ``stop``: a `StopRequest` queued behind earlier messages; ``shutdown`` cancels the process
+  from outside (its host does that), overtaking the mailbox.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
-from inspect import CO_COROUTINE
-from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, Protocol, TypeVar, cast
 
 import trio
@@ -36,22 +27,13 @@ from ._call_timeouts import unlink
 from ._exceptions import (
     CallTimeoutError,
     CallToSelfError,
-    InitializationError,
     MailboxFullError,
     NoexError,
     ServerNotRunningError,
 )
 from ._results import (
-    NO_REPLY,
-    Crashed,
     ExitReason,
-    NoReply,
-    Reply,
-    Started,
-    Stop,
-    Terminated,
     check_exit_reason,
-    is_crash,
 )
 
 if TYPE_CHECKING:
@@ -78,9 +60,6 @@ current_process_var: ContextVar[GenServerRef[Any, Any, Any] | None] = ContextVar
 #: Where `GenServer.start` puts new processes; a supervisor sets it while it runs a child's
 #: ``start`` function. None means the runtime's root.
 host_var: ContextVar[Host | None] = ContextVar("noex_trio_host", default=None)
-
-#: How often a busy loop yields to the scheduler even when its mailbox is never empty.
-_YIELD_EVERY: Final = 64
 
 
 class Host(Protocol):
@@ -191,7 +170,7 @@ class Caller(Generic[R]):
         return f"<Caller of {self.message!r}>"
 
 
-class _Cast:
+class CastItem:
     __slots__ = ("message",)
 
     def __init__(self, message: object) -> None:
@@ -216,7 +195,7 @@ class Crash:
         self.error = error
 
 
-class _StopRequest:
+class StopRequest:
     __slots__ = ("reason",)
 
     def __init__(self, reason: ExitReason) -> None:
@@ -454,7 +433,7 @@ def cast_message(target: object, message: object, *, system: bool = False) -> No
     if proc._status > RUNNING:
         raise ServerNotRunningError(target, proc._reason or "noproc")
     try:
-        proc._send.send_nowait(_Cast(message))
+        proc._send.send_nowait(CastItem(message))
     except trio.WouldBlock:
         raise MailboxFullError(target, proc._mailbox_size) from None
 
@@ -472,7 +451,7 @@ async def stop(target: object, reason: ExitReason = "normal", *, system: bool = 
     if proc._status <= RUNNING:
         proc._status = STOPPING
         try:
-            proc._send.send_nowait(_StopRequest(reason))
+            proc._send.send_nowait(StopRequest(reason))
         except trio.WouldBlock:
             # A full bounded mailbox: the stop cannot queue, so it overtakes the backlog.
             shutdown_soon(proc, reason)
@@ -500,410 +479,6 @@ async def shutdown(
     """Cancel a process and wait until it is gone; returns its exit reason."""
     shutdown_soon(proc, reason, budget)
     return await proc._wait_exited()
-
-
-# --- server side ------------------------------------------------------------------------------
-
-
-class _Callbacks:
-    """The behaviour's callbacks, looked up once per process, with their sync/async flavour."""
-
-    __slots__ = (
-        "call_async",
-        "cast_async",
-        "handle_call",
-        "handle_cast",
-        "handle_info",
-        "info_async",
-        "init",
-        "name",
-        "terminate",
-    )
-
-    def __init__(self, behaviour: Any) -> None:
-        self.name = type(behaviour).__name__
-        self.init: Callable[..., Any] = behaviour.init
-        self.handle_call: Callable[..., Any] = behaviour.handle_call
-        self.handle_cast: Callable[..., Any] = behaviour.handle_cast
-        self.handle_info: Callable[..., Any] | None = getattr(behaviour, "handle_info", None)
-        self.terminate: Callable[..., Any] | None = getattr(behaviour, "terminate", None)
-        self.call_async = _is_async(self.handle_call)
-        self.cast_async = _is_async(self.handle_cast)
-        self.info_async = _is_async(self.handle_info)
-
-
-def _is_async(callback: object) -> bool:
-    """`inspect.iscoroutinefunction`, with a fast path for the usual plain method (the full
-    check costs ~3 % of a spawn)."""
-    if type(callback) is MethodType:
-        func = callback.__func__
-        if type(func) is FunctionType and "_is_coroutine_marker" not in func.__dict__:
-            return bool(func.__code__.co_flags & CO_COROUTINE)
-    return inspect.iscoroutinefunction(callback)
-
-
-def check_behaviour(behaviour: Any) -> None:
-    """Reject objects that cannot be a behaviour before anything starts."""
-    missing = [
-        name
-        for name in ("init", "handle_call", "handle_cast")
-        if not callable(getattr(behaviour, name, None))
-    ]
-    if missing:
-        raise TypeError(
-            f"behaviour {type(behaviour).__name__} is missing required callbacks: "
-            + ", ".join(missing)
-        )
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-def _bad_result(cb: _Callbacks, handler: str, expected: str, result: object) -> TypeError:
-    return TypeError(f"{cb.name}.{handler} must return {expected}, got {result!r}")
-
-
-async def spawn(host: Host, proc: AnyRef, args: tuple[Any, ...], init_timeout: float) -> None:
-    """Run `proc` as a task of `host`; return once ``init`` finished (raise if it failed)."""
-    proc._host = host
-    await host.nursery.start(_process_main, host, proc, args, init_timeout)
-
-
-async def _process_main(
-    host: Host,
-    proc: AnyRef,
-    args: tuple[Any, ...],
-    init_timeout: float,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    current_process_var.set(proc)
-    if host_var.get() is not None:  # (a set costs ~170 bytes of context per process)
-        host_var.set(None)  # processes this one starts are its peers, not its host's children
-    host.procs[proc] = None
-    proc._runtime._live[proc] = None
-    # The task status goes into `outcome`, dropped once started: a frame holding it would keep
-    # nursery.start's temporary nursery (with its cancel scope, ~10 objects, ~1.3 KB) alive for
-    # the whole life of the process.
-    outcome = _Outcome(task_status)
-    del task_status
-    with trio.CancelScope() as scope:
-        proc._scope = scope
-        behaviour = proc._behaviour
-        if getattr(behaviour, "_noex_wants_nursery", False):
-            # A supervisor: its children live in a nursery inside its own task. A started
-            # process never raises into its host's nursery, so what leaves this one is the
-            # body's own exception (a failed init, a cancelled start): raise it unwrapped, as
-            # `start` promises (a strict nursery would wrap it in an ExceptionGroup).
-            try:
-                async with trio.open_nursery() as nursery:
-                    behaviour._noex_nursery = nursery
-                    await _run(proc, args, init_timeout, outcome)
-            except BaseExceptionGroup as group:
-                _raise_single(group)
-        else:
-            await _run(proc, args, init_timeout, outcome)
-    if not outcome.started:  # cancelled by its host while in init (runtime closing)
-        raise InitializationError(proc, "stopped while starting")
-    if outcome.fatal is not None:
-        proc._runtime._escalate(outcome.fatal)
-
-
-def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
-    """Raise the only exception of `group` as itself, its context and cause kept."""
-    if len(group.exceptions) != 1:  # pragma: no cover - see the caller
-        raise group
-    error = group.exceptions[0]
-    context = error.__context__
-    try:
-        raise error
-    finally:
-        error.__context__ = context
-        del error, context
-
-
-class _Outcome:
-    __slots__ = ("fatal", "started", "task_status")
-
-    def __init__(self, task_status: trio.TaskStatus[None]) -> None:
-        self.started = False
-        self.fatal: BaseException | None = None
-        self.task_status: trio.TaskStatus[None] | None = task_status
-
-
-async def _run(
-    proc: AnyRef,
-    args: tuple[Any, ...],
-    init_timeout: float,
-    outcome: _Outcome,
-) -> None:
-    """init, then the loop, then the exit sequence (see the module docstring)."""
-    cb = _Callbacks(proc._behaviour)
-    state: Any = None
-    reason: ExitReason = "normal"
-    # -- init: cancellable by the starter, bounded by init_timeout --
-    init_scope = None
-    try:
-        state = cb.init(*args)
-        if inspect.isawaitable(state):
-            # Only an async init can overrun or be cancelled (a sync one never checkpoints),
-            # so only it pays for a cancel scope (~10 % of a spawn).
-            with trio.move_on_after(init_timeout) as init_scope:
-                state = await state
-        if trio.current_effective_deadline() == -math.inf:
-            # The starter was cancelled and init finished without a checkpoint seeing it.
-            # Trio's `started()` would then quietly leave this (soon shielded) task in the
-            # starter's cancelled nursery, and `start` would wait for it forever.
-            await trio.lowlevel.checkpoint()  # raises Cancelled
-    except Exception as exc:
-        _abandon(proc, exc)
-        raise InitializationError(proc, f"init raised {exc!r}") from exc
-    except BaseException as exc:  # Cancelled (start cancelled), KeyboardInterrupt, ...
-        _abandon(proc, exc)
-        raise
-    if init_scope is not None and init_scope.cancelled_caught:
-        error = InitializationError(proc, f"init timed out after {init_timeout} s")
-        _abandon(proc, error)
-        raise error
-    assert proc._scope is not None
-    proc._scope.shield = True
-    if proc._status == STARTING:
-        proc._status = RUNNING
-    outcome.started = True
-    assert outcome.task_status is not None
-    outcome.task_status.started()
-    outcome.task_status = None
-    proc._runtime._emit(Started(proc))
-    # -- the loop --
-    try:
-        reason, state = await _loop(proc, cb, state)
-    except trio.Cancelled:
-        reason = proc._kill_reason or "shutdown"
-        raise
-    except Exception as exc:
-        reason = exc
-    except BaseException as exc:  # KeyboardInterrupt/SystemExit: hand to the runtime
-        reason = "shutdown"
-        outcome.fatal = exc
-    finally:
-        await _finish(proc, cb, reason, state)
-
-
-def _take_nowait(recv: trio.MemoryReceiveChannel[Any]) -> Any:
-    """The next queued item or None. A function of its own, so that the `WouldBlock` is raised
-    and caught outside the loop's frame: an exception passing through the loop would give it a
-    frame object (and parking inside the ``except`` would keep the exception and its traceback)
-    for as long as the process lives, about 700 bytes per idle process."""
-    try:
-        return recv.receive_nowait()
-    except trio.WouldBlock:
-        return None
-
-
-async def _loop(proc: AnyRef, cb: _Callbacks, state: Any) -> tuple[ExitReason, Any]:
-    """Handle messages until a stop; return (reason, final state). Exceptions are crashes."""
-    recv = proc._recv
-    handle_call = cb.handle_call
-    handle_cast = cb.handle_cast
-    call_async = cb.call_async
-    cast_async = cb.cast_async
-    budget = _YIELD_EVERY
-    while True:
-        # Take what is queued without a scheduler round trip, but yield regularly.
-        item = _take_nowait(recv) if budget else None
-        if item is not None:
-            budget -= 1
-        else:
-            item = await recv.receive()
-            budget = _YIELD_EVERY
-        kind = type(item)
-        if kind is Caller:
-            proc._current = item
-            result = handle_call(item.message, state)
-            if call_async:
-                result = await result
-            proc._current = None
-            if type(result) is tuple and len(result) == 2:
-                item.reply(result[0])
-                state = result[1]
-            elif type(result) is Reply:
-                item.reply(result.value)
-                state = result.state
-            elif type(result) is NoReply:
-                state = result.state
-                if not item._done:
-                    if proc._deferred is None:
-                        proc._deferred = set()
-                    proc._deferred.add(item)
-                    item._deferred = proc._deferred
-            elif type(result) is Stop:
-                if result.reply is not NO_REPLY:
-                    proc._stop_reply = (item, result.reply)  # sent after terminate (OTP order)
-                else:
-                    proc._current = item  # fails with the exit reason
-                return _stop_reason(cb, result), result.state
-            else:
-                proc._current = item
-                raise _bad_result(
-                    cb, "handle_call", "(reply, state), Reply, NoReply or Stop", result
-                )
-        elif kind is _Cast:
-            result = handle_cast(item.message, state)
-            if cast_async:
-                result = await result
-            state = result
-            if type(result) is Stop:
-                return _stop_reason(cb, result), result.state
-            if type(result) is NoReply:
-                state = result.state
-            elif type(result) is Reply:
-                raise _bad_result(cb, "handle_cast", "a new state, NoReply or Stop", result)
-        elif kind is Info:
-            result = await _handle_info(proc, cb, item.message, state)
-            state = result
-            if type(result) is Stop:
-                return _stop_reason(cb, result), result.state
-            if type(result) is NoReply:
-                state = result.state
-            elif type(result) is Reply:
-                raise _bad_result(cb, "handle_info", "a new state, NoReply or Stop", result)
-        elif kind is _StopRequest:
-            return item.reason, state
-        else:
-            assert kind is Crash
-            raise item.error
-
-
-async def _handle_info(proc: AnyRef, cb: _Callbacks, message: object, state: Any) -> Any:
-    # A notice may be withdrawn after it was queued (a `Down` flushed by ``demonitor``).
-    drop = getattr(message, "_noex_drop", None)
-    if drop is not None and drop():
-        return state
-    if cb.handle_info is None:
-        logger.warning("%s got %r but defines no handle_info; dropped", proc._label, message)
-        return state
-    result = cb.handle_info(message, state)
-    if cb.info_async:
-        result = await result
-    return result
-
-
-def _stop_reason(cb: _Callbacks, result: Stop[Any]) -> ExitReason:
-    reason = result.reason
-    if reason in ("normal", "shutdown") or isinstance(reason, BaseException):
-        return reason
-    raise TypeError(
-        f"{cb.name} returned Stop with reason {reason!r}; "
-        "expected 'normal', 'shutdown' or an exception instance"
-    )
-
-
-def _abandon(proc: AnyRef, error: BaseException) -> None:
-    """Release a process whose init failed: no terminate, no lifecycle events."""
-    proc._status = DEAD
-    proc._reason = error if isinstance(error, Exception) else "shutdown"
-    _release(proc, proc._reason)
-    _fail_waiters(proc, proc._reason, crash_error=None)
-    _forget(proc, notify_host=False)
-
-
-async def _finish(proc: AnyRef, cb: _Callbacks, reason: ExitReason, state: Any) -> None:
-    """Run the exit sequence described in the module docstring."""
-    proc._status = STOPPING
-    crash_error = reason if isinstance(reason, BaseException) else None
-    if reason != "killed" and cb.terminate is not None:
-        budget = proc._budget
-        limit = math.inf if isinstance(budget, str) else budget
-        with trio.move_on_after(limit, shield=True) as scope:
-            try:
-                await _maybe_await(cb.terminate(reason, state))
-            except Exception as exc:
-                logger.error(
-                    "%s raised in terminate (exit reason was %r)",
-                    proc._label,
-                    reason,
-                    exc_info=exc,
-                )
-                reason = exc
-        if scope.cancelled_caught:
-            logger.warning("%s: terminate exceeded its %s s shutdown budget", proc._label, limit)
-    proc._status = DEAD
-    proc._reason = reason
-    _release(proc, reason)
-    _fail_waiters(proc, reason, crash_error=crash_error)
-    runtime = proc._runtime
-    if is_crash(reason):
-        host_label = getattr(proc._host, "label", "runtime")
-        if isinstance(reason, BaseException):
-            logger.error("%s crashed (supervisor: %s)", proc._label, host_label, exc_info=reason)
-            runtime._emit(Crashed(proc, reason))
-    runtime._emit(Terminated(proc, reason))
-    _forget(proc)
-
-
-def _release(proc: AnyRef, reason: ExitReason) -> None:
-    """Drop names, subscriptions, timers, monitors and links owned by the process."""
-    if proc._registries is not None:
-        for registry in list(proc._registries):
-            registry._forget_process(proc)
-        proc._registries = None
-    on_exit = proc._on_exit
-    if on_exit is not None:
-        proc._on_exit = None
-        for callback in list(on_exit.values()):
-            try:
-                callback(reason)
-            except Exception:  # pragma: no cover - internal callbacks do not raise
-                logger.exception("exit hook of %s failed", proc._label)
-
-
-def _fail_waiters(proc: AnyRef, reason: ExitReason, crash_error: BaseException | None) -> None:
-    """Answer every caller still waiting; drop queued casts (counted as dead letters)."""
-    current = proc._current
-    proc._current = None
-    if current is not None:
-        # The call being handled gets the crash itself, so `except ValueError:` works for it.
-        current._fail(crash_error or ServerNotRunningError(proc, reason))
-    if proc._stop_reply is not None:
-        caller, value = proc._stop_reply
-        proc._stop_reply = None
-        caller.reply(value)
-    if proc._deferred:
-        for caller in list(proc._deferred):
-            caller._fail(ServerNotRunningError(proc, reason))
-        proc._deferred = None
-    dead_letters = 0
-    while True:
-        try:
-            item = proc._recv.receive_nowait()
-        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-            break
-        if type(item) is Caller:
-            item._fail(ServerNotRunningError(proc, reason))
-        else:
-            dead_letters += 1
-    proc._runtime._dead_letters += dead_letters
-    proc._send.close()
-    proc._recv.close()
-
-
-def _forget(proc: AnyRef, *, notify_host: bool = True) -> None:
-    """Last steps: tell the host, wake everyone waiting for the exit."""
-    host = proc._host
-    proc._runtime._live.pop(proc, None)
-    if host is not None:
-        host.procs.pop(proc, None)
-    if host is not None and notify_host:
-        reason = proc._reason
-        assert reason is not None
-        try:
-            host.child_exited(proc, reason)
-        except Exception:  # pragma: no cover - hosts do not raise
-            logger.exception("host of %s failed to handle its exit", proc._label)
-    if proc._exited is not None:
-        proc._exited.set()
 
 
 def current_process() -> AnyRef | None:
