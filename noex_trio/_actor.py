@@ -204,11 +204,10 @@ async def _run(
             # so only it pays for a cancel scope (~10 % of a spawn).
             with trio.move_on_after(init_timeout) as init_scope:
                 state = await state
-        if trio.current_effective_deadline() == -math.inf:
-            # The starter was cancelled and init finished without a checkpoint seeing it.
-            # Trio's `started()` would then quietly leave this (soon shielded) task in the
-            # starter's cancelled nursery, and `start` would wait for it forever.
-            await trio.lowlevel.checkpoint()  # raises Cancelled
+        # If the starter was cancelled and init finished without a checkpoint seeing it,
+        # Trio's `started()` would quietly leave this (soon shielded) task in the starter's
+        # cancelled nursery, and `start` would wait for it forever: raise Cancelled now.
+        await trio.lowlevel.checkpoint_if_cancelled()
     except Exception as exc:
         _abandon(proc, exc)
         raise InitializationError(proc, f"init raised {exc!r}") from exc
