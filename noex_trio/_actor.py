@@ -300,26 +300,22 @@ async def _loop(proc: AnyRef, cb: _Callbacks, state: Any) -> tuple[ExitReason, A
                 raise _bad_result(
                     cb, "handle_call", "(reply, state), Reply, NoReply or Stop", result
                 )
-        elif kind is CastItem:
-            result = handle_cast(item.message, state)
-            if cast_async:
-                result = await result
+        elif kind is CastItem or kind is Info:
+            # handle_cast and handle_info return the same forms: a new state, NoReply, Stop.
+            if kind is CastItem:
+                result = handle_cast(item.message, state)
+                if cast_async:
+                    result = await result
+            else:
+                result = await _handle_info(proc, cb, item.message, state)
             state = result
             if type(result) is Stop:
                 return _stop_reason(cb, result), result.state
             if type(result) is NoReply:
                 state = result.state
             elif type(result) is Reply:
-                raise _bad_result(cb, "handle_cast", "a new state, NoReply or Stop", result)
-        elif kind is Info:
-            result = await _handle_info(proc, cb, item.message, state)
-            state = result
-            if type(result) is Stop:
-                return _stop_reason(cb, result), result.state
-            if type(result) is NoReply:
-                state = result.state
-            elif type(result) is Reply:
-                raise _bad_result(cb, "handle_info", "a new state, NoReply or Stop", result)
+                handler = "handle_cast" if kind is CastItem else "handle_info"
+                raise _bad_result(cb, handler, "a new state, NoReply or Stop", result)
         elif kind is StopRequest:
             return item.reason, state
         else:
