@@ -439,10 +439,10 @@ def _fail_waiters(proc: AnyRef, reason: ExitReason, crash_error: BaseException |
 def _forget(proc: AnyRef, *, notify_host: bool = True) -> None:
     """Last steps: tell the host, wake everyone waiting for the exit."""
     host = proc._host
+    assert host is not None  # set by `spawn` before the task starts
     proc._runtime._live.pop(proc, None)
-    if host is not None:
-        host.procs.pop(proc, None)
-    if host is not None and notify_host:
+    host.procs.pop(proc, None)
+    if notify_host:
         reason = proc._reason
         assert reason is not None
         try:

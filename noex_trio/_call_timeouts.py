@@ -36,10 +36,9 @@ class _List:
 
 
 def unlink(caller: Caller[Any]) -> None:
-    """Remove a caller from its list (it was answered, or gave up)."""
+    """Remove a caller from its list (it was answered, or gave up); it must be in one."""
     lst = caller._list
-    if lst is None:
-        return
+    assert lst is not None
     prev, nxt = caller._prev, caller._next
     if prev is None:
         lst.head = nxt

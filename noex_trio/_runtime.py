@@ -159,8 +159,8 @@ class Runtime:
         self._closing = True  # from now on supervisors restart nothing
         if self._fatal is None:
             self._fatal = error
-        if self._body_scope is not None:
-            self._body_scope.cancel()
+        assert self._body_scope is not None  # only processes escalate, inside the runtime
+        self._body_scope.cancel()
 
     async def _shutdown(self) -> None:
         """Stop every process in reverse start order, then the services."""
@@ -222,7 +222,7 @@ class Runtime:
         if fatal is not None:
             self._fatal = None
             raise fatal
-        if body_error is not None:
+        if body_error is not None:  # pragma: no cover - only `_escalate` cancels the body
             raise body_error
 
 

@@ -8,7 +8,7 @@ import attrs
 import trio
 
 from ._exceptions import ServerNotRunningError
-from ._process import DEAD, RUNNING, AnyRef, cast_message, resolve
+from ._process import RUNNING, AnyRef, cast_message, resolve
 
 
 @attrs.define(eq=False, repr=False)
@@ -61,11 +61,10 @@ async def _fire(timer: TimerRef, delay: float) -> None:
         timer._pending = False
         proc = timer._target
         proc._remove_on_exit(timer)
-        if proc._status < DEAD:
-            try:
-                cast_message(proc, timer._message, system=True)
-            except Exception:  # stopping or full: dropped like a cast to a dead process
-                proc._runtime._dead_letters += 1
+        try:
+            cast_message(proc, timer._message, system=True)
+        except Exception:  # stopping or full: dropped like a cast to a dead process
+            proc._runtime._dead_letters += 1
 
 
 def cancel_timer(timer: TimerRef) -> bool:
