@@ -155,6 +155,9 @@ class EventListener:
     consumer still receives every event buffered before, and then iteration raises
     `MailboxFullError` naming the listener. No event is skipped silently. When the bus stops,
     iteration ends (``async for`` finishes) after the buffered events.
+
+    Entering the block raises `ServerNotRunningError` if the bus is not running; if entering is
+    cancelled, no subscription was made. Leaving the block (also by cancellation) unsubscribes.
     """
 
     def __init__(self, bus: object, pattern: str, buffer: float) -> None:
@@ -384,6 +387,8 @@ class EventBus:
 
         Raises:
             AlreadyRegisteredError: `name` is taken.
+
+        If ``start`` is cancelled, no bus is left running and its name is free.
         """
         ref = await start_process(
             _BusServer(),
@@ -504,6 +509,8 @@ class EventBus:
 
         Raises:
             ServerNotRunningError: the bus is not running.
+
+        Cancelling it leaves nothing behind (it only reads the bus's index).
         """
         await trio.lowlevel.checkpoint()
         return len(_server_of(bus).index)
@@ -514,6 +521,8 @@ class EventBus:
 
         Raises:
             ServerNotRunningError: the bus is not running.
+
+        Cancelling it leaves nothing behind (it only reads the bus's index).
         """
         await trio.lowlevel.checkpoint()
         return _server_of(bus).index.patterns()
@@ -528,7 +537,14 @@ class EventBus:
         end their iteration after their buffered events. If ``stop`` is cancelled, the bus
         still stops.
         """
-        await stop(bus, system=True)
+        try:
+            proc = bus if type(bus) is EventBusRef else resolve(bus, allow_system=True)
+        except ServerNotRunningError:
+            await trio.lowlevel.checkpoint()
+            return  # an unknown name: nothing to stop
+        if not isinstance(proc, EventBusRef):
+            raise TypeError(f"bus must be an EventBusRef or the name of one, got {bus!r}")
+        await stop(proc, system=True)
 
 
 async def start_default_bus(runtime: Runtime) -> EventBusRef:

@@ -6,7 +6,7 @@ Every error the library raises on purpose derives from `NoexError`::
     ├── NoRuntimeError              a facade was used outside `open_runtime()`
     ├── ServerNotRunningError       the target process is not running (`.reason` = its exit reason)
     ├── CallTimeoutError            `call` got no reply in time (also a `trio.TooSlowError`)
-    ├── CallToSelfError             a process called itself (it could only deadlock)
+    ├── CallToSelfError             a process called (or stopped) itself: it could only deadlock
     ├── InitializationError         `init` raised or was slower than `init_timeout`
     ├── MailboxFullError            a cast hit a bounded mailbox (or listener buffer) that was full
     ├── AlreadyRegisteredError      a name/key is taken
@@ -73,7 +73,7 @@ class ServerNotRunningError(NoexError):
     Attributes:
         target: the ref or name that was addressed.
         reason: the exit reason of the process if it had run (`"normal"`, `"shutdown"`,
-            `"noproc"` when it never existed, or the exception that crashed it).
+            `"killed"`, or the exception that crashed it), `"noproc"` when it never existed.
     """
 
     def __init__(self, target: object, reason: ExitReason | str = "noproc") -> None:
@@ -98,12 +98,20 @@ class CallTimeoutError(NoexError, trio.TooSlowError):
 class CallToSelfError(NoexError):
     """A process called itself; the call could never be answered."""
 
-    def __init__(self, target: object) -> None:
+    def __init__(self, target: object, operation: str = "call") -> None:
         self.target = target
-        super().__init__(
-            f"{describe(target)} called itself; a process cannot call itself "
-            "(use cast, or do the work directly)"
-        )
+        self.operation = operation
+        if operation == "stop":
+            text = (
+                f"{describe(target)} tried to stop itself with GenServer.stop, which would wait "
+                "for its own exit forever; return Stop(reason, state) from the handler instead"
+            )
+        else:
+            text = (
+                f"{describe(target)} called itself; a process cannot call itself "
+                "(use cast, or do the work directly)"
+            )
+        super().__init__(text)
 
 
 class InitializationError(NoexError):

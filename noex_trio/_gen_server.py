@@ -227,6 +227,10 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     def cast(target: object, msg: Any) -> None:
         """Queue `msg` for ``handle_cast`` and return at once (sync, fire-and-forget).
 
+        Args:
+            target: a ref or a registered name.
+            msg: the message.
+
         Raises:
             ServerNotRunningError: the target is not running (or the name is unknown).
             MailboxFullError: the target's bounded mailbox is full.
@@ -237,9 +241,29 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def stop(target: object, reason: ExitReason = "normal") -> None:
         """Stop a process after the messages already queued; return once it is gone.
 
-        Idempotent: a dead target or unknown name returns quietly. Calls queued behind the stop
-        fail with `ServerNotRunningError`. If ``stop`` is cancelled, the stop request stays
-        queued and the process still stops.
+        The process runs ``terminate(reason, state)`` before it is gone. Idempotent: a dead
+        target or unknown name returns quietly. Calls queued behind the stop fail with
+        `ServerNotRunningError`.
+
+        With a full bounded mailbox, ``stop`` waits for room, so the stop request still comes
+        after the backlog. If ``stop`` is cancelled before the request was queued, nothing was
+        queued and the process runs on; once queued, the process stops even if ``stop`` is
+        cancelled while waiting for the exit.
+
+        A process cannot stop itself this way (it would wait for its own exit): return `Stop`
+        from the handler instead.
+
+        Args:
+            target: a ref or a registered name.
+            reason: ``"normal"``, ``"shutdown"`` or an exception instance (a crash).
+
+        Raises:
+            ValueError: `reason` is none of these, or `target` is an empty name.
+            CallToSelfError: called from inside the target process itself.
+            TypeError: `target` is neither a `GenServerRef` nor a str (or is a supervisor or
+                bus: use their own facade).
+
+        If ``stop`` is cancelled, the stop request stays queued and the process still stops.
         """
         await stop(target, reason)
 
@@ -247,7 +271,8 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     def is_running(target: object) -> bool:
         """True if `target` (a ref or name) is a process accepting messages."""
         if isinstance(target, str):
-            return current_runtime().registry._whereis(target) is not None
+            proc = current_runtime().registry._whereis(target)
+            return proc is not None and proc.is_running()
         if not isinstance(target, GenServerRef):
             raise TypeError(f"target must be a GenServerRef or a registered name, got {target!r}")
         return target.is_running()

@@ -448,13 +448,18 @@ async def stop(target: object, reason: ExitReason = "normal", *, system: bool = 
     if proc._status == DEAD:
         await trio.lowlevel.checkpoint()
         return
+    if current_process_var.get() is proc:
+        raise CallToSelfError(target, "stop")
     if proc._status <= RUNNING:
-        proc._status = STOPPING
+        request = StopRequest(reason)
         try:
-            proc._send.send_nowait(StopRequest(reason))
+            proc._send.send_nowait(request)
         except trio.WouldBlock:
-            # A full bounded mailbox: the stop cannot queue, so it overtakes the backlog.
-            shutdown_soon(proc, reason)
+            # A full bounded mailbox: wait for room, so the stop still comes after the backlog.
+            # Cancelled here, nothing was queued and the process runs on.
+            await proc._send.send(request)
+        if proc._status <= RUNNING:
+            proc._status = STOPPING  # from now on calls and casts are refused
     await proc._wait_exited()
 
 

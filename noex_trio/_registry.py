@@ -183,7 +183,8 @@ class RegistryInstance:
 
         Raises:
             NotRegisteredError: nothing is registered under `key`.
-            TypeError: the process does not run `expected`.
+            TypeError: the process does not run `expected`, or this is a duplicate-key
+                registry (use `lookup_all`).
         """
         ref = self.whereis(key, expected)  # type: ignore[arg-type]
         if ref is None:

@@ -233,9 +233,15 @@ def open_runtime(name: str | None = None) -> Runtime:
     `rt`. Leaving it stops every process in reverse start order (each runs
     ``terminate("shutdown")`` within its shutdown budget), then the event buses.
 
+    Args:
+        name: a label for logs and the runtime's ``repr``.
+
     Raises (from the ``async with``):
         MaxRestartsExceededError: a top-level supervisor gave up; the tree was shut down first.
         KeyboardInterrupt: Ctrl-C; the tree was shut down in order first.
+
+    If the block is cancelled from outside, the ordered shutdown still runs (shielded, each
+    process within its budget) before the cancellation propagates.
     """
     return Runtime(name)
 

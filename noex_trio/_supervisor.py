@@ -274,6 +274,9 @@ class Supervisor:
             ChildNotFoundError: no child has that id.
             ServerNotRunningError: the supervisor is not running.
             Exception: whatever the child's start raised.
+
+        If ``restart_child`` is cancelled after the request was queued, the supervisor still
+        restarts the child.
         """
         proc, _ = _server_of(sup)
         ref = await _request(proc, RestartChild(_check_id(child_id)))

@@ -283,3 +283,16 @@ async def test_a_bus_leaves_no_cyclic_garbage(rt: Runtime) -> None:
         await EventBus.stop(bus)
 
     await assert_no_cyclic_garbage(use_a_bus)
+
+
+async def test_stop_refuses_a_process_that_is_not_a_bus(rt: Runtime) -> None:
+    class Plain(GenServer[None, Any, Any, None]):
+        def init(self) -> None:
+            return None
+
+    ref = await GenServer.start(Plain, name="plain")
+    for target in (ref, "plain"):
+        with pytest.raises(TypeError, match=r"^bus must be an EventBusRef or the name of one"):
+            await EventBus.stop(target)  # type: ignore[arg-type]
+    assert ref.is_running()
+    await EventBus.stop("no-such-bus")  # an unknown name: nothing to stop

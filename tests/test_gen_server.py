@@ -909,17 +909,15 @@ async def test_call_into_full_mailbox_times_out(
     assert behaviour.handled == [100.0]
 
 
-async def test_stop_overtakes_a_full_mailbox(
+async def test_stop_waits_for_room_in_a_full_mailbox(
     rt: Runtime, autojump_clock: trio.testing.MockClock
 ) -> None:
     behaviour = Sleeper()
     ref = await GenServer.start(behaviour, mailbox_size=1)
-    failures: list[Any] = []
+    replies: list[float] = []
 
     async def in_flight() -> None:
-        with pytest.raises(ServerNotRunningError) as info:
-            await ref.call(100.0, timeout=math.inf)
-        failures.append(info.value.reason)
+        replies.append(await ref.call(100.0, timeout=math.inf))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(in_flight)
@@ -927,11 +925,56 @@ async def test_stop_overtakes_a_full_mailbox(
         ref.cast("fill")
         t0 = trio.current_time()
         await ref.stop()
-    assert trio.current_time() == t0
-    assert failures == ["normal"]
-    assert behaviour.handled == []
+    # The stop queued behind the backlog: the call was answered, the cast handled, nothing lost.
+    assert trio.current_time() == t0 + 100.0
+    assert replies == [100.0]
     assert ref.exit_reason == "normal"
-    assert rt.statistics().dead_letters == 1
+    assert rt.statistics().dead_letters == 0
+
+
+async def test_stop_cancelled_while_waiting_for_room_leaves_the_process_running(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    ref = await GenServer.start(Sleeper(), mailbox_size=1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ref.call, 100.0)
+        await trio.testing.wait_all_tasks_blocked()
+        ref.cast("fill")
+        with trio.move_on_after(1.0):
+            await ref.stop()
+        assert ref.is_running()
+        nursery.cancel_scope.cancel()
+    # The process still serves (after the 100 s call, which its cancelled caller abandoned).
+    assert await ref.call(0.0, timeout=math.inf) == 0.0
+
+
+async def test_a_process_cannot_stop_itself_with_stop(rt: Runtime) -> None:
+    class SelfStopper(GenServer[None, str, Any, None]):
+        def init(self) -> None:
+            return None
+
+        async def handle_call(self, msg: str, state: None) -> tuple[None, None]:
+            await GenServer.stop(GenServer.self())
+            return None, state
+
+    ref = await GenServer.start(SelfStopper)
+    with pytest.raises(CallToSelfError, match=r"^SelfStopper#\d+ tried to stop itself"):
+        await ref.call("stop")
+    assert isinstance(ref.exit_reason, CallToSelfError)  # the handler raised it: a crash
+
+
+async def test_is_running_by_name_and_by_ref_agree_while_stopping(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    ref = await GenServer.start(Sleeper(), name="sleepy")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ref.call, 1.0)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(ref.stop)
+        await trio.testing.wait_all_tasks_blocked()
+        assert GenServer.is_running(ref) is False
+        assert GenServer.is_running("sleepy") is False
+    assert GenServer.is_running("sleepy") is False
 
 
 # ---------------------------------------------------------------- stop
