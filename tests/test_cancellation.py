@@ -8,6 +8,9 @@ supervisor child runs, nothing was started twice, and the operation can be done 
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,11 +22,13 @@ from noex_trio import (
     ChildSpec,
     EventBus,
     GenServer,
+    InitializationError,
     Runtime,
     Supervisor,
     SupervisorRef,
     open_runtime,
 )
+from noex_trio.testing import kill
 
 from .supervisor_helpers import Journal, settle, worker
 
@@ -196,3 +201,103 @@ def test_keyboard_interrupt_in_a_busy_tree_shuts_it_down_in_order() -> None:
     # rest of the tree stops in reverse start order, depth first, each with "shutdown".
     assert journal.stops() == ["w2", "w4", "w3", "w1"]
     assert set(journal.reasons().values()) == {"shutdown"}
+
+
+# --- a start cancelled while init runs ---------------------------------------------------------
+
+
+class BlockingInit(GenServer[Any, Any, Any, int]):
+    """init waits forever; with ``"convert"`` it answers its cancellation with its own error."""
+
+    async def init(self, mode: str = "plain") -> int:
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            if mode == "convert":
+                raise ValueError("init gave up") from None
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def handle_call(self, msg: Any, state: int) -> tuple[Any, int]:  # pragma: no cover
+        return msg, state
+
+    def handle_cast(self, msg: Any, state: int) -> int:  # pragma: no cover
+        return state
+
+
+async def test_cancelled_start_whose_init_raises_its_own_error(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    """As with ``nursery.start``: the error init ended with wins over the starter's cancel."""
+    with trio.move_on_after(1) as scope, pytest.raises(InitializationError) as info:
+        await GenServer.start(BlockingInit, "convert", name="b")
+    assert not scope.cancelled_caught
+    assert type(info.value.__cause__) is ValueError
+    assert rt.registry.whereis("b") is None
+
+
+async def test_start_cancelled_and_stopped_by_its_host_in_one_pass(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The starter's cancellation wins over "stopped while starting"."""
+    with trio.CancelScope() as scope:
+
+        async def both() -> None:
+            await trio.sleep(1)
+            kill("b")
+            scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(both)
+            await GenServer.start(BlockingInit, name="b")
+    assert scope.cancelled_caught
+    assert rt.registry.whereis("b") is None
+
+
+async def test_start_of_an_already_cancelled_starter_runs_a_sync_init_then_fails(
+    rt: Runtime,
+) -> None:
+    ran: list[str] = []
+
+    class SyncInit(GenServer[Any, Any, Any, int]):
+        def init(self) -> int:
+            ran.append("init")
+            return 0
+
+        def handle_call(self, msg: Any, state: int) -> tuple[Any, int]:  # pragma: no cover
+            return msg, state
+
+        def handle_cast(self, msg: Any, state: int) -> int:  # pragma: no cover
+            return state
+
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await GenServer.start(SyncInit, name="s")
+    assert scope.cancelled_caught
+    assert ran == ["init"]
+    assert rt.registry.whereis("s") is None
+
+
+@pytest.mark.parametrize("mode", ["plain", "convert"])
+def test_keyboard_interrupt_while_a_start_waits_for_init(mode: str) -> None:
+    """Ctrl-C reaching the main task while it waits in ``start``: init is cancelled, and the
+    interrupt is raised from ``start`` even if init ended with an error of its own."""
+    seen: list[BaseException] = []
+
+    async def main() -> None:
+        async with open_runtime() as rt:
+            # Sent from a thread, so that it arrives while the run sleeps (not inside a task)
+            # and Trio delivers it to the main task, parked in `start`.
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+            with trio.fail_after(5):
+                try:
+                    await GenServer.start(BlockingInit, mode, name="b")
+                except BaseException as exc:
+                    seen.append(exc)
+                    raise
+                finally:
+                    assert rt.registry.whereis("b") is None
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(main)
+    assert [type(exc) for exc in seen] == [KeyboardInterrupt]
