@@ -37,6 +37,7 @@ from ._process import (
     current_process,
     current_process_var,
     host_var,
+    not_running,
     resolve,
     stop,
 )
@@ -354,7 +355,7 @@ def _server_of(bus: object) -> _BusServer:
     if not isinstance(proc, EventBusRef):
         raise TypeError(f"bus must be an EventBusRef or the name of one, got {bus!r}")
     if proc._status > RUNNING:
-        raise ServerNotRunningError(bus, proc._reason or "noproc")
+        raise not_running(bus, proc)
     server: _BusServer = proc._behaviour
     return server
 

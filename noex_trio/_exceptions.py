@@ -73,7 +73,8 @@ class ServerNotRunningError(NoexError):
     Attributes:
         target: the ref or name that was addressed.
         reason: the exit reason of the process if it had run (`"normal"`, `"shutdown"`,
-            `"killed"`, or the exception that crashed it), `"noproc"` when it never existed.
+            `"killed"`, or the exception that crashed it), `"noproc"` when it never existed,
+            `"stopping"` when it is still running but a stop is under way (it takes nothing new).
     """
 
     def __init__(self, target: object, reason: ExitReason | str = "noproc") -> None:
@@ -81,6 +82,8 @@ class ServerNotRunningError(NoexError):
         self.reason = reason
         if reason == "noproc":
             text = f"{describe(target)} is not running"
+        elif reason == "stopping":
+            text = f"{describe(target)} is stopping and takes no new messages"
         else:
             text = f"{describe(target)} is not running (exit reason: {describe_reason(reason)})"
         super().__init__(text)

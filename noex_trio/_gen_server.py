@@ -242,8 +242,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         """Stop a process after the messages already queued; return once it is gone.
 
         The process runs ``terminate(reason, state)`` before it is gone. Idempotent: a dead
-        target or unknown name returns quietly. Calls queued behind the stop fail with
-        `ServerNotRunningError`.
+        target or unknown name returns quietly. Once the stop is queued, the process takes no new
+        messages: calls and casts fail at once with `ServerNotRunningError` (``.reason ==
+        "stopping"``), and calls still queued when it exits fail with its exit reason.
 
         With a full bounded mailbox, ``stop`` waits for room, so the stop request still comes
         after the backlog. If ``stop`` is cancelled before the request was queued, nothing was

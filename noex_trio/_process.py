@@ -364,6 +364,13 @@ def resolve(target: object, *, allow_system: bool = False) -> AnyRef:
     return proc
 
 
+def not_running(target: object, proc: AnyRef) -> ServerNotRunningError:
+    """The error for a message to a process that takes no more: exited, or stopping."""
+    if proc._reason is not None:
+        return ServerNotRunningError(target, proc._reason)
+    return ServerNotRunningError(target, "stopping" if proc._status == STOPPING else "noproc")
+
+
 def check_timeout(timeout: object, what: str = "timeout") -> float:
     """Accept a positive number of seconds or math.inf."""
     if type(timeout) is not float and type(timeout) is not int:
@@ -388,7 +395,7 @@ async def call(
     if timeout != 5.0:
         check_timeout(timeout)
     if proc._status > RUNNING:
-        raise ServerNotRunningError(target, proc._reason or "noproc")
+        raise not_running(target, proc)
     if current_process_var.get() is proc:
         raise CallToSelfError(target)
     caller: Caller[Any] = Caller(message, target)
@@ -431,7 +438,7 @@ def cast_message(target: object, message: object, *, system: bool = False) -> No
     else:
         proc = resolve(target, allow_system=system)
     if proc._status > RUNNING:
-        raise ServerNotRunningError(target, proc._reason or "noproc")
+        raise not_running(target, proc)
     try:
         proc._send.send_nowait(CastItem(message))
     except trio.WouldBlock:

@@ -20,10 +20,9 @@ from ._exceptions import (
     InitializationError,
     InvalidChildSpecError,
     MissingChildTemplateError,
-    ServerNotRunningError,
 )
 from ._gen_server import start_process
-from ._process import GenServerRef, call, resolve, stop
+from ._process import GenServerRef, call, not_running, resolve, stop
 from ._restart_intensity import RestartIntensity, check_intensity
 from ._results import ExitReason
 from ._runtime import current_runtime
@@ -360,7 +359,7 @@ def _server_of(target: object) -> tuple[SupervisorRef, _Server]:
     """Resolve a running supervisor and its behaviour (the children table)."""
     proc = _check_supervisor(target, resolve(target, allow_system=True))
     if not proc.is_running():
-        raise ServerNotRunningError(target, proc._reason or "noproc")
+        raise not_running(target, proc)
     return proc, cast(_Server, proc._behaviour)
 
 

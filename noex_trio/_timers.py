@@ -7,8 +7,7 @@ from typing import Any
 import attrs
 import trio
 
-from ._exceptions import ServerNotRunningError
-from ._process import RUNNING, AnyRef, cast_message, resolve
+from ._process import RUNNING, AnyRef, cast_message, not_running, resolve
 
 
 @attrs.define(eq=False, repr=False)
@@ -46,7 +45,7 @@ def send_after(target: object, message: Any, delay: float) -> TimerRef:
     if not delay >= 0:
         raise ValueError(f"delay must be >= 0, got {delay!r}")
     if proc._status > RUNNING:
-        raise ServerNotRunningError(target, proc._reason or "noproc")
+        raise not_running(target, proc)
     timer = TimerRef(proc, message)
     proc._add_on_exit(timer, lambda _reason: timer._cancel())
     proc._runtime._host.nursery.start_soon(_fire, timer, float(delay))

@@ -556,7 +556,7 @@ async def test_calls_casts_and_stop_share_one_fifo(
         await trio.testing.wait_all_tasks_blocked()
         nursery.start_soon(call, "d")  # queued behind the stop: is not even accepted
     assert [m for kind, m in behaviour.seen[2:]] == ["a", "b", "c"]
-    assert results[0] == ("not running", "d", "noproc", t0)
+    assert results[0] == ("not running", "d", "stopping", t0)
     assert sorted(results[1:]) == ["b", "slow"]
     assert behaviour.terminated == [("normal", ["a", "b", "c"])]
 
@@ -1012,6 +1012,7 @@ async def test_call_queued_behind_stop_fails_at_once(
         t0 = trio.current_time()
         with pytest.raises(ServerNotRunningError) as info:
             await ref.call(1.0)
+        assert re.fullmatch(r"Sleeper#\d+ is stopping and takes no new messages", str(info.value))
         outcome.append((info.value.reason, trio.current_time() - t0))
 
     async with trio.open_nursery() as nursery:
@@ -1021,7 +1022,7 @@ async def test_call_queued_behind_stop_fails_at_once(
         await trio.testing.wait_all_tasks_blocked()
         assert not ref.is_running()  # stopping: accepts nothing new
         nursery.start_soon(late_call)
-    assert outcome == [("noproc", 0)]
+    assert outcome == [("stopping", 0)]
 
 
 async def test_concurrent_stops(rt: Runtime, autojump_clock: trio.testing.MockClock) -> None:
