@@ -440,7 +440,7 @@ async def start_process(
     check_behaviour(behaviour)
     if name is not None:
         check_name(name)
-    check_timeout(init_timeout, "init_timeout")
+    init_timeout = check_timeout(init_timeout, "init_timeout")
     if mailbox_size != math.inf:
         if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int):
             raise TypeError(f"mailbox_size must be an int >= 1 or math.inf, got {mailbox_size!r}")

@@ -110,6 +110,13 @@ class Caller(Generic[R]):
         self._next: Caller[Any] | None = None
         self._deadline = 0.0
 
+    @property
+    def pending(self) -> bool:
+        """True while the caller still waits: not answered yet, and it has not given up
+        (timed out or been cancelled). A deferred reply to a caller that is no longer pending
+        is dropped, so check this before handing it something you cannot afford to lose."""
+        return not self._done
+
     def reply(self, value: R) -> None:
         """Send `value` to the waiting caller (sync; ignored if already answered or abandoned)."""
         if self._done:
@@ -137,11 +144,15 @@ class Caller(Generic[R]):
             trio.lowlevel.reschedule(task)
 
     def _abort(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
-        # The caller gave up (timeout or cancellation): later replies are dropped.
+        # The caller gave up (timeout or cancellation): later replies are dropped, and a
+        # deferred caller no longer needs to be remembered by the process.
         self._task = None
         self._done = True
         if self._list is not None:
             unlink(self)
+        if self._deferred is not None:
+            self._deferred.discard(self)
+            self._deferred = None
         return trio.lowlevel.Abort.SUCCEEDED
 
     def _raise(self) -> NoReturn:

@@ -1406,3 +1406,32 @@ async def test_a_start_cut_short_by_the_runtime_closing() -> None:
         await trio.testing.wait_all_tasks_blocked()
     assert len(outcome) == 1
     assert re.fullmatch(r"SlowInit#\d+ failed to start: stopped while starting", str(outcome[0]))
+
+
+async def test_a_cancelled_deferred_caller_is_not_pending_and_not_kept(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    class Park(GenServer[list[Caller[Any]], str, str, None]):
+        def init(self) -> list[Caller[Any]]:
+            return []
+
+        def handle_call(self, msg: str, state: list[Caller[Any]]) -> NoReply[list[Caller[Any]]]:
+            state.append(GenServer.caller())
+            return NoReply(state)
+
+        def handle_cast(self, msg: str, state: list[Caller[Any]]) -> list[Caller[Any]]:
+            self.pending = [caller.pending for caller in state]
+            for caller in state:
+                caller.reply(None)  # dropped: they all gave up
+            return []
+
+    behaviour = Park()
+    ref = await GenServer.start(behaviour)
+    for _ in range(3):
+        with trio.move_on_after(0.1):  # cancelled, not timed out
+            await ref.call("x")
+    ref.cast("flush")
+    await trio.testing.wait_all_tasks_blocked()
+    assert behaviour.pending == [False, False, False]
+    assert not ref._deferred  # the process forgot them (no leak)
+    assert ref.is_running()
