@@ -27,6 +27,8 @@ from ._exceptions import NoexError as NoexError
 from ._exceptions import NoRuntimeError as NoRuntimeError
 from ._exceptions import NotRegisteredError as NotRegisteredError
 from ._exceptions import ServerNotRunningError as ServerNotRunningError
+from ._gen_server import CallResult as CallResult
+from ._gen_server import CastResult as CastResult
 from ._gen_server import GenServer as GenServer
 from ._links import Down as Down
 from ._links import Exit as Exit
@@ -60,9 +62,11 @@ from ._timers import TimerRef as TimerRef
 
 __all__ = [
     "AlreadyRegisteredError",
+    "CallResult",
     "CallTimeoutError",
     "CallToSelfError",
     "Caller",
+    "CastResult",
     "ChildInfo",
     "ChildNotFoundError",
     "ChildSpec",
