@@ -7,7 +7,8 @@ from typing import Any
 import attrs
 import trio
 
-from ._process import RUNNING, AnyRef, cast_message, not_running, resolve
+from ._exceptions import MailboxFullError
+from ._process import RUNNING, AnyRef, CastItem, cast_message, not_running, resolve
 
 
 @attrs.define(eq=False, repr=False)
@@ -57,13 +58,17 @@ async def _fire(timer: TimerRef, delay: float) -> None:
         await trio.sleep(delay)
         if not timer._pending:  # pragma: no cover - cancelled without a checkpoint in between
             return
-        timer._pending = False
         proc = timer._target
-        proc._remove_on_exit(timer)
         try:
             cast_message(proc, timer._message, system=True)
-        except Exception:  # stopping or full: dropped like a cast to a dead process
+        except MailboxFullError:
+            # A full bounded mailbox: wait for room rather than lose the message. The timer
+            # stays pending meanwhile (cancel_timer, or the process's exit, cancels it).
+            await proc._send.send(CastItem(timer._message))
+        except Exception:  # stopping: dropped like a cast to a process that is going away
             proc._runtime._dead_letters += 1
+        timer._pending = False
+        proc._remove_on_exit(timer)
 
 
 def cancel_timer(timer: TimerRef) -> bool:

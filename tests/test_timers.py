@@ -137,3 +137,43 @@ async def test_infinite_delay_never_fires_and_is_cancelled_with_the_process(
     assert timer.pending
     await ref.stop()
     assert not timer.pending
+
+
+class SlowStamps(Stamps):
+    """Each cast takes 1 s (virtual) to handle."""
+
+    async def handle_cast(self, msg: Any, state: list[Any]) -> list[Any]:  # type: ignore[override]
+        await trio.sleep(1.0)
+        return [*state, (msg, trio.current_time())]
+
+
+async def test_a_timer_firing_into_a_full_mailbox_waits_for_room(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    ref = await GenServer.start(SlowStamps, mailbox_size=1)
+    t0 = trio.current_time()
+    ref.cast("busy")  # handled from t0 to t0 + 1
+    await trio.testing.wait_all_tasks_blocked()
+    ref.cast("queued")  # fills the mailbox until t0 + 1
+    timer = GenServer.send_after(ref, "tick", 0.5)
+    await trio.sleep(0.75)
+    assert timer.pending  # fired at t0 + 0.5 into a full mailbox: still waiting, not lost
+    stamps = await ref.call("get", timeout=math.inf)
+    assert [msg for msg, _ in stamps] == ["busy", "queued", "tick"]
+    assert stamps[-1][1] == t0 + 3.0
+    assert repr(timer).endswith(" done>")  # (not `timer.pending`: mypy keeps the narrowing)
+    assert rt.statistics().dead_letters == 0
+
+
+async def test_cancelling_a_timer_that_waits_for_room(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    ref = await GenServer.start(SlowStamps, mailbox_size=1)
+    ref.cast("busy")
+    await trio.testing.wait_all_tasks_blocked()
+    ref.cast("queued")
+    timer = GenServer.send_after(ref, "tick", 0.5)
+    await trio.sleep(0.75)
+    assert GenServer.cancel_timer(timer) is True
+    stamps = await ref.call("get", timeout=math.inf)
+    assert [msg for msg, _ in stamps] == ["busy", "queued"]
