@@ -49,6 +49,7 @@ from ._results import (
     Stop,
     Terminated,
     is_crash,
+    is_exit_reason,
 )
 
 #: How often a busy loop yields to the scheduler even when its mailbox is never empty.
@@ -408,7 +409,7 @@ async def _handle_info(proc: AnyRef, cb: _Callbacks, message: object, state: Any
 
 def _stop_reason(cb: _Callbacks, result: Stop[Any]) -> ExitReason:
     reason = result.reason
-    if reason in ("normal", "shutdown") or isinstance(reason, BaseException):
+    if is_exit_reason(reason):
         return reason
     raise TypeError(
         f"{cb.name} returned Stop with reason {reason!r}; "

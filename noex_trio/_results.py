@@ -76,9 +76,14 @@ def is_crash(reason: object) -> bool:
     return isinstance(reason, BaseException) or reason == "killed"
 
 
+def is_exit_reason(reason: object) -> bool:
+    """True for the reasons a user may give (``stop``, `Stop`): not ``"killed"``."""
+    return reason in ("normal", "shutdown") or isinstance(reason, BaseException)
+
+
 def check_exit_reason(reason: object, what: str = "reason") -> ExitReason:
     """Validate a user-given exit reason."""
-    if reason in ("normal", "shutdown") or isinstance(reason, BaseException):
+    if is_exit_reason(reason):
         return reason  # type: ignore[return-value,unused-ignore]
     raise ValueError(
         f"{what} must be 'normal', 'shutdown' or an exception instance, got {reason!r}"
