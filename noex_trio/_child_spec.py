@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -96,5 +95,3 @@ class ChildInfo:
     ref: GenServerRef[Any, Any, Any]
     restart_count: int
 
-
-INFINITE_SHUTDOWN: float = math.inf
