@@ -94,4 +94,3 @@ class ChildInfo:
     id: str
     ref: GenServerRef[Any, Any, Any]
     restart_count: int
-
