@@ -9,7 +9,6 @@ import contextlib
 from ._child_spec import ChildInfo as ChildInfo
 from ._child_spec import ChildSpec as ChildSpec
 from ._event_bus import EventBus as EventBus
-from ._event_bus import EventBusRef as EventBusRef
 from ._event_bus import EventListener as EventListener
 from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
 from ._exceptions import CallTimeoutError as CallTimeoutError
@@ -33,8 +32,12 @@ from ._gen_server import GenServer as GenServer
 from ._links import Down as Down
 from ._links import Exit as Exit
 from ._links import MonitorRef as MonitorRef
-from ._process import Caller as Caller
-from ._process import GenServerRef as GenServerRef
+from ._mailbox import Caller as Caller
+from ._open_runtime import open_runtime as open_runtime
+from ._process import ProcessRef as ProcessRef
+from ._refs import EventBusRef as EventBusRef
+from ._refs import GenServerRef as GenServerRef
+from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
 from ._registry_facade import Registry as Registry
@@ -55,9 +58,7 @@ from ._results import Terminated as Terminated
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStatistics as RuntimeStatistics
 from ._runtime import current_runtime as current_runtime
-from ._runtime import open_runtime as open_runtime
 from ._supervisor import Supervisor as Supervisor
-from ._supervisor import SupervisorRef as SupervisorRef
 from ._timers import TimerRef as TimerRef
 
 __all__ = [
@@ -96,6 +97,7 @@ __all__ = [
     "NoRuntimeError",
     "NoexError",
     "NotRegisteredError",
+    "ProcessRef",
     "Registry",
     "RegistryEntry",
     "RegistryInstance",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 if TYPE_CHECKING:
-    from ._process import Caller
+    from ._mailbox import Caller
 
 _MAX_LISTS: Final = 16
 
@@ -103,7 +103,7 @@ class Watchdog:
                 head = lst.head
                 while head is not None and head._deadline <= now:
                     unlink(head)
-                    head._fail(CallTimeoutError(head._target, lst.timeout))
+                    head.fail(CallTimeoutError(head._target, lst.timeout))
                     head = lst.head
                 if head is not None and head._deadline < wake:
                     wake = head._deadline

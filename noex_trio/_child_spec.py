@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from ._exceptions import InvalidChildSpecError
-from ._process import GenServerRef
+
+if TYPE_CHECKING:
+    from ._process import ProcessRef
 
 Restart = Literal["permanent", "transient", "temporary"]
 Shutdown = float | Literal["brutal_kill"]
@@ -75,9 +77,7 @@ class ChildSpec:
     """
 
     id: str = attrs.field(validator=_check_id)
-    start: Callable[..., Awaitable[GenServerRef[Any, Any, Any]]] = attrs.field(
-        validator=_check_start
-    )
+    start: Callable[..., Awaitable[ProcessRef]] = attrs.field(validator=_check_start)
     restart: Restart = attrs.field(default="permanent", validator=_check_restart, kw_only=True)
     shutdown: Shutdown = attrs.field(default=5.0, validator=_check_shutdown, kw_only=True)
     significant: bool = attrs.field(default=False, validator=_check_significant, kw_only=True)
@@ -92,5 +92,5 @@ class ChildInfo:
     """
 
     id: str
-    ref: GenServerRef[Any, Any, Any]
+    ref: ProcessRef
     restart_count: int

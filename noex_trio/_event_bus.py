@@ -24,28 +24,17 @@ import math
 from collections.abc import Callable
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import trio
 
+from ._context import current_process, reset_library_context
 from ._exceptions import MailboxFullError, NoexError, ServerNotRunningError
-from ._gen_server import start_process
-from ._process import (
-    RUNNING,
-    AnyRef,
-    GenServerRef,
-    current_process,
-    current_process_var,
-    host_var,
-    not_running,
-    resolve,
-    stop,
-)
+from ._process import RUNNING, Process
+from ._refs import EventBusRef, resolve, stop
 from ._results import ExitReason
+from ._spawn import start_process
 from ._topics import TopicIndex, parse_pattern
-
-if TYPE_CHECKING:
-    from ._runtime import Runtime
 
 logger: Final = logging.getLogger("noex_trio")
 
@@ -60,15 +49,6 @@ _YIELD_EVERY: Final = 64
 _delivering: ContextVar[_Subscription | None] = ContextVar("noex_trio_delivering", default=None)
 
 Handler = Callable[[Any, str], object]
-
-
-class EventBusRef(GenServerRef[Any, Any, Any]):
-    """A ref to an EventBus process (``rt.event_bus`` or the result of `EventBus.start`).
-
-    Use it with the `EventBus` functions; ``GenServer.call``/``cast`` refuse it.
-    """
-
-    __slots__ = ()
 
 
 class _Latch:
@@ -98,7 +78,7 @@ class _Subscription:
     __slots__ = ("active", "handler", "owner", "pattern", "recv", "scope", "send", "server")
 
     def __init__(
-        self, server: _BusServer, pattern: str, handler: Handler, owner: AnyRef | None
+        self, server: _BusServer, pattern: str, handler: Handler, owner: Process | None
     ) -> None:
         self.server = server
         self.pattern = pattern
@@ -127,7 +107,7 @@ class _Subscription:
             self.active = False
             self.server.index.remove(self.pattern, self)
             if self.owner is not None:
-                self.owner._remove_on_exit(self)
+                self.owner.remove_exit_hook(self)
             self.send.close()
         while True:
             try:
@@ -254,8 +234,8 @@ class _BusServer:
     def init(self) -> None:
         proc = current_process()
         assert proc is not None
-        self.label = proc._label
-        proc._add_on_exit(self, self._release)
+        self.label = proc.label
+        proc.add_exit_hook(self, self._release)
 
     def handle_call(self, msg: object, state: None) -> tuple[None, None]:  # pragma: no cover
         raise NoexError(f"{self.label} takes no calls; use the EventBus functions")
@@ -284,19 +264,18 @@ class _BusServer:
         # The nursery leads to the bus's task, whose context holds the ref: break the cycle.
         del self._noex_nursery
 
-    def subscribe(self, pattern: str, handler: Handler, owner: AnyRef | None) -> _Subscription:
+    def subscribe(self, pattern: str, handler: Handler, owner: Process | None) -> _Subscription:
         sub = _Subscription(self, pattern, handler, owner)
         self.index.add(pattern, sub)  # validates the pattern first
         self.subscriptions[sub] = None
         self.tasks += 1
         self._noex_nursery.start_soon(self._deliver, sub, name=f"{self.label} {pattern!r}")
         if owner is not None:
-            owner._add_on_exit(sub, lambda _reason: sub.unsubscribe())
+            owner.add_exit_hook(sub, lambda _reason: sub.unsubscribe())
         return sub
 
     async def _deliver(self, sub: _Subscription) -> None:
-        current_process_var.set(None)  # handlers run as plain Trio code, not in any process
-        host_var.set(None)
+        reset_library_context()  # handlers run as plain Trio code, not in any process
         _delivering.set(sub)
         recv = sub.recv
         handler = sub.handler
@@ -351,12 +330,12 @@ _BusServer.__name__ = _BusServer.__qualname__ = "EventBus"  # process labels rea
 
 def _server_of(bus: object) -> _BusServer:
     """The state of a running bus given by ref or name (raises if it is not running)."""
-    proc = bus if type(bus) is EventBusRef else resolve(bus, allow_system=True)
-    if not isinstance(proc, EventBusRef):
+    proc = resolve(bus, system=True)
+    if type(proc.ref) is not EventBusRef:
         raise TypeError(f"bus must be an EventBusRef or the name of one, got {bus!r}")
-    if proc._status > RUNNING:
-        raise not_running(bus, proc)
-    server: _BusServer = proc._behaviour
+    if proc.status > RUNNING:
+        raise proc.not_running(bus)
+    server: _BusServer = proc.behaviour
     return server
 
 
@@ -399,7 +378,6 @@ class EventBus:
             mailbox_size=math.inf,
             trap_exit=False,
             ref_class=EventBusRef,
-            system=True,
             budget=SHUTDOWN_BUDGET,
         )
         assert isinstance(ref, EventBusRef)
@@ -478,8 +456,7 @@ class EventBus:
             item._offer(topic, data, latch)
         await latch.event.wait()
         if latch.dropped:
-            proc = bus if isinstance(bus, EventBusRef) else resolve(bus, allow_system=True)
-            raise ServerNotRunningError(bus, proc._reason or "shutdown")
+            raise ServerNotRunningError(bus, resolve(bus, system=True).reason or "shutdown")
 
     @staticmethod
     def listen(bus: EventBusRef | str, pattern: str, buffer: float = 100) -> EventListener:
@@ -539,17 +516,15 @@ class EventBus:
         still stops.
         """
         try:
-            proc = bus if type(bus) is EventBusRef else resolve(bus, allow_system=True)
+            proc = resolve(bus, system=True)
         except ServerNotRunningError:
             await trio.lowlevel.checkpoint()
             return  # an unknown name: nothing to stop
-        if not isinstance(proc, EventBusRef):
+        if type(proc.ref) is not EventBusRef:
             raise TypeError(f"bus must be an EventBusRef or the name of one, got {bus!r}")
-        await stop(proc, system=True)
+        await stop(proc.ref, system=True)
 
 
-async def start_default_bus(runtime: Runtime) -> EventBusRef:
+async def start_default_bus() -> EventBusRef:
     """Start ``rt.event_bus``; the runtime stops it after every other process."""
-    ref = await EventBus.start()
-    runtime._services.append(ref)
-    return ref
+    return await EventBus.start()

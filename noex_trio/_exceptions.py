@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
-    from ._process import GenServerRef
+    from ._process import ProcessRef
     from ._results import ExitReason
 
 
@@ -141,7 +141,7 @@ class AlreadyRegisteredError(NoexError):
     def __init__(
         self,
         name: str,
-        holder: GenServerRef[Any, Any, Any] | None = None,
+        holder: ProcessRef | None = None,
         registry: str = "",
     ) -> None:
         self.name = name

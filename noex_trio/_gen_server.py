@@ -8,13 +8,14 @@ with those callbacks works.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeAlias, TypeVar, Union, overload
 
-from ._actor import check_behaviour, spawn
 from ._child_spec import ChildSpec, Restart, Shutdown
-from ._exceptions import InvalidChildSpecError
+from ._context import current_process, current_runtime
+from ._exceptions import InvalidChildSpecError, NoexError
 from ._links import (
     DownReason,
     MonitorRef,
@@ -26,22 +27,15 @@ from ._links import (
     unlink,
     wait_exit,
 )
-from ._process import (
-    Caller,
-    GenServerRef,
-    call,
-    cast_message,
-    check_timeout,
-    current_caller,
-    current_process,
-    host_var,
-    resolve,
-    stop,
-)
-from ._registry import check_name
+from ._mailbox import Caller
+from ._process import ProcessRef, process_of
+from ._refs import GenServerRef, call, cast, current_caller, stop
 from ._results import ExitReason, LifecycleEvent, NoReply, Reply, Stop
-from ._runtime import current_runtime
+from ._safe_format import safe_repr
+from ._spawn import start_process
 from ._timers import TimerRef, cancel_timer, send_after
+
+logger = logging.getLogger("noex_trio")
 
 StateT = TypeVar("StateT")
 CallT = TypeVar("CallT")
@@ -82,9 +76,10 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
       later through ``GenServer.caller()``) or `Stop`.
     - ``handle_cast(msg, state)``: return the new state, `NoReply(state)` or `Stop`.
     - ``handle_info(msg, state)`` (optional): monitor `Down` and trapped `Exit` notices; same
-      returns as ``handle_cast``. Without it such messages are logged and dropped.
+      returns as ``handle_cast``. The default logs the message (warning) and drops it.
     - ``terminate(reason, state)`` (optional): runs once when the process stops, crashes or is
-      shut down by its supervisor (not on ``brutal_kill``), within its shutdown budget.
+      shut down by its supervisor (not on ``brutal_kill``), within its shutdown budget. The
+      default does nothing.
 
     An exception escaping a handler crashes the process (OTP "let it crash"): the caller being
     served gets that exception, ``terminate`` runs, queued callers get
@@ -100,13 +95,32 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         self, msg: CallT, state: StateT
     ) -> CallResult[ReplyT, StateT] | Awaitable[CallResult[ReplyT, StateT]]:
         """Default: a call to a behaviour without ``handle_call`` crashes it."""
-        raise NotImplementedError(f"{type(self).__name__} got call {msg!r} but has no handle_call")
+        raise NotImplementedError(
+            f"{type(self).__name__} got call {safe_repr(msg)} but has no handle_call"
+        )
 
     def handle_cast(
         self, msg: CastT, state: StateT
     ) -> CastResult[StateT] | Awaitable[CastResult[StateT]]:
         """Default: a cast to a behaviour without ``handle_cast`` crashes it."""
-        raise NotImplementedError(f"{type(self).__name__} got cast {msg!r} but has no handle_cast")
+        raise NotImplementedError(
+            f"{type(self).__name__} got cast {safe_repr(msg)} but has no handle_cast"
+        )
+
+    def handle_info(
+        self, msg: Any, state: StateT
+    ) -> CastResult[StateT] | Awaitable[CastResult[StateT]]:
+        """Default: log the message (warning, logger ``noex_trio``) and keep the state."""
+        proc = current_process()
+        label = proc.label if proc is not None else type(self).__name__
+        logger.warning("%s got %s but defines no handle_info; dropped", label, safe_repr(msg))
+        return state
+
+    def terminate(self, reason: ExitReason, state: StateT) -> Awaitable[None] | None:
+        """Default: nothing to clean up."""
+        return None
+
+    terminate._noex_default = True  # type: ignore[attr-defined]  # the loop skips it
 
     # -- facade --
 
@@ -186,8 +200,8 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             trap_exit=trap_exit,
         )
         if owner is not None:
-            link_procs(owner, ref)
-        return ref
+            link_procs(owner, process_of(ref))
+        return ref  # type: ignore[return-value]
 
     @overload
     @staticmethod
@@ -235,7 +249,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             ServerNotRunningError: the target is not running (or the name is unknown).
             MailboxFullError: the target's bounded mailbox is full.
         """
-        cast_message(target, msg)
+        cast(target, msg)
 
     @staticmethod
     async def stop(target: object, reason: ExitReason = "normal") -> None:
@@ -272,9 +286,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     def is_running(target: object) -> bool:
         """True if `target` (a ref or name) is a process accepting messages."""
         if isinstance(target, str):
-            proc = current_runtime().registry._whereis(target)
-            return proc is not None and proc.is_running()
-        if not isinstance(target, GenServerRef):
+            ref = current_runtime().registry.whereis(target)
+            return ref is not None and ref.is_running()
+        if not isinstance(target, ProcessRef):
             raise TypeError(f"target must be a GenServerRef or a registered name, got {target!r}")
         return target.is_running()
 
@@ -305,15 +319,13 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         """
         proc = current_process()
         if proc is None:
-            from ._exceptions import NoexError
-
             raise NoexError("GenServer.self() can only be used inside a process")
-        return proc
+        return proc.ref  # type: ignore[return-value]
 
     # -- monitors and links (see docs/guides/monitors-and-links.md) --
 
     @staticmethod
-    def monitor(target: GenServerRef[Any, Any, Any] | str) -> MonitorRef:
+    def monitor(target: ProcessRef | str) -> MonitorRef:
         """Inside a process: watch `target` (a ref or name); returns a new `MonitorRef`.
 
         When `target` exits, ``Down(monitor=mref, ref=target, reason=...)`` arrives in the
@@ -336,7 +348,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         demonitor(mref, flush)
 
     @staticmethod
-    def link(target: GenServerRef[Any, Any, Any] | str) -> None:
+    def link(target: ProcessRef | str) -> None:
         """Inside a process: link it to `target` (a ref or name); idempotent.
 
         A link is two-way: if either process exits with an abnormal reason (a crash,
@@ -353,7 +365,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         link(target)
 
     @staticmethod
-    def unlink(target: GenServerRef[Any, Any, Any] | str) -> None:
+    def unlink(target: ProcessRef | str) -> None:
         """Inside a process: remove its link to `target`; idempotent.
 
         An `Exit` already queued in the calling process's mailbox is still delivered (OTP).
@@ -364,7 +376,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         unlink(target)
 
     @staticmethod
-    async def wait_exit(target: GenServerRef[Any, Any, Any] | str) -> DownReason:
+    async def wait_exit(target: ProcessRef | str) -> DownReason:
         """Wait until `target` (a ref or name) has exited and return its exit reason.
 
         For plain Trio code, where there is no mailbox to receive a `Down`. A process that
@@ -400,7 +412,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         if cls is GenServer:
             raise InvalidChildSpecError("child_spec must be called on a GenServer subclass")
 
-        async def start_child(*extra: Any) -> GenServerRef[Any, Any, Any]:
+        async def start_child(*extra: Any) -> ProcessRef:
             return await start_process(
                 cls,
                 (*args, *extra),
@@ -419,56 +431,4 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         )
 
 
-async def start_process(
-    behaviour: object,
-    args: tuple[Any, ...],
-    *,
-    name: str | None,
-    init_timeout: float,
-    mailbox_size: float,
-    trap_exit: bool,
-    ref_class: type[GenServerRef[Any, Any, Any]] = GenServerRef,
-    system: bool = False,
-    budget: float | str = 5.0,
-) -> GenServerRef[Any, Any, Any]:
-    """Validate, create the process record, register its name, and spawn it."""
-    runtime = current_runtime()
-    if isinstance(behaviour, type):
-        if not callable(getattr(behaviour, "init", None)):
-            check_behaviour(behaviour)  # raises with the list of missing callbacks
-        behaviour = behaviour()
-    check_behaviour(behaviour)
-    if name is not None:
-        check_name(name)
-    init_timeout = check_timeout(init_timeout, "init_timeout")
-    if mailbox_size != math.inf:
-        if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int):
-            raise TypeError(f"mailbox_size must be an int >= 1 or math.inf, got {mailbox_size!r}")
-        if mailbox_size < 1:
-            raise ValueError(f"mailbox_size must be an int >= 1 or math.inf, got {mailbox_size!r}")
-    if not isinstance(trap_exit, bool):
-        raise TypeError(f"trap_exit must be a bool, got {trap_exit!r}")
-    host = host_var.get() or runtime._host
-    label = name if name is not None else type(behaviour).__name__
-    proc = ref_class(
-        runtime,
-        behaviour,
-        label=label,
-        mailbox_size=mailbox_size,
-        budget=budget,
-        trap_exit=trap_exit,
-        system=system,
-    )
-    if name is not None:
-        runtime.registry.register(name, proc)  # before init, atomically (OTP)
-    try:
-        await spawn(host, proc, args, init_timeout)
-    except BaseException:
-        if proc._registries is not None:  # the task never ran: free the name here
-            runtime.registry._forget_process(proc)
-            proc._registries = None
-        raise
-    return proc
-
-
-__all__ = ["GenServer", "resolve", "start_process"]
+__all__ = ["CallResult", "CastResult", "GenServer"]

@@ -7,8 +7,8 @@
   reason, the other dies too, unless it traps exits (``trap_exit=True``), in which case it gets
   ``Exit(ref, reason)`` in ``handle_info`` instead.
 
-Both are built on the exit hooks of the process record (``_add_on_exit``): a hook runs during
-the exit sequence, after the names are released and before ``Terminated`` is emitted. Nothing
+Both are built on the exit hooks of the process record (``Process.add_exit_hook``): a hook
+runs during the exit sequence, after the names are released and before ``Terminated`` is emitted. Nothing
 is stored for a process that never monitors or links, so it pays nothing. Hooks are removed on
 both sides when either end goes away (exit, ``demonitor``, ``unlink``), so link and monitor
 tables never keep a dead process alive.
@@ -20,24 +20,21 @@ and B linked?" is a dict lookup and an exit walks only that process's own links.
 from __future__ import annotations
 
 import functools
-from typing import Any, Final, Literal, TypeAlias
+import logging
+from typing import Final, Literal, TypeAlias, final
 
 import attrs
 import trio
 
+from ._context import current_process, host_var, reset_library_context
 from ._exceptions import LinkedExitError, NoexError, ServerNotRunningError
-from ._process import (
-    DEAD,
-    AnyRef,
-    GenServerRef,
-    Info,
-    current_process,
-    host_var,
-    logger,
-    resolve,
-    shutdown_soon,
-)
-from ._results import ExitReason
+from ._handles import NoPublicConstructor
+from ._mailbox import Info
+from ._process import DEAD, Process, ProcessRef, process_of
+from ._refs import resolve
+from ._results import ExitReason, is_normal, is_shutdown
+
+logger: Final = logging.getLogger("noex_trio")
 
 #: What a `Down` or `Exit` may report: an exit reason, or ``"noproc"`` when the target was
 #: already gone (or never existed) when the monitor or link was made.
@@ -47,23 +44,25 @@ DownReason: TypeAlias = ExitReason | Literal["noproc"]
 _LINK: Final = "noex_trio.link"
 
 
+@final
 @attrs.define(eq=False, repr=False)
-class MonitorRef:
+class MonitorRef(metaclass=NoPublicConstructor):
     """One monitor, returned by ``GenServer.monitor``; pass it to ``GenServer.demonitor``.
 
     Hashable and compared by identity: every ``monitor`` call makes a new one, even for the
     same target, and the `Down` it produces carries it (``down.monitor is mref``).
     """
 
-    _watcher: AnyRef
-    _target: AnyRef | str
+    _watcher: Process
+    _target: Process | str
     _active: bool = True
     _flushed: bool = False
 
     @property
-    def target(self) -> GenServerRef[Any, Any, Any] | str:
+    def target(self) -> ProcessRef | str:
         """The monitored process (or the name that was not registered)."""
-        return self._target
+        target = self._target
+        return target if isinstance(target, str) else target.ref
 
     @property
     def active(self) -> bool:
@@ -71,9 +70,9 @@ class MonitorRef:
         return self._active
 
     def __repr__(self) -> str:
-        target = self._target if isinstance(self._target, str) else self._target._label
+        target = self._target if isinstance(self._target, str) else self._target.label
         state = "active" if self._active else "inactive"
-        return f"<MonitorRef of {target} by {self._watcher._label} {state}>"
+        return f"<MonitorRef of {target} by {self._watcher.label} {state}>"
 
     # -- exit hooks --
 
@@ -84,17 +83,17 @@ class MonitorRef:
         if not self._active:  # pragma: no cover - hooks are removed when deactivated
             return
         self._active = False
-        self._watcher._remove_on_exit(self._owner_key())
-        deliver(self._watcher, Down(self, self._target, reason))
+        self._watcher.remove_exit_hook(self._owner_key())
+        deliver(self._watcher, Down(self, self.target, reason))
 
     def _watcher_exited(self, _reason: ExitReason) -> None:
         self._active = False
-        self._target_proc()._remove_on_exit(self)
+        self._target_proc().remove_exit_hook(self)
 
-    def _target_proc(self) -> AnyRef:
+    def _target_proc(self) -> Process:
         # An active monitor always has a process as target (a name nobody held never is).
         target = self._target
-        assert isinstance(target, GenServerRef)
+        assert isinstance(target, Process)
         return target
 
 
@@ -109,7 +108,7 @@ class Down:
     """
 
     monitor: MonitorRef
-    ref: GenServerRef[Any, Any, Any] | str
+    ref: ProcessRef | str
     reason: DownReason
 
     def _noex_drop(self) -> bool:
@@ -130,41 +129,44 @@ class Exit:
         reason: its exit reason; ``"noproc"`` if it was gone when ``link`` was called.
     """
 
-    ref: GenServerRef[Any, Any, Any] | str
+    ref: ProcessRef | str
     reason: DownReason
 
 
 # --- delivery ---------------------------------------------------------------------------------
 
 
-def deliver(proc: AnyRef, message: object) -> None:
+def deliver(proc: Process, message: object) -> None:
     """Queue `message` for ``handle_info`` of `proc`; wait for room if its mailbox is full.
 
     Notices are never dropped for a live process: a full bounded mailbox gets them from a
     helper task as soon as there is room (order among such late notices is not guaranteed).
     """
-    if proc._deliver_info(message) or proc._status >= DEAD:
+    if proc.deliver_info(message) or proc.status >= DEAD:
         return
     try:
-        nursery = proc._runtime._host.nursery
+        nursery = proc.kernel.host().nursery
     except NoexError:  # pragma: no cover - the runtime is closing: everything is stopping
         return
     nursery.start_soon(_deliver_later, proc, message)
 
 
-async def _deliver_later(proc: AnyRef, message: object) -> None:
-    try:
-        await proc._send.send(Info(message))
-    except (trio.ClosedResourceError, trio.BrokenResourceError):  # pragma: no cover - a race
-        # The process died before this task ran (had it been blocked in `send`, the exit
-        # sequence would have drained the notice and counted it already).
-        proc._runtime._dead_letters += 1
+async def _deliver_later(proc: Process, message: object) -> None:
+    reset_library_context()
+    # Shielded like the process it serves: it ends when the notice is in, or the process gone.
+    with trio.CancelScope(shield=True):
+        try:
+            await proc.send.send(Info(message))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            # The process died first (had this task been blocked in `send`, the exit sequence
+            # would have drained the notice and counted it already).
+            proc.kernel.count_dead_letters(1)
 
 
 # --- monitors ---------------------------------------------------------------------------------
 
 
-def _watcher(what: str) -> AnyRef:
+def _watcher(what: str) -> Process:
     proc = current_process()
     if proc is None:
         raise NoexError(
@@ -178,20 +180,20 @@ def monitor(target: object) -> MonitorRef:
     """Monitor `target` from the calling process; see ``GenServer.monitor``."""
     watcher = _watcher("GenServer.monitor()")
     try:
-        proc = resolve(target, allow_system=True)
+        proc = resolve(target, system=True)
     except ServerNotRunningError:  # a name nobody holds
         assert isinstance(target, str)
-        mref = MonitorRef(watcher, target, active=False)
+        mref: MonitorRef = MonitorRef._create(watcher, target, active=False)
         deliver(watcher, Down(mref, target, "noproc"))
         return mref
-    mref = MonitorRef(watcher, proc)
-    if proc._status >= DEAD:
+    mref = MonitorRef._create(watcher, proc)
+    if proc.status >= DEAD:
         mref._active = False
-        deliver(watcher, Down(mref, proc, "noproc"))
+        deliver(watcher, Down(mref, proc.ref, "noproc"))
         return mref
-    proc._add_on_exit(mref, mref._target_exited)
+    proc.add_exit_hook(mref, mref._target_exited)
     if watcher is not proc:  # a process that monitors itself can never get the Down
-        watcher._add_on_exit(mref._owner_key(), mref._watcher_exited)
+        watcher.add_exit_hook(mref._owner_key(), mref._watcher_exited)
     return mref
 
 
@@ -201,8 +203,8 @@ def demonitor(mref: MonitorRef, flush: bool = False) -> None:
         raise TypeError(f"expected a MonitorRef, got {mref!r}")
     if mref._active:
         mref._active = False
-        mref._watcher._remove_on_exit(mref._owner_key())
-        mref._target_proc()._remove_on_exit(mref)
+        mref._watcher.remove_exit_hook(mref._owner_key())
+        mref._target_proc().remove_exit_hook(mref)
     if flush:
         mref._flushed = True
 
@@ -210,11 +212,11 @@ def demonitor(mref: MonitorRef, flush: bool = False) -> None:
 async def wait_exit(target: object) -> DownReason:
     """Wait until `target` has exited and return its reason; see ``GenServer.wait_exit``."""
     try:
-        proc = resolve(target, allow_system=True)
+        proc = resolve(target, system=True)
     except ServerNotRunningError:
         await trio.lowlevel.checkpoint()
         return "noproc"
-    return await proc._wait_exited()
+    return await proc.wait_exited()
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -224,61 +226,61 @@ def link(target: object) -> None:
     """Link the calling process to `target`; see ``GenServer.link``."""
     me = _watcher("GenServer.link()")
     try:
-        proc = resolve(target, allow_system=True)
+        proc = resolve(target, system=True)
     except ServerNotRunningError:  # a name nobody holds
         _link_failed(me, target)
         return
-    if proc._status >= DEAD:
-        _link_failed(me, proc)
+    if proc.status >= DEAD:
+        _link_failed(me, proc.ref)
         return
     link_procs(me, proc)
 
 
-def _link_failed(me: AnyRef, target: object) -> None:
+def _link_failed(me: Process, target: object) -> None:
     """OTP: linking to a process that does not exist is an exit signal ``noproc``; a caller that
     does not trap exits gets it as an error instead (the handler may catch it)."""
-    if me._trap_exit:
-        assert isinstance(target, (GenServerRef, str))
+    if me.trap_exit:
+        assert isinstance(target, (ProcessRef, str))
         deliver(me, Exit(target, "noproc"))
         return
     raise ServerNotRunningError(target, "noproc")
 
 
-def link_procs(a: AnyRef, b: AnyRef) -> None:
+def link_procs(a: Process, b: Process) -> None:
     """Link two processes (idempotent; a process linked to itself is a no-op)."""
     if a is b:
         return
-    if b._status >= DEAD:  # gone meanwhile (start(link=True)): the link would have fired
-        reason = b._reason
+    if b.status >= DEAD:  # gone meanwhile (start(link=True)): the link would have fired
+        reason = b.reason
         assert reason is not None
         exit_signal(a, b, reason)
         return
-    a._add_on_exit((_LINK, b), functools.partial(_linked_exited, a, b))
-    b._add_on_exit((_LINK, a), functools.partial(_linked_exited, b, a))
+    a.add_exit_hook((_LINK, b), functools.partial(_linked_exited, a, b))
+    b.add_exit_hook((_LINK, a), functools.partial(_linked_exited, b, a))
 
 
 def unlink(target: object) -> None:
     """Remove the link between the calling process and `target`; see ``GenServer.unlink``."""
     me = _watcher("GenServer.unlink()")
     try:
-        proc = resolve(target, allow_system=True)
+        proc = resolve(target, system=True)
     except ServerNotRunningError:
         return  # a name nobody holds: nothing is linked to it
-    me._remove_on_exit((_LINK, proc))
-    proc._remove_on_exit((_LINK, me))
+    me.remove_exit_hook((_LINK, proc))
+    proc.remove_exit_hook((_LINK, me))
 
 
-def linked(a: AnyRef, b: AnyRef) -> bool:
+def linked(a: ProcessRef, b: ProcessRef) -> bool:
     """True if `a` and `b` are linked (for tests and introspection)."""
-    return a._on_exit is not None and (_LINK, b) in a._on_exit
+    return process_of(a).has_exit_hook((_LINK, process_of(b)))
 
 
-def _linked_exited(dying: AnyRef, peer: AnyRef, reason: ExitReason) -> None:
-    peer._remove_on_exit((_LINK, dying))
+def _linked_exited(dying: Process, peer: Process, reason: ExitReason) -> None:
+    peer.remove_exit_hook((_LINK, dying))
     exit_signal(peer, dying, reason)
 
 
-def exit_signal(receiver: AnyRef, sender: AnyRef, reason: ExitReason) -> None:
+def exit_signal(receiver: Process, sender: Process, reason: ExitReason) -> None:
     """Deliver the exit signal of `sender` to `receiver` (OTP's rules, see the guide's table).
 
     - trapping receiver: ``Exit(sender, reason)`` in its mailbox, whatever the reason;
@@ -287,18 +289,18 @@ def exit_signal(receiver: AnyRef, sender: AnyRef, reason: ExitReason) -> None:
     - a crash or ``"killed"``: the receiver is shut down with a `LinkedExitError` naming the
       sender, whose exit reason is ``__cause__`` (``terminate`` runs).
     """
-    if receiver._trap_exit:
-        deliver(receiver, Exit(sender, reason))
+    if receiver.trap_exit:
+        deliver(receiver, Exit(sender.ref, reason))
         return
-    if reason == "normal":
+    if is_normal(reason):
         return
-    if reason != "shutdown":
-        reason = LinkedExitError(sender, reason)
-    logger.debug("%s exits because linked %s exited", receiver._label, sender._label)
-    shutdown_soon(receiver, reason)
+    if not is_shutdown(reason):
+        reason = LinkedExitError(sender.ref, reason)
+    logger.debug("%s exits because linked %s exited", receiver.label, sender.label)
+    receiver.kill(reason)
 
 
-def start_link_owner() -> AnyRef | None:
+def start_link_owner() -> Process | None:
     """For ``GenServer.start(link=True)``: the calling process to link the new one to.
 
     None inside a supervisor's child ``start`` function: a supervisor already hears of its

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import attrs
 
 from ._exceptions import AlreadyRegisteredError, NotRegisteredError, ServerNotRunningError
-from ._process import DEAD, AnyRef, GenServerRef, cast_message
+from ._process import DEAD, ProcessRef, process_of
+from ._refs import GenServerRef, cast
 
 if TYPE_CHECKING:
     from ._gen_server import GenServer
@@ -33,7 +34,7 @@ class RegistryEntry:
     """One registration: `key` → `ref`, with the metadata given at `register`."""
 
     key: str
-    ref: GenServerRef[Any, Any, Any]
+    ref: ProcessRef
     metadata: Any = None
 
 
@@ -46,8 +47,8 @@ def check_name(name: object, what: str = "name") -> str:
     return name
 
 
-def _check_ref(ref: object) -> AnyRef:
-    if not isinstance(ref, GenServerRef):
+def _check_ref(ref: object) -> ProcessRef:
+    if not isinstance(ref, ProcessRef):
         raise TypeError(f"ref must be a process ref (GenServerRef/SupervisorRef), got {ref!r}")
     return ref
 
@@ -89,16 +90,16 @@ class RegistryInstance:
             raise TypeError(f"name must be a str, got {name!r}")
         self.keys = keys
         self.name = name
-        self._entries: dict[str, dict[AnyRef, Any]] = {}
+        self._entries: dict[str, dict[ProcessRef, Any]] = {}
         # Keys per process, as an ordered set: unregister is O(1) however many names it holds.
-        self._by_proc: dict[AnyRef, dict[str, None]] = {}
+        self._by_proc: dict[ProcessRef, dict[str, None]] = {}
 
     def __repr__(self) -> str:
         return f"<RegistryInstance {self.name!r} keys={self.keys} entries={self.count()}>"
 
     # -- writing --
 
-    def register(self, key: str, ref: GenServerRef[Any, Any, Any], metadata: Any = None) -> None:
+    def register(self, key: str, ref: ProcessRef, metadata: Any = None) -> None:
         """Register `ref` under `key`.
 
         Raises:
@@ -108,8 +109,9 @@ class RegistryInstance:
         """
         check_name(key, "key" if self.keys == "duplicate" else "name")
         proc = _check_ref(ref)
-        if proc._status == DEAD:
-            raise ServerNotRunningError(proc, proc._reason or "noproc")
+        record = process_of(proc)
+        if record.status == DEAD:
+            raise ServerNotRunningError(proc, record.reason or "noproc")
         holders = self._entries.get(key)
         if holders:
             if self.keys == "unique":
@@ -118,11 +120,9 @@ class RegistryInstance:
                 raise AlreadyRegisteredError(key, proc, self.name)
         self._entries.setdefault(key, {})[proc] = metadata
         self._by_proc.setdefault(proc, {})[key] = None
-        if proc._registries is None:
-            proc._registries = {}
-        proc._registries[self] = None
+        record.add_registry(self)
 
-    def unregister(self, key: str, ref: GenServerRef[Any, Any, Any] | None = None) -> None:
+    def unregister(self, key: str, ref: ProcessRef | None = None) -> None:
         """Remove every entry under `key` (or only `ref`'s). Idempotent; never stops a process."""
         check_name(key, "key" if self.keys == "duplicate" else "name")
         holders = self._entries.get(key)
@@ -135,12 +135,11 @@ class RegistryInstance:
                 del keys[key]
                 if not keys:
                     del self._by_proc[proc]
-                    if proc._registries is not None:
-                        proc._registries.pop(self, None)
+                    process_of(proc).discard_registry(self)
         if not holders:
             del self._entries[key]
 
-    def update_metadata(self, key: str, ref: GenServerRef[Any, Any, Any], metadata: Any) -> None:
+    def update_metadata(self, key: str, ref: ProcessRef, metadata: Any) -> None:
         """Replace the metadata of `ref`'s entry under `key`.
 
         Raises:
@@ -152,7 +151,8 @@ class RegistryInstance:
             raise NotRegisteredError(key, self.name)
         holders[proc] = metadata
 
-    def _forget_process(self, proc: AnyRef) -> None:
+    def _noex_release(self, proc: ProcessRef) -> None:
+        """The exit sequence of `proc`: drop all its entries (the record calls this)."""
         for key in self._by_proc.pop(proc, ()):
             holders = self._entries[key]
             del holders[proc]
@@ -161,7 +161,7 @@ class RegistryInstance:
 
     # -- reading --
 
-    def _whereis(self, key: str) -> AnyRef | None:
+    def _whereis(self, key: str) -> ProcessRef | None:
         holders = self._entries.get(key)
         if not holders:
             return None
@@ -208,16 +208,17 @@ class RegistryInstance:
         if proc is not None and expected is not None:
             if not isinstance(expected, type):
                 raise TypeError(f"expected must be a behaviour class, got {expected!r}")
-            if not isinstance(proc._behaviour, expected):
+            behaviour = process_of(proc).behaviour
+            if not isinstance(behaviour, expected):
                 raise TypeError(
-                    f"{key!r} is {proc!r} running {type(proc._behaviour).__name__}, "
+                    f"{key!r} is {proc!r} running {type(behaviour).__name__}, "
                     f"expected {expected.__name__}"
                 )
-        return proc
+        return proc  # type: ignore[return-value]
 
     def lookup_all(self, key: str) -> list[GenServerRef[Any, Any, Any]]:
         """Every process registered under `key`, in registration order (empty if none)."""
-        return list(self._entries.get(check_name(key, "key"), ()))
+        return list(self._entries.get(check_name(key, "key"), ()))  # type: ignore[arg-type]
 
     def entries(self, key: str) -> list[RegistryEntry]:
         """The entries under `key` with their metadata, in registration order."""
@@ -265,7 +266,7 @@ class RegistryInstance:
         sent = 0
         for proc in self.lookup_all(key):
             try:
-                cast_message(proc, message, system=True)
+                cast(proc, message, system=True)
             except Exception:
                 continue
             sent += 1

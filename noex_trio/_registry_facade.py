@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar, overload
 
+from ._context import current_runtime
 from ._gen_server import GenServer
-from ._process import GenServerRef
+from ._process import ProcessRef
+from ._refs import GenServerRef
 from ._registry import RegistryInstance
-from ._runtime import current_runtime
 
 C = TypeVar("C")
 K = TypeVar("K")
@@ -24,7 +25,7 @@ class Registry:
     """
 
     @staticmethod
-    def register(name: str, ref: GenServerRef[Any, Any, Any]) -> None:
+    def register(name: str, ref: ProcessRef) -> None:
         """Register `ref` under `name`.
 
         Raises:

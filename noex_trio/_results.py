@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 import attrs
 
+from ._safe_format import safe_repr
+
 if TYPE_CHECKING:
-    from ._process import GenServerRef
+    from ._process import ProcessRef
 
 R = TypeVar("R")
 S = TypeVar("S")
@@ -71,14 +73,35 @@ class Stop(Generic[S]):
     reply: Any = NO_REPLY
 
 
+# The predicates below compare only `str` reasons with ``==``: a user's object with an
+# ``__eq__`` that raises must not break an exit.
+
+
+def is_normal(reason: object) -> bool:
+    """True for ``"normal"``."""
+    return type(reason) is str and reason == "normal"
+
+
+def is_shutdown(reason: object) -> bool:
+    """True for ``"shutdown"``."""
+    return type(reason) is str and reason == "shutdown"
+
+
+def is_killed(reason: object) -> bool:
+    """True for ``"killed"`` (stopped without ``terminate``)."""
+    return type(reason) is str and reason == "killed"
+
+
 def is_crash(reason: object) -> bool:
     """True for exit reasons that count as a crash (an exception or ``"killed"``)."""
-    return isinstance(reason, BaseException) or reason == "killed"
+    return isinstance(reason, BaseException) or is_killed(reason)
 
 
 def is_exit_reason(reason: object) -> bool:
     """True for the reasons a user may give (``stop``, `Stop`): not ``"killed"``."""
-    return reason in ("normal", "shutdown") or isinstance(reason, BaseException)
+    if type(reason) is str:
+        return reason in ("normal", "shutdown")
+    return isinstance(reason, BaseException)
 
 
 def check_exit_reason(reason: object, what: str = "reason") -> ExitReason:
@@ -86,7 +109,7 @@ def check_exit_reason(reason: object, what: str = "reason") -> ExitReason:
     if is_exit_reason(reason):
         return reason  # type: ignore[return-value,unused-ignore]
     raise ValueError(
-        f"{what} must be 'normal', 'shutdown' or an exception instance, got {reason!r}"
+        f"{what} must be 'normal', 'shutdown' or an exception instance, got {safe_repr(reason)}"
     )
 
 
@@ -97,14 +120,14 @@ def check_exit_reason(reason: object, what: str = "reason") -> ExitReason:
 class Started:
     """A process finished ``init`` and is running."""
 
-    ref: GenServerRef[Any, Any, Any]
+    ref: ProcessRef
 
 
 @attrs.frozen
 class Crashed:
     """A process crashed; a `Terminated` event with the same error follows."""
 
-    ref: GenServerRef[Any, Any, Any]
+    ref: ProcessRef
     error: BaseException
 
 
@@ -112,7 +135,7 @@ class Crashed:
 class Terminated:
     """A process is gone; its names were already removed."""
 
-    ref: GenServerRef[Any, Any, Any]
+    ref: ProcessRef
     reason: ExitReason
 
 
@@ -120,7 +143,7 @@ class Terminated:
 class Restarted:
     """A supervisor restarted a child; `ref` is the new process."""
 
-    ref: GenServerRef[Any, Any, Any]
+    ref: ProcessRef
     attempt: int
 
 

@@ -6,34 +6,33 @@ the way out stops every process in reverse start order before the nursery closes
 (`GenServer`, `Registry`, ...) find the runtime through `current_runtime`.
 
 The runtime is also the last line of escalation: a top-level supervisor that gives up, or a
-``KeyboardInterrupt`` raised inside a process, cancels the body of the ``async with``; after the
-ordered shutdown the error is raised from it as is (never wrapped in an ExceptionGroup).
+``KeyboardInterrupt``/``SystemExit`` raised anywhere in user code run by the library, cancels
+the body of the ``async with``; after the ordered shutdown the error is raised from it as is
+(never wrapped in an ExceptionGroup). A second Ctrl-C during the shutdown hurries it: the
+processes still running are killed without ``terminate``.
 """
 
 from __future__ import annotations
 
-import itertools
-import logging
-from collections.abc import Callable
-from contextvars import ContextVar, Token
+from collections.abc import Awaitable, Callable
+from contextvars import Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, final
 
 import attrs
 import trio
 
-from ._call_timeouts import Watchdog
-from ._exceptions import MaxRestartsExceededError, NoexError, NoRuntimeError
-from ._process import AnyRef, shutdown
+from ._context import current_runtime, reset_library_context, runtime_var
+from ._exceptions import MaxRestartsExceededError, NoexError
+from ._handles import NoPublicConstructor
+from ._kernel import Kernel
+from ._outcome import find_fatal
+from ._process import Process, ProcessRef
 from ._registry import RegistryInstance
 from ._results import ExitReason, LifecycleEvent
 
 if TYPE_CHECKING:
-    from ._event_bus import EventBusRef
-
-logger: Final = logging.getLogger("noex_trio")
-
-_current_runtime: ContextVar[Runtime | None] = ContextVar("noex_trio_runtime", default=None)
+    from ._refs import EventBusRef
 
 
 @attrs.frozen(kw_only=True)
@@ -53,46 +52,44 @@ class _RootHost:
 
     label = "none"
 
-    def __init__(self, runtime: Runtime, nursery: trio.Nursery) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: Kernel, nursery: trio.Nursery) -> None:
+        self.kernel = kernel
         self.nursery = nursery
-        self.procs: dict[AnyRef, None] = {}
+        self.procs: dict[Process, None] = {}
 
-    def child_exited(self, proc: AnyRef, reason: ExitReason) -> None:
-        if isinstance(reason, MaxRestartsExceededError) and reason.supervisor is proc:
+    def child_exited(self, proc: Process, reason: ExitReason) -> None:
+        if isinstance(reason, MaxRestartsExceededError) and reason.supervisor is proc.ref:
             # A top-level supervisor gave up: the application cannot go on.
-            self.runtime._escalate(reason)
+            self.kernel.escalate(reason)
 
 
-class Runtime:
+#: Starts the default EventBus of a runtime (the services layer knows how; see `open_runtime`).
+BusStarter = Callable[[], Awaitable["EventBusRef"]]
+
+
+@final
+class Runtime(metaclass=NoPublicConstructor):
     """One independent world of processes, names and event buses.
 
-    Created by `open_runtime`; use it as ``async with open_runtime() as rt:``.
+    Made by `open_runtime`; use it as ``async with open_runtime() as rt:``.
 
     Attributes:
         name: a label for logs.
         registry: the runtime's name registry (what the `Registry` facade uses).
     """
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None, start_default_bus: BusStarter) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {name!r}")
         self.name = name or "runtime"
+        self._start_default_bus = start_default_bus
         self.registry: RegistryInstance = RegistryInstance(keys="unique", name="names")
-        self._ids = itertools.count(1)
-        self._live: dict[AnyRef, None] = {}
-        self._handlers: dict[object, Callable[[LifecycleEvent], object]] = {}
-        self._dead_letters = 0
-        self._fatal: BaseException | None = None
-        self._closing = False
+        self._kernel = Kernel(self, self.registry)
         self._entered = False
-        self._root: _RootHost | None = None
-        self._services: list[AnyRef] = []
         self._event_bus: EventBusRef | None = None
         self._nursery_cm: Any = None
-        self._body_scope: trio.CancelScope | None = None
-        self._token: Token[Runtime | None] | None = None
-        self._watchdog = Watchdog()
+        self._token: Token[Kernel | None] | None = None
+        self._watchdog_scope = trio.CancelScope(shield=True)
 
     def __repr__(self) -> str:
         return f"<Runtime {self.name!r}>"
@@ -110,149 +107,130 @@ class Runtime:
         """Call `handler(event)` for every `Started`/`Crashed`/`Terminated`/`Restarted` event.
 
         Handlers run synchronously where the event happens; one that raises is logged and the
-        others still run. Returns a sync, idempotent ``unsubscribe()``.
+        others still run (a `KeyboardInterrupt`/`SystemExit` ends the runtime, in order).
+        Returns a sync, idempotent ``unsubscribe()``.
         """
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
         key = object()
-        self._handlers[key] = handler
+        handlers = self._kernel.handlers
+        handlers[key] = handler
 
         def unsubscribe() -> None:
-            self._handlers.pop(key, None)
+            handlers.pop(key, None)
 
         return unsubscribe
 
-    def processes(self) -> list[AnyRef]:
+    def processes(self) -> list[ProcessRef]:
         """Every live process of this runtime, in start order."""
-        return list(self._live)
+        return [proc.ref for proc in self._kernel.live.values()]
 
     def statistics(self) -> RuntimeStatistics:
         """Counts an observer (or a leak check) may want."""
         return RuntimeStatistics(
-            processes=len(self._live),
+            processes=len(self._kernel.live),
             registered_names=self.registry.count(),
-            dead_letters=self._dead_letters,
+            dead_letters=self._kernel.dead_letters,
         )
 
-    # -- internals --
-
-    def _next_id(self) -> int:
-        return next(self._ids)
-
-    @property
-    def _host(self) -> _RootHost:
-        if self._root is None or (self._closing and not self._root.procs):
-            raise NoexError(f"{self!r} is not running")
-        return self._root
-
-    def _emit(self, event: LifecycleEvent) -> None:
-        if not self._handlers:
-            return
-        for handler in list(self._handlers.values()):
-            try:
-                handler(event)
-            except Exception:
-                logger.exception("lifecycle handler %r raised on %r", handler, event)
-
-    def _escalate(self, error: BaseException) -> None:
-        """End the runtime: cancel the ``async with`` body; `error` is raised from its exit."""
-        self._closing = True  # from now on supervisors restart nothing
-        if self._fatal is None:
-            self._fatal = error
-        assert self._body_scope is not None  # only processes escalate, inside the runtime
-        self._body_scope.cancel()
-
-    async def _shutdown(self) -> None:
-        """Stop every process in reverse start order, then the services."""
-        self._closing = True
-        root = self._root
-        assert root is not None
-        while root.procs:  # a terminate may start a process; stop that one too
-            procs = [p for p in root.procs if p not in self._services] or list(root.procs)
-            for proc in reversed(procs):
-                await shutdown(proc, "shutdown")
+    # -- entering and leaving --
 
     async def __aenter__(self) -> Runtime:
         if self._entered:
             raise NoexError(f"{self!r} was already entered; open a new runtime instead")
         self._entered = True
+        kernel = self._kernel
         self._nursery_cm = trio.open_nursery()
         nursery = await self._nursery_cm.__aenter__()
-        self._root = _RootHost(self, nursery)
-        await nursery.start(self._watchdog.run)
-        self._token = _current_runtime.set(self)
-        self._body_scope = trio.CancelScope()
-        self._body_scope.__enter__()
+        kernel.root = _RootHost(kernel, nursery)
+        self._token = runtime_var.set(kernel)
+        # The watchdog is shielded like processes: it must outlive a cancellation of the body,
+        # so that calls made during the ordered shutdown still time out.
+        await nursery.start(self._run_watchdog)
+        kernel.body_scope = trio.CancelScope()
+        kernel.body_scope.__enter__()
         try:
-            from ._event_bus import start_default_bus
-
-            self._event_bus = await start_default_bus(self)
+            self._event_bus = await self._start_default_bus()
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
+    async def _run_watchdog(self, *, task_status: trio.TaskStatus[None]) -> None:
+        reset_library_context()
+        with self._watchdog_scope:
+            await self._kernel.watchdog.run(task_status=task_status)
+
+    @trio.lowlevel.enable_ki_protection
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._body_scope is not None
-        assert self._root is not None
-        # The body scope only swallows the cancellation `_escalate` caused, and then a fatal
+        kernel = self._kernel
+        assert kernel.body_scope is not None
+        # The body scope only swallows the cancellation `escalate` caused, and then a fatal
         # error is recorded and raised below: the runtime never suppresses an exception.
         # If the body also raised something else (say a call failing as the tree goes down),
         # the cancelled scope's __exit__ raises that remainder: keep it for after the
         # shutdown, which must run in every case.
         body_error: BaseException | None = None
         try:
-            self._body_scope.__exit__(exc_type, exc, tb)
+            kernel.body_scope.__exit__(exc_type, exc, tb)
         except BaseException as error:
             body_error = error
+        if body_error is not None:
+            fatal = find_fatal(body_error)
+            if fatal is not None:
+                kernel.escalate(fatal)
+                body_error = None if fatal is body_error else body_error
         try:
             with trio.CancelScope(shield=True):
                 await self._shutdown()
-            self._root.nursery.cancel_scope.cancel()  # timers and helper tasks
+            self._watchdog_scope.cancel()
+            kernel.root.nursery.cancel_scope.cancel()  # type: ignore[union-attr]
             await self._nursery_cm.__aexit__(None, None, None)
         finally:
             assert self._token is not None
-            _current_runtime.reset(self._token)
-        fatal = self._fatal
+            runtime_var.reset(self._token)
+            kernel.handlers.clear()  # nothing more to report; they may hold refs
+        fatal = kernel.fatal
         if fatal is not None:
-            self._fatal = None
-            raise fatal
-        if body_error is not None:  # pragma: no cover - only `_escalate` cancels the body
+            kernel.fatal = None
+            try:
+                raise fatal
+            finally:
+                del fatal
+        if body_error is not None:
             raise body_error
 
+    async def _shutdown(self) -> None:
+        """Stop every process in reverse start order, then the services (the default bus,
+        started first, is stopped last). A Ctrl-C meanwhile hurries it: the processes still
+        running are killed without ``terminate``; the runtime then ends with it."""
+        kernel = self._kernel
+        kernel.closing = True
+        root = kernel.root
+        assert root is not None
+        hurry = False
+        while root.procs:  # a terminate may start a process; stop that one too
+            procs = list(root.procs)
+            services = [p for p in procs if p.ref is self._event_bus]
+            procs = [p for p in procs if p.ref is not self._event_bus] or services
+            for proc in reversed(procs):
+                try:
+                    if hurry:
+                        proc.kill("killed", "brutal_kill")
+                    else:
+                        proc.kill("shutdown")
+                    await proc.wait_exited()
+                except KeyboardInterrupt as interrupt:
+                    # A second Ctrl-C: kill whatever still runs, and end with it.
+                    kernel.escalate(interrupt)
+                    hurry = True
+                    for other in list(kernel.live.values()):
+                        other.kill("killed", "brutal_kill")
 
-def open_runtime(name: str | None = None) -> Runtime:
-    """Open a runtime: ``async with open_runtime() as rt: ...``.
 
-    Inside the block the facades (`GenServer`, `Supervisor`, `Registry`, `EventBus`) act on
-    `rt`. Leaving it stops every process in reverse start order (each runs
-    ``terminate("shutdown")`` within its shutdown budget), then the event buses.
-
-    Args:
-        name: a label for logs and the runtime's ``repr``.
-
-    Raises (from the ``async with``):
-        MaxRestartsExceededError: a top-level supervisor gave up; the tree was shut down first.
-        KeyboardInterrupt: Ctrl-C; the tree was shut down in order first.
-
-    If the block is cancelled from outside, the ordered shutdown still runs (shielded, each
-    process within its budget) before the cancellation propagates.
-    """
-    return Runtime(name)
-
-
-def current_runtime() -> Runtime:
-    """The runtime of the calling task.
-
-    Raises:
-        NoRuntimeError: outside ``async with open_runtime()``.
-    """
-    runtime = _current_runtime.get()
-    if runtime is None:
-        raise NoRuntimeError()
-    return runtime
+__all__ = ["Runtime", "RuntimeStatistics", "current_runtime"]

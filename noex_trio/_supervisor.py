@@ -15,17 +15,18 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from ._child_spec import ChildInfo, ChildSpec, Restart, Shutdown
+from ._context import current_runtime
 from ._exceptions import (
     DuplicateChildError,
     InitializationError,
     InvalidChildSpecError,
     MissingChildTemplateError,
 )
-from ._gen_server import start_process
-from ._process import GenServerRef, call, not_running, resolve, stop
+from ._process import Process, ProcessRef
+from ._refs import SupervisorRef, call, resolve, stop
 from ._restart_intensity import RestartIntensity, check_intensity
 from ._results import ExitReason
-from ._runtime import current_runtime
+from ._spawn import start_process
 from ._supervisor_server import (
     AUTO_SHUTDOWNS,
     STRATEGIES,
@@ -34,24 +35,9 @@ from ._supervisor_server import (
     RestartChild,
     StartChild,
     Strategy,
+    SupervisorServer,
     TerminateChild,
 )
-from ._supervisor_server import Supervisor as _Server
-
-
-class SupervisorRef(GenServerRef[Any, Any, Any]):
-    """A handle to a supervisor process, returned by `Supervisor.start`.
-
-    Use it with the ``Supervisor`` functions; ``GenServer.call``/``cast`` refuse it. Like every
-    ref it is hashable, compared by identity and stays valid after the supervisor ended.
-    ``await sup.stop()`` is ``await Supervisor.stop(sup)``.
-    """
-
-    __slots__ = ()
-
-    async def stop(self, reason: ExitReason = "normal") -> None:
-        """Same as ``Supervisor.stop(self, reason)``."""
-        await Supervisor.stop(self, reason)
 
 
 class Supervisor:
@@ -135,10 +121,10 @@ class Supervisor:
                 name=name,
                 init_timeout=math.inf,
                 mailbox_size=math.inf,
-                trap_exit=False,
-                ref_class=SupervisorRef,
-                system=True,
+                trap_exit=True,  # supervisors trap exits (OTP): a linked outsider's crash
+                ref_class=SupervisorRef,  # never takes the tree down
                 budget=math.inf,
+                label="Supervisor",
             )
         except InitializationError:
             if server.start_error is None:  # pragma: no cover - init fails only on children
@@ -211,7 +197,7 @@ class Supervisor:
         )
 
     @staticmethod
-    async def start_child(sup: SupervisorRef | str, *args: Any) -> GenServerRef[Any, Any, Any]:
+    async def start_child(sup: SupervisorRef | str, *args: Any) -> ProcessRef:
         """Start a new child and return its ref.
 
         ``start_child(sup, spec)`` adds `spec` after the existing children;
@@ -234,7 +220,7 @@ class Supervisor:
         if server.strategy == "simple_one_for_one":
             if len(args) == 1 and isinstance(args[0], ChildSpec):
                 raise InvalidChildSpecError(
-                    f"{proc._label} is simple_one_for_one: it starts children from its "
+                    f"{proc.label} is simple_one_for_one: it starts children from its "
                     "child_template; pass the start arguments, not a ChildSpec"
                 )
             request = StartChild(None, args)
@@ -243,7 +229,7 @@ class Supervisor:
                 raise InvalidChildSpecError(f"expected one ChildSpec, got {args!r}")
             _check_significant(args[0], server.auto_shutdown)
             request = StartChild(args[0])
-        return cast(GenServerRef[Any, Any, Any], await _request(proc, request))
+        return cast(ProcessRef, await _request(proc, request))
 
     @staticmethod
     async def terminate_child(sup: SupervisorRef | str, child_id: str) -> None:
@@ -262,7 +248,7 @@ class Supervisor:
         await _request(proc, TerminateChild(_check_id(child_id)))
 
     @staticmethod
-    async def restart_child(sup: SupervisorRef | str, child_id: str) -> GenServerRef[Any, Any, Any]:
+    async def restart_child(sup: SupervisorRef | str, child_id: str) -> ProcessRef:
         """Stop a child if it runs, start it again, and return its new ref.
 
         Its ``restart_count`` goes up by one and a `Restarted` event is emitted; a manual
@@ -279,7 +265,7 @@ class Supervisor:
         """
         proc, _ = _server_of(sup)
         ref = await _request(proc, RestartChild(_check_id(child_id)))
-        return cast(GenServerRef[Any, Any, Any], ref)
+        return cast(ProcessRef, ref)
 
     @staticmethod
     def get_children(sup: SupervisorRef | str) -> list[ChildInfo]:
@@ -290,7 +276,7 @@ class Supervisor:
         """
         _, server = _server_of(sup)
         return [
-            ChildInfo(child.id, child.current(), child.restart_count)
+            ChildInfo(child.id, child.current().ref, child.restart_count)
             for child in server.children.values()
         ]
 
@@ -304,7 +290,7 @@ class Supervisor:
         """
         _, server = _server_of(sup)
         child = server._get(_check_id(child_id))
-        return ChildInfo(child.id, child.current(), child.restart_count)
+        return ChildInfo(child.id, child.current().ref, child.restart_count)
 
     @staticmethod
     def count_children(sup: SupervisorRef | str) -> int:
@@ -328,20 +314,18 @@ class Supervisor:
         If ``stop`` is cancelled, the stop request stays queued and the supervisor still stops.
         """
         if isinstance(sup, str):
-            found = current_runtime().registry._whereis(sup)
-            if found is None:
-                await stop(sup, reason, system=True)  # validates reason, returns quietly
-                return
-            _check_supervisor(sup, found)
+            found = current_runtime().registry.whereis(sup)
+            if found is not None:
+                _check_supervisor(sup, found)
         else:
             _check_supervisor(sup, sup)
-        await stop(sup, reason, system=True)
+        await stop(sup, reason, system=True)  # an unknown name: validates reason, returns
 
     @staticmethod
     def is_running(sup: SupervisorRef | str) -> bool:
         """True if `sup` (a ref or name) is a supervisor accepting requests."""
         if isinstance(sup, str):
-            found = current_runtime().registry._whereis(sup)
+            found = current_runtime().registry.whereis(sup)
             return found is not None and _check_supervisor(sup, found).is_running()
         return _check_supervisor(sup, sup).is_running()
 
@@ -355,17 +339,18 @@ def _check_supervisor(target: object, proc: object) -> SupervisorRef:
     return proc
 
 
-def _server_of(target: object) -> tuple[SupervisorRef, _Server]:
+def _server_of(target: object) -> tuple[Process, SupervisorServer]:
     """Resolve a running supervisor and its behaviour (the children table)."""
-    proc = _check_supervisor(target, resolve(target, allow_system=True))
-    if not proc.is_running():
-        raise not_running(target, proc)
-    return proc, cast(_Server, proc._behaviour)
+    proc = resolve(target, system=True)
+    _check_supervisor(target, proc.ref)
+    if not proc.ref.is_running():
+        raise proc.not_running(target)
+    return proc, cast(SupervisorServer, proc.behaviour)
 
 
-async def _request(proc: SupervisorRef, request: object) -> object:
+async def _request(proc: Process, request: object) -> object:
     """Send a request to the supervisor; raise the error it reports."""
-    reply = await call(proc, request, math.inf, system=True)
+    reply = await call(proc.ref, request, math.inf, system=True)
     if type(reply) is not Failed:
         return reply
     error = reply.error
@@ -386,7 +371,7 @@ def _new_server(
     child_template: object,
     auto_shutdown: object,
     max_children: object,
-) -> _Server:
+) -> SupervisorServer:
     """Validate the options of a supervisor (nothing starts) and build its behaviour."""
     specs = _check_children(children)
     checked_strategy = _check_strategy(strategy)
@@ -395,7 +380,7 @@ def _new_server(
     checked_auto_shutdown = _check_auto_shutdown(auto_shutdown)
     for spec in specs if template is None else [template]:
         _check_significant(spec, auto_shutdown)
-    return _Server(
+    return SupervisorServer(
         specs=specs,
         strategy=checked_strategy,
         intensity=intensity,

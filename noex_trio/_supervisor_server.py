@@ -20,12 +20,14 @@ intensity window first; a start that fails during a restart is retried by a mess
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any, Final, Literal
 
 import attrs
 import trio
 
 from ._child_spec import ChildSpec
+from ._context import current_process, host_var
 from ._exceptions import (
     ChildNotFoundError,
     DuplicateChildError,
@@ -33,18 +35,13 @@ from ._exceptions import (
     MaxRestartsExceededError,
     NoexError,
 )
-from ._process import (
-    RUNNING,
-    AnyRef,
-    GenServerRef,
-    current_process,
-    host_var,
-    logger,
-    shutdown,
-    shutdown_soon,
-)
+from ._links import Exit
+from ._process import RUNNING, Process, ProcessRef, process_of
+from ._refs import shutdown
 from ._restart_intensity import RestartIntensity
 from ._results import ExitReason, Restarted, Stop, is_crash
+
+logger: Final = logging.getLogger("noex_trio")
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"]
 AutoShutdown = Literal["never", "any_significant", "all_significant"]
@@ -89,23 +86,29 @@ class Failed:
 
 
 class ChildExit:
-    """Info: a process of this supervisor's nursery has exited."""
+    """Info: a child to restart has exited."""
 
     __slots__ = ("proc", "reason")
 
-    def __init__(self, proc: AnyRef, reason: ExitReason) -> None:
+    def __init__(self, proc: Process, reason: ExitReason) -> None:
         self.proc = proc
         self.reason = reason
+
+
+class _AutoShutdown:
+    """Info: a significant child exited and was not restarted; ``auto_shutdown`` says stop."""
+
+    __slots__ = ()
 
 
 class _TryAgain:
     """Info: a restart of the child `child_id` failed with `error`; try it again."""
 
-    __slots__ = ("child_id", "error", "ref")
+    __slots__ = ("child_id", "error", "proc")
 
-    def __init__(self, child_id: str, ref: AnyRef, error: Exception) -> None:
+    def __init__(self, child_id: str, proc: Process, error: Exception) -> None:
         self.child_id = child_id
-        self.ref = ref  # the child's ref when the restart failed; a newer one cancels the retry
+        self.proc = proc  # the child's process when the restart failed; a newer one cancels it
         self.error = error
 
 
@@ -115,25 +118,25 @@ class _TryAgain:
 class Child:
     """One child: its spec, its current process, and how often it was restarted."""
 
-    __slots__ = ("args", "id", "ref", "restart_count", "spec")
+    __slots__ = ("args", "id", "proc", "restart_count", "spec")
 
     def __init__(self, child_id: str, spec: ChildSpec, args: tuple[Any, ...]) -> None:
         self.id = child_id
         self.spec = spec
         self.args = args  # simple_one_for_one: the start_child arguments, reused on restart
-        self.ref: AnyRef | None = None
+        self.proc: Process | None = None
         self.restart_count = 0
 
-    def current(self) -> AnyRef:
-        assert self.ref is not None  # set by the first start, before the child is added
-        return self.ref
+    def current(self) -> Process:
+        assert self.proc is not None  # set by the first start, before the child is added
+        return self.proc
 
 
-class Supervisor:
+class SupervisorServer:
     """The behaviour of a supervisor process.
 
-    Named like the facade so that supervisor processes print as ``Supervisor#N``; users never
-    see this class (they hold a `SupervisorRef` and use the ``Supervisor`` facade).
+    Users never see this class: they hold a `SupervisorRef` and use the ``Supervisor`` facade.
+    Its processes are labelled ``Supervisor#N``.
     """
 
     _noex_wants_nursery: Final = True
@@ -156,23 +159,23 @@ class Supervisor:
         self.max_children = max_children
         #: Children in start order, by id; and by their current ref.
         self.children: dict[str, Child] = {}
-        self.by_ref: dict[AnyRef, Child] = {}
+        self.by_ref: dict[Process, Child] = {}
         #: Host protocol: every live process of the nursery (children and strays).
-        self.procs: dict[AnyRef, None] = {}
+        self.procs: dict[Process, None] = {}
         self.nursery: trio.Nursery
         #: The error of the child whose start made ``init`` fail (raised by ``Supervisor.start``).
         self.start_error: Exception | None = None
         #: How crash logs name this supervisor (the host protocol's label).
         self.label = "Supervisor"
         self._specs = specs
-        self._ref: AnyRef | None = None
+        self._proc: Process | None = None
         self._last_id = 0  # simple_one_for_one: children are child_1, child_2, ...
         self._changed: trio.Event | None = None
 
     @property
-    def ref(self) -> AnyRef:
-        assert self._ref is not None  # set first thing in init, dropped at the exit
-        return self._ref
+    def proc(self) -> Process:
+        assert self._proc is not None  # set first thing in init, dropped at the exit
+        return self._proc
 
     def changed(self) -> trio.Event:
         """An event set at the next change of the children table (or exit of the supervisor)."""
@@ -187,25 +190,37 @@ class Supervisor:
 
     # -- host protocol --
 
-    def child_exited(self, proc: AnyRef, reason: ExitReason) -> None:
-        """Queue the exit behind earlier requests (OTP order); a stopping supervisor ignores it."""
-        ref = self._ref
-        if ref is not None and ref._status <= RUNNING:
-            ref._deliver_info(ChildExit(proc, reason))
+    def child_exited(self, proc: Process, reason: ExitReason) -> None:
+        """A process of the nursery exited (called in its exit sequence, synchronously).
+
+        A child that is not restarted leaves the table now, so that whoever saw the exit
+        (``await GenServer.stop(child)`` returned) also sees it in ``get_children``; a restart
+        is queued behind earlier requests (OTP order). A stopping supervisor ignores exits.
+        """
+        child = self.by_ref.get(proc)
+        if child is None or self._shutting_down():
+            return  # a stray, or a child this supervisor stopped itself
+        restart = child.spec.restart
+        if restart == "permanent" or (restart == "transient" and is_crash(reason)):
+            self.proc.deliver_info(ChildExit(proc, reason))
+            return
+        self._remove(child)  # transient after a clean exit, temporary always
+        if child.spec.significant and self._auto_shutdown_due():
+            self.proc.deliver_info(_AutoShutdown())
 
     def _on_exit(self, reason: ExitReason) -> None:
         # Runs in every exit path, after terminate. Children are shielded processes: if
         # terminate did not get to all of them (it is skipped on "killed" and bounded by the
         # supervisor's own budget), kill the rest now or the nursery would never close.
         for proc in list(self.procs):
-            shutdown_soon(proc, "shutdown", "brutal_kill")
+            proc.kill("shutdown", "brutal_kill")
         # A dead SupervisorRef must not keep the old tree alive, and the supervisor must not
         # be cyclic garbage: drop the table, the ref (ref -> behaviour -> ref) and the nursery
         # (behaviour -> nursery -> its task's context -> ref). Nothing spawns here any more.
         self.children.clear()
         self.by_ref.clear()
         self._notify()
-        self._ref = None
+        self._proc = None
         del self.nursery, self._noex_nursery
 
     # -- callbacks --
@@ -214,10 +229,10 @@ class Supervisor:
         """Start the static children in order; on a failure stop them in reverse and raise."""
         ref = current_process()
         assert ref is not None
-        self._ref = ref
-        self.label = ref._label
+        self._proc = ref
+        self.label = ref.label
         self.nursery = self._noex_nursery
-        ref._add_on_exit(_EXIT_HOOK, self._on_exit)
+        ref.add_exit_hook(_EXIT_HOOK, self._on_exit)
         specs, self._specs = self._specs, []
         try:
             for spec in specs:
@@ -256,12 +271,19 @@ class Supervisor:
     async def handle_info(self, msg: object, state: None) -> Stop[None] | None:
         if type(msg) is ChildExit:
             child = self.by_ref.get(msg.proc)
-            if child is None:  # a stray, or a child this supervisor stopped itself
-                return state
-            return await self._child_exited(child, msg.reason, state)
+            if child is None or self._shutting_down():
+                return state  # stopped by this supervisor meanwhile, or stopping
+            return await self._restart(child, msg.reason, state)
+        if type(msg) is _AutoShutdown:
+            return state if self._shutting_down() else Stop("shutdown", state)
+        if type(msg) is Exit:
+            # Supervisors trap exits (OTP): a link to a process that is not a child (children
+            # report through the host protocol) never takes the supervisor down.
+            logger.debug("%s ignores the exit of linked %r", self.label, msg.ref)
+            return state
         if type(msg) is _TryAgain:
             child = self.children.get(msg.child_id)
-            if child is None or child.ref is not msg.ref or self._shutting_down():
+            if child is None or child.proc is not msg.proc or self._shutting_down():
                 return state  # removed, restarted by restart_child, or stopping meanwhile
             return await self._restart(child, msg.error, state)
         logger.warning("%s got unexpected %r; dropped", self.label, msg)
@@ -273,9 +295,9 @@ class Supervisor:
         if self.strategy == "simple_one_for_one":
             # Homogeneous, unordered children stop concurrently (OTP, DynamicSupervisor).
             for child in reversed(children):
-                shutdown_soon(child.current(), "shutdown", child.spec.shutdown)
+                child.current().kill("shutdown", child.spec.shutdown)
             for child in children:
-                await child.current()._wait_exited()
+                await child.current().wait_exited()
         else:
             await self._stop_children()
         for proc in reversed(list(self.procs)):
@@ -283,19 +305,20 @@ class Supervisor:
 
     # -- starting --
 
-    async def _start(self, child: Child) -> AnyRef:
+    async def _start(self, child: Child) -> Process:
         """Run the child's ``start`` with this supervisor as host; the new ref becomes current."""
         token = host_var.set(self)
         try:
             ref: object = child.spec.start(*child.args)
             if inspect.isawaitable(ref):
                 ref = await ref
-            if not isinstance(ref, GenServerRef):
+            if not isinstance(ref, ProcessRef):
                 raise InvalidChildSpecError(
                     f"start of child {child.id!r} must return a GenServerRef or SupervisorRef, "
                     f"got {ref!r}"
                 )
-            if ref._host is not self or ref in self.by_ref:
+            proc = process_of(ref)
+            if proc.host is not self or proc in self.by_ref:
                 raise InvalidChildSpecError(
                     f"start of child {child.id!r} returned {ref!r}, which it did not start; "
                     "start the child with GenServer.start or Supervisor.start inside it"
@@ -305,8 +328,8 @@ class Supervisor:
             raise
         finally:
             host_var.reset(token)
-        child.ref = ref
-        return ref
+        child.proc = proc
+        return proc
 
     def _add(self, child: Child) -> None:
         self.children[child.id] = child
@@ -321,10 +344,10 @@ class Supervisor:
     def _get(self, child_id: str) -> Child:
         child = self.children.get(child_id)
         if child is None:
-            raise ChildNotFoundError(self.ref, child_id)
+            raise ChildNotFoundError(self.proc.ref, child_id)
         return child
 
-    async def _start_child(self, msg: StartChild) -> AnyRef:
+    async def _start_child(self, msg: StartChild) -> ProcessRef:
         if msg.spec is None:
             assert self.template is not None
             if len(self.children) >= self.max_children:
@@ -335,13 +358,13 @@ class Supervisor:
             child = Child(f"child_{self._last_id + 1}", self.template, msg.args)
         else:
             if msg.spec.id in self.children:
-                raise DuplicateChildError(self.ref, msg.spec.id)
+                raise DuplicateChildError(self.proc.ref, msg.spec.id)
             child = Child(msg.spec.id, msg.spec, ())
-        ref = await self._start(child)
+        proc = await self._start(child)
         if msg.spec is None:
             self._last_id += 1
         self._add(child)
-        return ref
+        return proc.ref
 
     # -- stopping --
 
@@ -365,7 +388,7 @@ class Supervisor:
         self._remove(child)
         await self._stop(child)
 
-    async def _restart_child(self, child: Child) -> AnyRef:
+    async def _restart_child(self, child: Child) -> ProcessRef:
         await self._stop(child)
         child.restart_count += 1
         try:
@@ -375,29 +398,16 @@ class Supervisor:
             raise
         self.by_ref[ref] = child
         self._notify()
-        self.ref._runtime._emit(Restarted(ref, child.restart_count))
-        return ref
+        self.proc.kernel.emit(Restarted(ref.ref, child.restart_count))
+        return ref.ref
 
     # -- exits and restarts --
 
     def _shutting_down(self) -> bool:
         """True once a stop was requested or began, or the runtime is ending (it is closing,
         or escalating a give-up or a Ctrl-C): no restarts."""
-        ref = self.ref
-        return ref._status > RUNNING or ref._runtime._closing
-
-    async def _child_exited(
-        self, child: Child, reason: ExitReason, state: None
-    ) -> Stop[None] | None:
-        if self._shutting_down():
-            return state
-        restart = child.spec.restart
-        if restart == "permanent" or (restart == "transient" and is_crash(reason)):
-            return await self._restart(child, reason, state)
-        self._remove(child)  # transient after a clean exit, temporary always
-        if child.spec.significant and self._auto_shutdown_due():
-            return Stop("shutdown", state)
-        return state
+        proc = self._proc
+        return proc is None or proc.status > RUNNING or proc.kernel.closing
 
     def _auto_shutdown_due(self) -> bool:
         if self.auto_shutdown == "any_significant":
@@ -409,7 +419,7 @@ class Supervisor:
         """Restart `child` (and, by strategy, its siblings) after it exited with `cause`."""
         if not self.intensity.add_restart(trio.current_time()):
             error = MaxRestartsExceededError(
-                self.ref, self.intensity.max_restarts, self.intensity.max_seconds
+                self.proc.ref, self.intensity.max_restarts, self.intensity.max_seconds
             )
             if isinstance(cause, BaseException):
                 error.__cause__ = cause
@@ -419,7 +429,7 @@ class Supervisor:
         group = [child]
         if self.strategy in ("one_for_all", "rest_for_one"):
             group = await self._stop_siblings(child)
-        runtime = self.ref._runtime
+        kernel = self.proc.kernel
         for member in group:
             try:
                 ref = await self._start(member)
@@ -431,11 +441,11 @@ class Supervisor:
                     exc_info=exc,
                 )
                 if not self._shutting_down():
-                    self.ref._deliver_info(_TryAgain(member.id, member.current(), exc))
+                    self.proc.deliver_info(_TryAgain(member.id, member.current(), exc))
                 return state
             self.by_ref[ref] = member
             self._notify()
-            runtime._emit(Restarted(ref, member.restart_count))
+            kernel.emit(Restarted(ref.ref, member.restart_count))
         return state
 
     async def _stop_siblings(self, child: Child) -> list[Child]:

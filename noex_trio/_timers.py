@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
 
 import attrs
 import trio
 
+from ._context import reset_library_context
 from ._exceptions import MailboxFullError
-from ._process import RUNNING, AnyRef, CastItem, cast_message, not_running, resolve
+from ._handles import NoPublicConstructor
+from ._mailbox import CastItem
+from ._process import RUNNING, Process
+from ._refs import cast, resolve
 
 
+@final
 @attrs.define(eq=False, repr=False)
-class TimerRef:
-    """A pending ``send_after`` message; pass it to ``GenServer.cancel_timer``."""
+class TimerRef(metaclass=NoPublicConstructor):
+    """A pending ``send_after`` message; pass it to ``GenServer.cancel_timer``.
 
-    _target: AnyRef
+    Users never build one: ``GenServer.send_after`` returns it.
+    """
+
+    _target: Process
     _message: Any
-    _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    # Shielded like the process it serves: a cancellation of the runtime's body must not end
+    # it; the timer ends when it fires, is cancelled, or its target exits.
+    _scope: trio.CancelScope = attrs.field(factory=lambda: trio.CancelScope(shield=True))
     _pending: bool = True
 
     @property
@@ -27,14 +37,14 @@ class TimerRef:
 
     def __repr__(self) -> str:
         state = "pending" if self._pending else "done"
-        return f"<TimerRef to {self._target._label} {state}>"
+        return f"<TimerRef to {self._target.label} {state}>"
 
     def _cancel(self) -> bool:
         if not self._pending:
             return False
         self._pending = False
         self._scope.cancel()
-        self._target._remove_on_exit(self)
+        self._target.remove_exit_hook(self)
         return True
 
 
@@ -45,30 +55,31 @@ def send_after(target: object, message: Any, delay: float) -> TimerRef:
         raise TypeError(f"delay must be a number of seconds, got {delay!r}")
     if not delay >= 0:
         raise ValueError(f"delay must be >= 0, got {delay!r}")
-    if proc._status > RUNNING:
-        raise not_running(target, proc)
-    timer = TimerRef(proc, message)
-    proc._add_on_exit(timer, lambda _reason: timer._cancel())
-    proc._runtime._host.nursery.start_soon(_fire, timer, float(delay))
+    if proc.status > RUNNING:
+        raise proc.not_running(target)
+    timer: TimerRef = TimerRef._create(proc, message)
+    proc.add_exit_hook(timer, lambda _reason: timer._cancel())
+    proc.kernel.host().nursery.start_soon(_fire, timer, float(delay))
     return timer
 
 
 async def _fire(timer: TimerRef, delay: float) -> None:
+    reset_library_context()
     with timer._scope:
         await trio.sleep(delay)
         if not timer._pending:  # pragma: no cover - cancelled without a checkpoint in between
             return
         proc = timer._target
         try:
-            cast_message(proc, timer._message, system=True)
+            cast(proc.ref, timer._message, system=True)
         except MailboxFullError:
             # A full bounded mailbox: wait for room rather than lose the message. The timer
             # stays pending meanwhile (cancel_timer, or the process's exit, cancels it).
-            await proc._send.send(CastItem(timer._message))
+            await proc.send.send(CastItem(timer._message))
         except Exception:  # stopping: dropped like a cast to a process that is going away
-            proc._runtime._dead_letters += 1
+            proc.kernel.count_dead_letters(1)
         timer._pending = False
-        proc._remove_on_exit(timer)
+        proc.remove_exit_hook(timer)
 
 
 def cancel_timer(timer: TimerRef) -> bool:

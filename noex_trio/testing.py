@@ -18,11 +18,14 @@ from typing import Any
 import pytest
 import trio
 
-from ._process import DEAD, Crash, GenServerRef, resolve, shutdown_soon
-from ._results import ExitReason, LifecycleEvent
-from ._runtime import Runtime, open_runtime
-from ._supervisor import Supervisor, SupervisorRef
-from ._supervisor_server import Supervisor as _SupervisorServer
+from ._mailbox import Crash
+from ._open_runtime import open_runtime
+from ._process import DEAD, ProcessRef
+from ._refs import SupervisorRef, resolve
+from ._results import ExitReason, LifecycleEvent, is_killed
+from ._runtime import Runtime
+from ._supervisor import Supervisor
+from ._supervisor_server import SupervisorServer
 
 __all__ = ["EventRecorder", "crash", "kill", "runtime", "wait_exit"]
 
@@ -34,37 +37,38 @@ async def runtime() -> AsyncIterator[Runtime]:
         yield rt
 
 
-def crash(target: GenServerRef[Any, Any, Any] | str, error: BaseException | None = None) -> None:
+def crash(target: ProcessRef | str, error: BaseException | None = None) -> None:
     """Make `target` crash with `error` as if its next handler raised it.
 
     The crash is queued like a message (behind what is already in the mailbox), so it goes
     through the real crash path: ``terminate(error)``, queued callers failed, supervisor told.
     """
-    proc = resolve(target, allow_system=True)
+    proc = resolve(target, system=True)
     if error is None:
-        error = RuntimeError(f"{proc._label} crashed on purpose")
+        error = RuntimeError(f"{proc.label} crashed on purpose")
     if not isinstance(error, BaseException):
         raise TypeError(f"error must be an exception instance, got {error!r}")
-    if proc._status >= DEAD:
+    if proc.status >= DEAD:
         return
-    proc._send.send_nowait(Crash(error))
+    proc.send.send_nowait(Crash(error))
 
 
-def kill(target: GenServerRef[Any, Any, Any] | str, reason: ExitReason = "killed") -> None:
+def kill(target: ProcessRef | str, reason: ExitReason = "killed") -> None:
     """Cancel `target` now, overtaking its mailbox (like OTP ``exit(Pid, Reason)``).
 
     With the default ``"killed"`` its ``terminate`` does not run; with any other reason (e.g. an
     exception, to look like a crash) it runs ``terminate(reason)``.
     """
-    proc = resolve(target, allow_system=True)
-    shutdown_soon(proc, reason, "brutal_kill" if reason == "killed" else None)
+    proc = resolve(target, system=True)
+    brutal = is_killed(reason)
+    proc.kill(reason, "brutal_kill" if brutal else None)
 
 
-async def wait_exit(target: GenServerRef[Any, Any, Any]) -> ExitReason:
+async def wait_exit(target: ProcessRef) -> ExitReason:
     """Wait until `target` has exited and return its exit reason."""
-    if not isinstance(target, GenServerRef):
+    if not isinstance(target, ProcessRef):  # (for callers without a type checker)
         raise TypeError(f"target must be a GenServerRef, got {target!r}")
-    return await target._wait_exited()
+    return await resolve(target, system=True).wait_exited()
 
 
 class EventRecorder:
@@ -106,8 +110,8 @@ class EventRecorder:
 async def wait_for_restart(
     sup: SupervisorRef | str,
     child_id: str,
-    old: GenServerRef[Any, Any, Any] | None = None,
-) -> GenServerRef[Any, Any, Any]:
+    old: ProcessRef | None = None,
+) -> ProcessRef:
     """Wait, without sleeping, until the child `child_id` of `sup` runs under a new ref.
 
     Args:
@@ -129,9 +133,9 @@ async def wait_for_restart(
         info = Supervisor.get_child(sup, child_id)
         if info.ref is not old and info.ref.is_running():
             return info.ref
-        proc = resolve(sup, allow_system=True)
-        assert isinstance(proc._behaviour, _SupervisorServer)
-        await proc._behaviour.changed().wait()
+        server = resolve(sup, system=True).behaviour
+        assert isinstance(server, SupervisorServer)
+        await server.changed().wait()
 
 
 __all__ += ["wait_for_restart"]

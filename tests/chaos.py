@@ -61,6 +61,7 @@ from noex_trio import (
     open_runtime,
 )
 from noex_trio._child_spec import Shutdown
+from noex_trio._process import process_of
 from noex_trio.testing import crash, kill
 
 Ref = GenServerRef[Any, Any, Any]
@@ -803,7 +804,7 @@ class Chaos:
 
 def Supervisor_strategy(sup: SupervisorRef) -> str:
     """The strategy of a running supervisor (read from its behaviour, tests only)."""
-    return str(sup._behaviour.strategy)
+    return str(process_of(sup).behaviour.strategy)
 
 
 def _all_tasks() -> set[trio.lowlevel.Task]:

@@ -226,7 +226,7 @@ async def test_malformed_call_results_crash_the_process_with_what_was_expected(
     message = f"^Echo.{handler} must return {re.escape(expected)}, got {re.escape(repr(result))}$"
     with pytest.raises(TypeError, match=message):
         await ref.call(returning(result))
-    reason = await ref._wait_exited()
+    reason = await GenServer.wait_exit(ref)
     assert isinstance(reason, TypeError)  # a crash: the exit reason is the error
     assert re.match(message, str(reason))
     other = await GenServer.start(Counter)  # the runtime goes on
@@ -239,7 +239,7 @@ async def test_a_bad_stop_reason_from_a_handler_is_a_crash(rt: Runtime) -> None:
     ref = await GenServer.start(Echo())
     with pytest.raises(TypeError, match=r"^Echo returned Stop with reason 'bye'; expected "):
         await ref.call(returning(Stop("bye", None)))
-    assert isinstance(await ref._wait_exited(), TypeError)
+    assert isinstance(await GenServer.wait_exit(ref), TypeError)
 
 
 async def test_a_reply_from_handle_cast_is_a_crash(rt: Runtime) -> None:
@@ -247,7 +247,7 @@ async def test_a_reply_from_handle_cast_is_a_crash(rt: Runtime) -> None:
 
     ref = await GenServer.start(Echo())
     ref.cast(returning(Reply(1, [])))
-    reason = await ref._wait_exited()
+    reason = await GenServer.wait_exit(ref)
     assert isinstance(reason, TypeError)
     assert re.match(
         r"^Echo\.handle_cast must return a new state, NoReply or Stop, got ", str(reason)

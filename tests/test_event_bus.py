@@ -36,8 +36,9 @@ from noex_trio import (
     ServerNotRunningError,
     open_runtime,
 )
+from noex_trio._context import current_process
 from noex_trio._event_bus import _BusServer
-from noex_trio._process import current_process
+from noex_trio._process import process_of
 from noex_trio.testing import crash
 
 
@@ -71,7 +72,7 @@ class Recorder:
 
 
 def server(bus: EventBusRef) -> _BusServer:
-    behaviour: _BusServer = bus._behaviour
+    behaviour: _BusServer = process_of(bus).behaviour
     return behaviour
 
 
@@ -468,7 +469,7 @@ async def test_subscriptions_vanish_when_owner_crashes() -> None:
 
         async def crash_it(ref: GenServerRef[Any, Any, Any]) -> None:
             crash(ref, ValueError("boom"))
-            await ref._wait_exited()
+            await GenServer.wait_exit(ref)
 
         await check_owner_cleanup(rt, crash_it)
 
@@ -489,10 +490,10 @@ async def test_unsubscribe_removes_the_owner_exit_hook(rt: Runtime) -> None:
 
     ref = await GenServer.start(Sub)
     await ref.call("sub")
-    assert ref._on_exit is not None
-    assert len(ref._on_exit) == 1
+    assert process_of(ref).exit_hooks is not None
+    assert len(process_of(ref).exit_hooks) == 1
     await ref.call("unsub")
-    assert ref._on_exit == {}
+    assert process_of(ref).exit_hooks == {}
     await ref.stop()
 
 

@@ -34,10 +34,11 @@ from noex_trio import (
     ServerNotRunningError,
     Started,
     Stop,
+    Supervisor,
     Terminated,
     open_runtime,
 )
-from noex_trio._gen_server import start_process
+from noex_trio._process import process_of
 
 from .conftest import (
     Counter,
@@ -142,7 +143,7 @@ async def test_class_and_object_behaviours_sync_and_async(rt: Runtime) -> None:
 async def test_a_class_is_instantiated_per_start(rt: Runtime) -> None:
     a = await GenServer.start(Counter, 1)
     b = await GenServer.start(Counter, 2)
-    assert a._behaviour is not b._behaviour
+    assert process_of(a).behaviour is not process_of(b).behaviour
     assert (await a.call("get"), await b.call("get")) == (1, 2)
 
 
@@ -340,7 +341,7 @@ async def test_gen_server_defaults_crash_on_unhandled_messages(rt: Runtime) -> N
         await ref.call("x")
     ref = await GenServer.start(InitOnly)
     ref.cast("y")
-    reason = await ref._wait_exited()
+    reason = await GenServer.wait_exit(ref)
     assert isinstance(reason, NotImplementedError)
     assert str(reason) == "InitOnly got cast 'y' but has no handle_cast"
 
@@ -635,8 +636,8 @@ async def test_crash_in_handle_cast_and_info(
     if via == "cast":
         ref.cast(raiser(error))
     else:
-        assert ref._deliver_info(raiser(error))
-    assert await ref._wait_exited() is error
+        assert process_of(ref).deliver_info(raiser(error))
+    assert await GenServer.wait_exit(ref) is error
     assert behaviour.terminated == [(error, [])]
     assert events[1:] == [Crashed(ref, error), Terminated(ref, error)]
     assert Registry.names() == []
@@ -675,8 +676,8 @@ async def test_malformed_results_crash_with_type_error(
     elif handler == "cast":
         ref.cast(returning(result))
     else:
-        ref._deliver_info(returning(result))
-    reason = await ref._wait_exited()
+        process_of(ref).deliver_info(returning(result))
+    reason = await GenServer.wait_exit(ref)
     assert isinstance(reason, TypeError)
     assert re.match(message, str(reason))
 
@@ -685,11 +686,11 @@ async def test_handle_info_missing_logs_and_drops(
     rt: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     ref = await GenServer.start(Counter)
-    assert ref._deliver_info("hello")
+    assert process_of(ref).deliver_info("hello")
     assert await ref.call("get") == 0
     assert re.search(r"Counter#\d+ got 'hello' but defines no handle_info; dropped", caplog.text)
     await ref.stop()
-    assert not ref._deliver_info("late")
+    assert not process_of(ref).deliver_info("late")
 
 
 async def test_sync_handle_info(rt: Runtime) -> None:
@@ -698,7 +699,7 @@ async def test_sync_handle_info(rt: Runtime) -> None:
             return state + msg
 
     ref = await GenServer.start(Info)
-    ref._deliver_info(4)
+    process_of(ref).deliver_info(4)
     assert await ref.call("get") == 4
 
 
@@ -710,7 +711,7 @@ async def test_reply_and_noreply_from_casts(rt: Runtime) -> None:
     ref = await GenServer.start(behaviour)
     assert await ref.call(returning(Reply("r", ["s"]))) == "r"
     ref.cast(returning(NoReply(["n"])))
-    ref._deliver_info(returning(NoReply(["i"])))
+    process_of(ref).deliver_info(returning(NoReply(["i"])))
     assert await ref.call(lambda state: (state, state)) == ["i"]
 
 
@@ -743,7 +744,7 @@ async def test_stop_with_an_exception_reason_is_a_crash(rt: Runtime) -> None:
     error = RuntimeError("planned")
     ref = await GenServer.start(Echo)
     ref.cast(returning(Stop(error, [])))
-    assert await ref._wait_exited() is error
+    assert await GenServer.wait_exit(ref) is error
     assert events[1:] == [Crashed(ref, error), Terminated(ref, error)]
 
 
@@ -755,8 +756,8 @@ async def test_stop_from_cast_and_info(rt: Runtime, via: str) -> None:
     if via == "cast":
         ref.cast(message)
     else:
-        ref._deliver_info(message)
-    assert await ref._wait_exited() == "normal"
+        process_of(ref).deliver_info(message)
+    assert await GenServer.wait_exit(ref) == "normal"
     assert behaviour.terminated == [("normal", ["done"])]
 
 
@@ -847,7 +848,7 @@ async def test_caller_outside_handle_call(rt: Runtime) -> None:
 
     ref = await GenServer.start(CastCaller)
     ref.cast(1)
-    reason = await ref._wait_exited()
+    reason = await GenServer.wait_exit(ref)
     assert isinstance(reason, NoexError)
 
 
@@ -869,7 +870,7 @@ async def test_casts_left_in_a_dying_mailbox_are_dead_letters(rt: Runtime) -> No
     ref.cast(raiser(ValueError("x")))
     ref.cast("lost-1")
     ref.cast("lost-2")
-    await ref._wait_exited()
+    await GenServer.wait_exit(ref)
     assert rt.statistics().dead_letters == before + 2
 
 
@@ -1086,8 +1087,9 @@ async def test_slow_terminate_is_bounded_by_the_shutdown_budget(
     await ref.stop()
     assert trio.current_time() == t0 + 5.0
     assert re.search(
-        r"SlowTerminate#\d+: terminate exceeded its 5.0 s shutdown budget", caplog.text
+        r"SlowTerminate#\d+: terminate exceeded its 5.0 s shutdown budget; killed", caplog.text
     )
+    assert ref.exit_reason == "killed"  # OTP: a process that overruns its budget is killed
 
 
 async def test_is_running(rt: Runtime) -> None:
@@ -1140,27 +1142,22 @@ async def test_lifecycle_handlers(rt: Runtime, caplog: pytest.LogCaptureFixture)
 
 
 async def test_system_processes_are_refused_by_the_gen_server_facade(rt: Runtime) -> None:
-    ref = await start_process(
-        Counter,
-        (),
-        name=None,
-        init_timeout=5.0,
-        mailbox_size=math.inf,
-        trap_exit=False,
-        system=True,
-    )
-    message = r"^<GenServerRef Counter#\d+> is not a GenServer; use the functions of its own facade"
-    with pytest.raises(TypeError, match=message):
-        await GenServer.call(ref, "get")
-    with pytest.raises(TypeError, match=message):
-        GenServer.cast(ref, 1)
-    with pytest.raises(TypeError, match=message):
-        GenServer.send_after(ref, 1, 1.0)
-    with pytest.raises(TypeError, match=message):
-        await GenServer.stop(ref)
-    from noex_trio._process import stop
-
-    await stop(ref, system=True)
+    sup = await Supervisor.start([], name="sup")
+    for target in (sup, "sup"):
+        message = (
+            r"^<SupervisorRef sup#\d+> is not a GenServer; use the functions of its own facade"
+        )
+        with pytest.raises(TypeError, match=message):
+            await GenServer.call(target, "get")  # type: ignore[call-overload]
+        with pytest.raises(TypeError, match=message):
+            GenServer.cast(target, 1)  # type: ignore[call-overload]
+        with pytest.raises(TypeError, match=message):
+            GenServer.send_after(target, 1, 1.0)
+        with pytest.raises(TypeError, match=message):
+            await GenServer.stop(target)
+    with pytest.raises(TypeError, match=r"^<EventBusRef EventBus#\d+> is not a GenServer"):
+        GenServer.cast(rt.event_bus, 1)  # type: ignore[call-overload]
+    await Supervisor.stop(sup)
 
 
 async def test_child_spec(rt: Runtime) -> None:
@@ -1298,16 +1295,17 @@ async def test_deliver_info_to_a_full_mailbox(
         nursery.start_soon(ref.call, 1.0)
         await trio.testing.wait_all_tasks_blocked()
         ref.cast("fill")
-        assert not ref._deliver_info("no room")
+        assert not process_of(ref).deliver_info("no room")
 
 
 async def test_start_into_a_closed_host_frees_the_name(rt: Runtime) -> None:
-    from noex_trio._process import host_var
+    from noex_trio._context import host_var
 
     async with trio.open_nursery() as closed:
         pass
 
     class ClosedHost:
+        label = "closed"
         nursery = closed
         procs: dict[Ref, None] = {}  # noqa: RUF012
 
@@ -1433,5 +1431,5 @@ async def test_a_cancelled_deferred_caller_is_not_pending_and_not_kept(
     ref.cast("flush")
     await trio.testing.wait_all_tasks_blocked()
     assert behaviour.pending == [False, False, False]
-    assert not ref._deferred  # the process forgot them (no leak)
+    assert not process_of(ref).deferred  # the process forgot them (no leak)
     assert ref.is_running()

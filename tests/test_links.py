@@ -34,6 +34,7 @@ from noex_trio import (
     Supervisor,
 )
 from noex_trio._links import linked
+from noex_trio._process import process_of
 from noex_trio.testing import crash, kill
 
 from .conftest import assert_no_cyclic_garbage
@@ -409,7 +410,7 @@ async def test_start_link_init_failure_does_not_link(rt: Runtime) -> None:
     error = await parent.call(start_bad)
     assert isinstance(error.__cause__, ValueError)
     assert parent.is_running()
-    assert not parent._on_exit
+    assert not process_of(parent).exit_hooks
 
 
 async def test_start_link_outside_a_process_starts_nothing(rt: Runtime) -> None:
@@ -534,8 +535,8 @@ async def test_demonitor_prevents_down_and_is_idempotent(rt: Runtime) -> None:  
     await t.stop()
     await settle()
     assert pw.queued() == []
-    assert t._on_exit is None
-    assert not w._on_exit
+    assert process_of(t).exit_hooks is None
+    assert not process_of(w).exit_hooks
 
 
 async def test_demonitor_after_down_without_flush_keeps_the_queued_down(rt: Runtime) -> None:
@@ -565,7 +566,7 @@ async def test_demonitor_flush_drops_a_queued_down(rt: Runtime) -> None:
     async def stop_then_flush() -> bool:
         mref = GenServer.monitor(t)
         await t.stop()  # the Down is queued in w's mailbox while w is busy here
-        queued = w._recv.statistics().current_buffer_used
+        queued = process_of(w).recv.statistics().current_buffer_used
         GenServer.demonitor(mref, flush=True)
         return bool(queued == 1)
 
@@ -577,11 +578,11 @@ async def test_demonitor_flush_drops_a_queued_down(rt: Runtime) -> None:
 async def test_monitors_owned_by_a_dying_process_are_removed(rt: Runtime) -> None:  # row 28
     (w, _), (t, _) = await probe(), await probe()
     mref = await monitor(w, t)
-    assert t._on_exit is not None
-    assert mref in t._on_exit
+    assert process_of(t).exit_hooks is not None
+    assert mref in process_of(t).exit_hooks
     await w.stop()
     assert not mref.active
-    assert mref not in t._on_exit
+    assert mref not in process_of(t).exit_hooks
     await t.stop()  # nothing to deliver, nothing fails
 
 
@@ -734,8 +735,8 @@ async def test_dead_linked_processes_are_collectable(rt: Runtime) -> None:
     await monitor(b, a)
     await a.stop("shutdown")  # a crash would keep both alive through its logged traceback
     await GenServer.wait_exit(b)
-    assert a._on_exit is None
-    assert b._on_exit is None
+    assert process_of(a).exit_hooks is None
+    assert process_of(b).exit_hooks is None
     refs = [weakref.ref(a), weakref.ref(b)]
     del a, b
     gc.collect()
@@ -752,13 +753,13 @@ async def test_link_monitor_round_trip_leaves_no_cyclic_garbage(rt: Runtime) -> 
         await a.call(lambda: GenServer.unlink(b))
 
     await assert_no_cyclic_garbage(round_trip)
-    assert not a._on_exit
-    assert not b._on_exit
+    assert not process_of(a).exit_hooks
+    assert not process_of(b).exit_hooks
 
 
 async def test_processes_without_links_store_nothing(rt: Runtime) -> None:
     t, _ = await probe()
-    assert t._on_exit is None
+    assert process_of(t).exit_hooks is None
 
 
 # ---------------------------------------------------------------- supervision

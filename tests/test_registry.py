@@ -470,7 +470,7 @@ async def test_forget_process_matches_model(rt: Runtime) -> None:
             if ref not in model.get(key, []):
                 registry.register(key, ref)
                 model.setdefault(key, []).append(ref)
-        registry._forget_process(refs[0])
+        registry._noex_release(refs[0])
         expected = {k: [r for r in v if r is not refs[0]] for k, v in model.items()}
         expected = {k: v for k, v in expected.items() if v}
         assert registry.names() == list(expected)

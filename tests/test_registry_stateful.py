@@ -88,7 +88,7 @@ async def run_example(ops: list[tuple[Any, ...]]) -> None:
                     await GenServer.stop(ref)
                 elif alive:
                     (crash if kind == "crash" else kill)(ref)
-                    await ref._wait_exited()
+                    await GenServer.wait_exit(ref)
                 # every name and membership of the process goes with it
                 names = {n: r for n, r in names.items() if r is not ref}
                 members = {k: [r for r in v if r is not ref] for k, v in members.items()}

@@ -177,7 +177,7 @@ async def test_unsupervised_crash_is_logged_and_runtime_goes_on(
         ref = await GenServer.start(Echo, name="fragile")
         other = await GenServer.start(Counter)
         ref.cast(raiser(ZeroDivisionError("oops")))
-        assert isinstance(await ref._wait_exited(), ZeroDivisionError)
+        assert isinstance(await GenServer.wait_exit(ref), ZeroDivisionError)
         assert await other.call("incr") == 1
         again = await GenServer.start(Counter, name="fragile")
         assert await again.call("get") == 0
@@ -251,7 +251,7 @@ async def test_statistics(rt: Runtime) -> None:
     assert stats.registered_names == 1
     ref.cast(raiser(ValueError("x")))
     ref.cast("dropped")
-    await ref._wait_exited()
+    await GenServer.wait_exit(ref)
     stats = rt.statistics()
     assert stats == RuntimeStatistics(
         processes=base.processes, registered_names=0, dead_letters=base.dead_letters + 1
@@ -274,22 +274,19 @@ async def test_event_bus_and_host_outside_the_block() -> None:
     rt = open_runtime()
     with pytest.raises(NoexError, match=r"^<Runtime 'runtime'> is not running$"):
         rt.event_bus  # noqa: B018
-    with pytest.raises(NoexError, match=r"is not running$"):
-        rt._host  # noqa: B018
     async with rt:
-        assert rt._host is not None
-    with pytest.raises(NoexError, match=r"is not running$"):
-        rt._host  # noqa: B018
+        assert rt.event_bus.is_running()
+    assert not rt.event_bus.is_running()
 
 
 async def test_a_failing_service_start_closes_the_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    import noex_trio._event_bus
+    import noex_trio._open_runtime
 
-    async def broken(runtime: Runtime) -> Any:
+    async def broken() -> Any:
         await trio.lowlevel.checkpoint()
         raise OSError("no bus")
 
-    monkeypatch.setattr(noex_trio._event_bus, "start_default_bus", broken)
+    monkeypatch.setattr(noex_trio._open_runtime, "start_default_bus", broken)
     rt = open_runtime()
     with pytest.raises(OSError, match=r"^no bus$"):
         async with rt:

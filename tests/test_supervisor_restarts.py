@@ -30,6 +30,7 @@ from noex_trio import (
     SupervisorRef,
     open_runtime,
 )
+from noex_trio._process import process_of
 from noex_trio.testing import crash, kill, wait_for_restart
 
 from .conftest import Counter, user_processes
@@ -751,7 +752,7 @@ async def test_an_unexpected_notice_is_logged_and_dropped(
     rt: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     sup = await Supervisor.start([Counter.child_spec(id="a")], name="app")
-    assert sup._deliver_info("surprise")  # nothing in the library sends one
+    assert process_of(sup).deliver_info("surprise")  # nothing in the library sends one
     await Supervisor.start_child(sup, Counter.child_spec(id="b"))  # handled after it
     assert re.search(r"app#\d+ got unexpected 'surprise'; dropped", caplog.text)
     assert sup.is_running()

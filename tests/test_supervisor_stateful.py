@@ -116,7 +116,7 @@ async def check(
 ) -> None:
     await trio.testing.wait_all_tasks_blocked()
     if model.gave_up:
-        reason = await sup._wait_exited()
+        reason = await GenServer.wait_exit(sup)
         assert isinstance(reason, MaxRestartsExceededError)
         assert reason.max_restarts == model.max_restarts
         for ref in before.values():

@@ -147,7 +147,13 @@ async def test_kill_is_idempotent(runtime: Runtime) -> None:
     behaviour = Echo()
     ref = await GenServer.start(behaviour)
     kill(ref, "shutdown")
-    kill(ref)  # the first reason stands
+    kill(ref, ValueError("later"))  # the first reason stands
     assert await wait_exit(ref) == "shutdown"
     assert behaviour.terminated == [("shutdown", [])]
     kill(ref)  # dead: nothing happens
+    other_behaviour = Echo()
+    other = await GenServer.start(other_behaviour)
+    kill(other, "shutdown")
+    kill(other)  # ...except a brutal kill, which always wins (OTP's untrappable kill)
+    assert await wait_exit(other) == "killed"
+    assert other_behaviour.terminated == []

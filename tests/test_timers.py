@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 from noex_trio import GenServer, Registry, Runtime, ServerNotRunningError, TimerRef
+from noex_trio._process import process_of
 
 from .conftest import Echo
 
@@ -83,7 +84,7 @@ async def test_no_timer_outlives_its_process(
     await trio.sleep(100)
     assert trio.current_time() == t0 + 100
     assert [kind for kind, _ in behaviour.seen] == ["init"]
-    assert ref._on_exit is None
+    assert process_of(ref).exit_hooks is None
 
 
 async def test_timer_to_a_stopping_process_is_a_dead_letter(
@@ -116,7 +117,7 @@ async def test_send_after_rejects_bad_delays(
     ref = await GenServer.start(Stamps)
     with pytest.raises(error, match=message):
         GenServer.send_after(ref, "x", delay)
-    assert ref._on_exit is None
+    assert process_of(ref).exit_hooks is None
 
 
 async def test_send_after_to_dead_or_unknown(rt: Runtime) -> None:

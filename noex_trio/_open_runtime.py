@@ -1,0 +1,33 @@
+"""`open_runtime`: a runtime together with its services (the default EventBus).
+
+The runtime (process core) knows nothing of the EventBus; this module, above both, puts them
+together.
+"""
+
+from __future__ import annotations
+
+from ._event_bus import start_default_bus
+from ._runtime import Runtime
+
+
+def open_runtime(name: str | None = None) -> Runtime:
+    """Open a runtime: ``async with open_runtime() as rt: ...``.
+
+    Inside the block the facades (`GenServer`, `Supervisor`, `Registry`, `EventBus`) act on
+    `rt`. Leaving it stops every process in reverse start order (each runs
+    ``terminate("shutdown")`` within its shutdown budget), then the event buses.
+
+    Args:
+        name: a label for logs and the runtime's ``repr``.
+
+    Raises (from the ``async with``):
+        MaxRestartsExceededError: a top-level supervisor gave up; the tree was shut down first.
+        KeyboardInterrupt, SystemExit: raised in a process, a callback or the body (Ctrl-C);
+            the tree was shut down in order first. A second Ctrl-C during that shutdown kills
+            the processes still running without ``terminate``.
+
+    If the block is cancelled from outside, the ordered shutdown still runs (shielded, each
+    process within its budget; calls made in ``terminate`` still time out) before the
+    cancellation propagates.
+    """
+    return Runtime._create(name, start_default_bus)
