@@ -37,7 +37,7 @@ help:
 	@echo "make install    create .venv (project + dev deps) via pinned Poetry $(POETRY_VERSION)"
 	@echo "make test       install + lint + typecheck + tests under coverage (fail-under from pyproject)"
 	@echo "make demo       install + run the demo (DEMO_ARGS=...)"
-	@echo "make lint       ruff format --check + ruff check"
+	@echo "make lint       ruff format --check + ruff check + import layers (lint-imports)"
 	@echo "make typecheck  mypy (config in pyproject.toml)"
 	@echo "make format     ruff format + ruff check --fix"
 	@echo "make bench      install + python -m bench (BENCH_ARGS=...)"
@@ -70,6 +70,7 @@ lock: | $(POETRY_STAMP)
 lint: $(INSTALL_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 typecheck: $(INSTALL_STAMP)
 	$(VENV)/bin/mypy
