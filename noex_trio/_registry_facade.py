@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._context import current_runtime
-from ._gen_server import GenServer
 from ._process import ProcessRef
 from ._refs import GenServerRef
 from ._registry import RegistryInstance
+
+if TYPE_CHECKING:
+    from ._gen_server import GenServer
 
 C = TypeVar("C")
 K = TypeVar("K")
