@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 import trio
 
+from . import _checks as checks
 from ._exceptions import MailboxFullError
 from ._process import RUNNING, AnyRef, CastItem, cast_message, not_running, resolve
 
@@ -41,15 +42,12 @@ class TimerRef:
 def send_after(target: object, message: Any, delay: float) -> TimerRef:
     """Cast `message` to `target` after `delay` seconds; see ``GenServer.send_after``."""
     proc = resolve(target)
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
-        raise TypeError(f"delay must be a number of seconds, got {delay!r}")
-    if not delay >= 0:
-        raise ValueError(f"delay must be >= 0, got {delay!r}")
+    seconds = checks.seconds(delay, "delay", zero=True)
     if proc._status > RUNNING:
         raise not_running(target, proc)
     timer = TimerRef(proc, message)
     proc._add_on_exit(timer, lambda _reason: timer._cancel())
-    proc._runtime._host.nursery.start_soon(_fire, timer, float(delay))
+    proc._runtime._host.nursery.start_soon(_fire, timer, seconds)
     return timer
 
 
@@ -73,6 +71,4 @@ async def _fire(timer: TimerRef, delay: float) -> None:
 
 def cancel_timer(timer: TimerRef) -> bool:
     """Cancel a ``send_after``; True only if the message was still pending."""
-    if not isinstance(timer, TimerRef):
-        raise TypeError(f"expected a TimerRef, got {timer!r}")
-    return timer._cancel()
+    return checks.instance(timer, "timer", TimerRef)._cancel()
