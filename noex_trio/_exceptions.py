@@ -197,7 +197,7 @@ class AlreadyRegisteredError(NoexError):
         self.registry = registry
 
     def _format(self) -> str:
-        where = f" in registry {safe_repr(self.registry)}" if self.registry else ""
+        where = "" if _is(self.registry, "") else f" in registry {safe_repr(self.registry)}"
         owner = f" by {describe(self.holder)}" if self.holder is not None else ""
         return f"name {safe_repr(self.name)} is already registered{where}{owner}"
 
@@ -216,7 +216,7 @@ class NotRegisteredError(NoexError, LookupError):
         self.registry = registry
 
     def _format(self) -> str:
-        where = f" in registry {safe_repr(self.registry)}" if self.registry else ""
+        where = "" if _is(self.registry, "") else f" in registry {safe_repr(self.registry)}"
         return f"no process is registered as {safe_repr(self.name)}{where}"
 
 
