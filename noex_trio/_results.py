@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 import attrs
 
+from . import _checks as checks
+
 if TYPE_CHECKING:
     from ._process import GenServerRef
 
@@ -73,21 +75,28 @@ class Stop(Generic[S]):
 
 def is_crash(reason: object) -> bool:
     """True for exit reasons that count as a crash (an exception or ``"killed"``)."""
-    return isinstance(reason, BaseException) or reason == "killed"
+    return isinstance(reason, BaseException) or (isinstance(reason, str) and reason == "killed")
 
 
 def is_exit_reason(reason: object) -> bool:
-    """True for the reasons a user may give (``stop``, `Stop`): not ``"killed"``."""
-    return reason in ("normal", "shutdown") or isinstance(reason, BaseException)
+    """True for the reasons a user may give (``stop``, `Stop`): not ``"killed"``.
+
+    Only a str is compared, so a reason whose ``==`` raises is refused, not raised from.
+    """
+    return isinstance(reason, BaseException) or (
+        isinstance(reason, str) and reason in ("normal", "shutdown")
+    )
 
 
 def check_exit_reason(reason: object, what: str = "reason") -> ExitReason:
-    """Validate a user-given exit reason."""
+    """Validate a user-given exit reason.
+
+    Raises:
+        ValueError: not ``"normal"``, ``"shutdown"`` or an exception instance.
+    """
     if is_exit_reason(reason):
         return reason  # type: ignore[return-value,unused-ignore]
-    raise ValueError(
-        f"{what} must be 'normal', 'shutdown' or an exception instance, got {reason!r}"
-    )
+    raise checks.value_error(what, "'normal', 'shutdown' or an exception instance", reason)
 
 
 # --- lifecycle events -------------------------------------------------------------------------

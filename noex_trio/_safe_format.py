@@ -73,7 +73,7 @@ def describe(target: object) -> str:
     (``user-service#12``), anything else as its ``repr``.
     """
     if isinstance(target, str):
-        return safe_repr(target)
+        return safe_repr(str.__str__(target))
     try:
         label = getattr(target, "_label", None)
     except Exception:

@@ -36,7 +36,7 @@ from .conftest import Counter, Echo, returning
 NOT_A_TARGET = r"^target must be a GenServerRef or a registered name, got 3$"
 EMPTY_TARGET = r"^target name must be a non-empty str, got ''$"
 BAD_TIMEOUT = r"^timeout must be > 0 \(or math.inf\), got "
-BAD_REASON = r"^reason must be 'normal', 'shutdown' or an exception instance, got 'bye'$"
+BAD_REASON = r"^expected reason to be 'normal', 'shutdown' or an exception instance, got 'bye'$"
 
 
 def nop() -> Any:  # pragma: no cover - never started

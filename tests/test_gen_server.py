@@ -1042,7 +1042,8 @@ async def test_concurrent_stops(rt: Runtime, autojump_clock: trio.testing.MockCl
 async def test_stop_rejects_bad_reasons(rt: Runtime, reason: Any) -> None:
     ref = await GenServer.start(Counter)
     with pytest.raises(
-        ValueError, match=r"^reason must be 'normal', 'shutdown' or an exception instance, got "
+        ValueError,
+        match=r"^expected reason to be 'normal', 'shutdown' or an exception instance, got ",
     ):
         await GenServer.stop(ref, reason)
     assert ref.is_running()
