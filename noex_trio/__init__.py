@@ -20,6 +20,7 @@ from ._exceptions import InitializationError as InitializationError
 from ._exceptions import InvalidChildSpecError as InvalidChildSpecError
 from ._exceptions import LinkedExitError as LinkedExitError
 from ._exceptions import MailboxFullError as MailboxFullError
+from ._exceptions import MaxChildrenError as MaxChildrenError
 from ._exceptions import MaxRestartsExceededError as MaxRestartsExceededError
 from ._exceptions import MissingChildTemplateError as MissingChildTemplateError
 from ._exceptions import NoexError as NoexError
@@ -90,6 +91,7 @@ __all__ = [
     "LifecycleEvent",
     "LinkedExitError",
     "MailboxFullError",
+    "MaxChildrenError",
     "MaxRestartsExceededError",
     "MissingChildTemplateError",
     "MonitorRef",

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
+from ._exceptions import CallTimeoutError
+
 if TYPE_CHECKING:
     from ._mailbox import Caller
 
@@ -85,8 +87,6 @@ class Watchdog:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The watchdog task: sleep until the earliest deadline, fail expired callers, repeat."""
-        from ._exceptions import CallTimeoutError
-
         self._now = trio.lowlevel.current_clock().current_time
         started = False
         while True:

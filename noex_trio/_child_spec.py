@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from . import _checks as checks
 from ._exceptions import InvalidChildSpecError
 
 if TYPE_CHECKING:
@@ -15,41 +16,38 @@ if TYPE_CHECKING:
 Restart = Literal["permanent", "transient", "temporary"]
 Shutdown = float | Literal["brutal_kill"]
 
+RESTARTS: tuple[Restart, ...] = ("permanent", "transient", "temporary")
 
-def _check_id(_: object, __: object, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidChildSpecError(f"child id must be a non-empty str, got {value!r}")
+
+def _child_id(value: str) -> str:
+    return checks.name(value, "child id", error=InvalidChildSpecError)
 
 
 def _check_start(_: object, __: object, value: Any) -> None:
-    if not callable(value):
-        raise InvalidChildSpecError(f"child start must be an async callable, got {value!r}")
+    checks.callable_(
+        value, "child start", expected="an async callable", error=InvalidChildSpecError
+    )
 
 
-def _check_restart(_: object, __: object, value: Any) -> None:
-    if value not in ("permanent", "transient", "temporary"):
-        raise InvalidChildSpecError(
-            f"restart must be 'permanent', 'transient' or 'temporary', got {value!r}"
-        )
+def _restart(value: Restart) -> Restart:
+    return checks.one_of(value, "restart", RESTARTS, error=InvalidChildSpecError)
 
 
-def check_shutdown(value: object) -> None:
-    """A shutdown budget: seconds >= 0, ``math.inf``, or ``"brutal_kill"``."""
-    if value == "brutal_kill":
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise InvalidChildSpecError(
-            f"shutdown must be seconds >= 0, math.inf or 'brutal_kill', got {value!r}"
-        )
+def check_shutdown(value: Shutdown) -> Shutdown:
+    """A shutdown budget: seconds >= 0 (as a float), ``math.inf``, or ``"brutal_kill"``.
+
+    Raises:
+        InvalidChildSpecError: anything else.
+    """
+    if isinstance(value, str) and str.__eq__(value, "brutal_kill"):
+        return "brutal_kill"
+    return checks.seconds(
+        value, "shutdown", zero=True, also="'brutal_kill'", error=InvalidChildSpecError
+    )
 
 
-def _check_shutdown(_: object, __: object, value: Any) -> None:
-    check_shutdown(value)
-
-
-def _check_significant(_: object, __: object, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise InvalidChildSpecError(f"significant must be a bool, got {value!r}")
+def _significant(value: bool) -> bool:
+    return checks.boolean(value, "significant", error=InvalidChildSpecError)
 
 
 @attrs.frozen
@@ -76,11 +74,11 @@ class ChildSpec:
         InvalidChildSpecError: a field has the wrong type or value.
     """
 
-    id: str = attrs.field(validator=_check_id)
+    id: str = attrs.field(converter=_child_id)
     start: Callable[..., Awaitable[ProcessRef]] = attrs.field(validator=_check_start)
-    restart: Restart = attrs.field(default="permanent", validator=_check_restart, kw_only=True)
-    shutdown: Shutdown = attrs.field(default=5.0, validator=_check_shutdown, kw_only=True)
-    significant: bool = attrs.field(default=False, validator=_check_significant, kw_only=True)
+    restart: Restart = attrs.field(default="permanent", converter=_restart, kw_only=True)
+    shutdown: Shutdown = attrs.field(default=5.0, converter=check_shutdown, kw_only=True)
+    significant: bool = attrs.field(default=False, converter=_significant, kw_only=True)
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeAlias, TypeVar, Union, overload
 
+from . import _checks as checks
 from ._child_spec import ChildSpec, Restart, Shutdown
 from ._context import current_process, current_runtime
 from ._exceptions import InvalidChildSpecError, NoexError
@@ -289,7 +290,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             ref = current_runtime().registry.whereis(target)
             return ref is not None and ref.is_running()
         if not isinstance(target, ProcessRef):
-            raise TypeError(f"target must be a GenServerRef or a registered name, got {target!r}")
+            raise checks.type_error("target", "a GenServerRef or a registered name", target)
         return target.is_running()
 
     @staticmethod

@@ -8,7 +8,8 @@
   ``Exit(ref, reason)`` in ``handle_info`` instead.
 
 Both are built on the exit hooks of the process record (``Process.add_exit_hook``): a hook
-runs during the exit sequence, after the names are released and before ``Terminated`` is emitted. Nothing
+runs during the exit sequence, after the names are released and before ``Terminated`` is
+emitted. Nothing
 is stored for a process that never monitors or links, so it pays nothing. Hooks are removed on
 both sides when either end goes away (exit, ``demonitor``, ``unlink``), so link and monitor
 tables never keep a dead process alive.
@@ -26,6 +27,7 @@ from typing import Final, Literal, TypeAlias, final
 import attrs
 import trio
 
+from . import _checks as checks
 from ._context import current_process, host_var, reset_library_context
 from ._exceptions import LinkedExitError, NoexError, ServerNotRunningError
 from ._handles import NoPublicConstructor
@@ -199,8 +201,7 @@ def monitor(target: object) -> MonitorRef:
 
 def demonitor(mref: MonitorRef, flush: bool = False) -> None:
     """Remove a monitor (idempotent); with `flush`, also drop its `Down` if already queued."""
-    if not isinstance(mref, MonitorRef):
-        raise TypeError(f"expected a MonitorRef, got {mref!r}")
+    checks.instance(mref, "mref", MonitorRef)
     if mref._active:
         mref._active = False
         mref._watcher.remove_exit_hook(mref._owner_key())

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar, final
 
 import trio
 
+from . import _checks as checks
 from ._context import current_kernel, process_var
 from ._exceptions import (
     CallTimeoutError,
@@ -31,6 +32,7 @@ from ._exceptions import (
 from ._mailbox import Caller, CastItem, StopRequest, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef
 from ._results import ExitReason, check_exit_reason
+from ._safe_format import safe_repr
 
 CallT = TypeVar("CallT", contravariant=True)
 CastT = TypeVar("CastT", contravariant=True)
@@ -106,23 +108,23 @@ def resolve(target: object, *, system: bool = False) -> Process:
     if isinstance(target, ProcessRef):
         if not system and type(target) is not GenServerRef:
             raise TypeError(
-                f"{target!r} is not a GenServer; use the functions of its own facade "
+                f"{safe_repr(target)} is not a GenServer; use the functions of its own facade "
                 "(Supervisor.*, EventBus.*)"
             )
         return target._proc
     if isinstance(target, str):
         if not target:
-            raise ValueError("target name must be a non-empty str, got ''")
+            raise checks.value_error("target", "a ref or a non-empty registered name", target)
         found = current_kernel().registry.whereis(target)
         if found is None:
             raise ServerNotRunningError(target)
         if not system and type(found) is not GenServerRef:
             raise TypeError(
-                f"{found!r} is not a GenServer; use the functions of its own facade "
+                f"{safe_repr(found)} is not a GenServer; use the functions of its own facade "
                 "(Supervisor.*, EventBus.*)"
             )
         return found._proc
-    raise TypeError(f"target must be a GenServerRef or a registered name, got {target!r}")
+    raise checks.type_error("target", "a GenServerRef or a registered name", target)
 
 
 async def call(
@@ -226,11 +228,9 @@ async def shutdown(proc: Process, reason: ExitReason, budget: float | str | None
 
 def check_timeout(timeout: object, what: str = "timeout") -> float:
     """Accept a positive number of seconds or math.inf."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds, got {timeout!r}")
-    if not timeout > 0:  # also rejects NaN
-        raise ValueError(f"{what} must be > 0 (or math.inf), got {timeout!r}")
-    return float(timeout)
+    if type(timeout) is float and timeout > 0:
+        return timeout  # the common case
+    return checks.seconds(timeout, what)
 
 
 def current_caller() -> Caller[Any]:

@@ -23,7 +23,6 @@ Neither helper ever treats `trio.Cancelled` (or any other `BaseException` that i
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Literal, TypeAlias, TypeVar, TypeVarTuple, final
@@ -31,6 +30,7 @@ from typing import Literal, TypeAlias, TypeVar, TypeVarTuple, final
 import attrs
 import trio
 
+from . import _checks as checks
 from ._exceptions import CircuitOpenError
 
 T = TypeVar("T")
@@ -44,43 +44,6 @@ ExceptionTypes: TypeAlias = type[Exception] | tuple[type[Exception], ...]
 
 # Shared generator for jitter when the caller brings none (seeded from the OS once).
 _jitter_random = random.Random()
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _exception_types(what: str, value: object) -> tuple[type[Exception], ...]:
-    """Check `value` is an `Exception` subclass or a non-empty tuple of them; return a tuple."""
-    candidates: tuple[object, ...] = value if isinstance(value, tuple) else (value,)
-    if not candidates:
-        raise ValueError(f"expected {what} to name at least one exception class, got ()")
-    types: list[type[Exception]] = []
-    for cls in candidates:
-        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-            raise TypeError(
-                f"expected {what} to be an exception class or a tuple of them, got {value!r}"
-            )
-        if not issubclass(cls, Exception):
-            raise ValueError(
-                f"expected {what} to hold only Exception subclasses, got {cls!r} "
-                "(catching it would swallow cancellation or interrupts)"
-            )
-        types.append(cls)
-    return tuple(types)
-
-
-def _int_at_least(what: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected {what} to be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"expected {what} >= {minimum}, got {value!r}")
-    return value
-
-
-def _number(what: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected {what} to be a number, got {value!r}")
-    return float(value)
 
 
 # --------------------------------------------------------------------------- circuit breaker
@@ -163,7 +126,7 @@ class CircuitBreaker:
             count = cached_stock("sku-42")  # degrade instead of waiting on a dead service
 
     Args:
-        name: names the breaker in `CircuitOpenError` and statistics.
+        name: names the breaker in `CircuitOpenError` and statistics (a non-empty str).
         failure_threshold: consecutive counted failures that open the closed breaker (>= 1).
         reset_timeout: seconds the breaker stays open before admitting trial calls (> 0;
             `math.inf` keeps it open until `reset()`).
@@ -204,16 +167,13 @@ class CircuitBreaker:
         half_open_max_calls: int = 1,
         failure_types: ExceptionTypes = Exception,
     ) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"expected name to be a str, got {name!r}")
-        timeout = _number("reset_timeout", reset_timeout)
-        if not timeout > 0:  # also rejects NaN
-            raise ValueError(f"expected reset_timeout > 0, got {timeout!r}")
-        self._name = name
-        self._failure_threshold = _int_at_least("failure_threshold", failure_threshold, 1)
-        self._reset_timeout = timeout
-        self._half_open_max_calls = _int_at_least("half_open_max_calls", half_open_max_calls, 1)
-        self._failure_types = _exception_types("failure_types", failure_types)
+        self._name = checks.name(name, "name")
+        self._failure_threshold = checks.count(failure_threshold, "failure_threshold", minimum=1)
+        self._reset_timeout = checks.seconds(reset_timeout, "reset_timeout")
+        self._half_open_max_calls = checks.count(
+            half_open_max_calls, "half_open_max_calls", minimum=1
+        )
+        self._failure_types = checks.exception_types(failure_types, "failure_types")
 
         # When the breaker last opened; None while closed. Half-open is derived from the clock.
         self._opened_at: float | None = None
@@ -418,17 +378,11 @@ def backoff_delays(
         TypeError: an argument has the wrong type.
         ValueError: an argument is out of range or NaN. Checked at once, not on iteration.
     """
-    _int_at_least("attempts", attempts, 1)
-    base = _number("base_delay", base_delay)
-    if not 0 <= base < math.inf:
-        raise ValueError(f"expected base_delay to be finite and >= 0, got {base!r}")
-    growth = _number("factor", factor)
-    if not 1 <= growth < math.inf:
-        raise ValueError(f"expected factor to be finite and >= 1, got {growth!r}")
-    cap = _number("max_delay", max_delay)
-    if not 0 <= cap < math.inf:
-        raise ValueError(f"expected max_delay to be finite and >= 0, got {cap!r}")
-    return _delays(attempts - 1, base, growth, cap)
+    tries = checks.count(attempts, "attempts", minimum=1)
+    base = checks.seconds(base_delay, "base_delay", inf=False, zero=True)
+    growth = checks.number(factor, "factor", minimum=1)
+    cap = checks.seconds(max_delay, "max_delay", inf=False, zero=True)
+    return _delays(tries - 1, base, growth, cap)
 
 
 def _delays(count: int, base: float, factor: float, cap: float) -> Iterator[float]:
@@ -499,7 +453,7 @@ async def retry(
     Cancellation, during an attempt or a backoff sleep, propagates at once: no further
     attempts are made and nothing is left running.
     """
-    retry_types = _exception_types("retry_on", retry_on)
+    retry_types = checks.exception_types(retry_on, "retry_on")
     delays = backoff_delays(attempts, base_delay=base_delay, factor=factor, max_delay=max_delay)
     if rng is None:
         rng = _jitter_random

@@ -14,22 +14,21 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from . import _checks as checks
 from ._exceptions import InvalidChildSpecError
 
 
 def check_intensity(max_restarts: object, max_seconds: object) -> tuple[int, float]:
-    """Validate the two intensity options; return them as (int, float)."""
-    if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-        raise InvalidChildSpecError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
-    if (
-        isinstance(max_seconds, bool)
-        or not isinstance(max_seconds, (int, float))
-        or not max_seconds > 0  # also rejects NaN
-    ):
-        raise InvalidChildSpecError(
-            f"max_seconds must be a number of seconds > 0 (or math.inf), got {max_seconds!r}"
-        )
-    return max_restarts, float(max_seconds)
+    """Validate the two intensity options; return them as (int, float).
+
+    Raises:
+        InvalidChildSpecError: `max_restarts` is not an int >= 0, or `max_seconds` is not a
+            number of seconds > 0 (``math.inf`` allowed).
+    """
+    return (
+        checks.count(max_restarts, "max_restarts", error=InvalidChildSpecError),
+        checks.seconds(max_seconds, "max_seconds", error=InvalidChildSpecError),
+    )
 
 
 class RestartIntensity:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 import attrs
 
-from ._safe_format import safe_repr
+from . import _checks as checks
 
 if TYPE_CHECKING:
     from ._process import ProcessRef
@@ -105,12 +105,14 @@ def is_exit_reason(reason: object) -> bool:
 
 
 def check_exit_reason(reason: object, what: str = "reason") -> ExitReason:
-    """Validate a user-given exit reason."""
+    """Validate a user-given exit reason.
+
+    Raises:
+        ValueError: not ``"normal"``, ``"shutdown"`` or an exception instance.
+    """
     if is_exit_reason(reason):
         return reason  # type: ignore[return-value,unused-ignore]
-    raise ValueError(
-        f"{what} must be 'normal', 'shutdown' or an exception instance, got {safe_repr(reason)}"
-    )
+    raise checks.value_error(what, "'normal', 'shutdown' or an exception instance", reason)
 
 
 # --- lifecycle events -------------------------------------------------------------------------

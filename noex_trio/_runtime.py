@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 import trio
 
+from . import _checks as checks
 from ._context import current_runtime, reset_library_context, runtime_var
 from ._exceptions import MaxRestartsExceededError, NoexError
 from ._handles import NoPublicConstructor
@@ -79,8 +80,8 @@ class Runtime(metaclass=NoPublicConstructor):
     """
 
     def __init__(self, name: str | None, start_default_bus: BusStarter) -> None:
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str or None, got {name!r}")
+        if name is not None:
+            name = checks.instance(name, "name", str, expected="a str or None")
         self.name = name or "runtime"
         self._start_default_bus = start_default_bus
         self.registry: RegistryInstance = RegistryInstance(keys="unique", name="names")
@@ -110,8 +111,7 @@ class Runtime(metaclass=NoPublicConstructor):
         others still run (a `KeyboardInterrupt`/`SystemExit` ends the runtime, in order).
         Returns a sync, idempotent ``unsubscribe()``.
         """
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
+        checks.callable_(handler, "handler")
         key = object()
         handlers = self._kernel.handlers
         handlers[key] = handler

@@ -9,13 +9,13 @@ down out of order.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 import trio
 
 from . import _actor
+from . import _checks as checks
 from ._context import current_kernel, host_var, reset_library_context
 from ._exceptions import InitializationError
 from ._outcome import find_fatal, is_cancellation
@@ -55,13 +55,8 @@ async def start_process(
     if name is not None:
         check_name(name)
     init_timeout = check_timeout(init_timeout, "init_timeout")
-    if mailbox_size != math.inf:
-        if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int):
-            raise TypeError(f"mailbox_size must be an int >= 1 or math.inf, got {mailbox_size!r}")
-        if mailbox_size < 1:
-            raise ValueError(f"mailbox_size must be an int >= 1 or math.inf, got {mailbox_size!r}")
-    if not isinstance(trap_exit, bool):
-        raise TypeError(f"trap_exit must be a bool, got {trap_exit!r}")
+    mailbox_size = checks.count(mailbox_size, "mailbox_size", minimum=1, inf=True)
+    trap_exit = checks.boolean(trap_exit, "trap_exit")
     host = host_var.get() or kernel.host()
     if name is not None:
         label = name

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable
 from typing import Any, cast
 
+from . import _checks as checks
 from ._child_spec import ChildInfo, ChildSpec, Restart, Shutdown
 from ._context import current_runtime
 from ._exceptions import (
@@ -91,7 +92,8 @@ class Supervisor:
                 exits on its own and is not restarted) or ``"all_significant"`` (when the last
                 significant child did).
             max_children: ``simple_one_for_one`` only: how many children it may have
-                (Elixir's ``DynamicSupervisor``); ``start_child`` beyond it raises `NoexError`.
+                (Elixir's ``DynamicSupervisor``); ``start_child`` beyond it raises
+                `MaxChildrenError`.
 
         Raises:
             Exception: the error of the child that failed to start (e.g. its
@@ -208,7 +210,7 @@ class Supervisor:
         Raises:
             Exception: whatever the child's start raised (nothing is added).
             DuplicateChildError: a child with ``spec.id`` exists.
-            NoexError: ``max_children`` reached.
+            MaxChildrenError: ``max_children`` reached.
             InvalidChildSpecError: not a `ChildSpec` (or one given to ``simple_one_for_one``),
                 or a bad ``significant``.
             ServerNotRunningError: the supervisor is not running.
@@ -226,7 +228,9 @@ class Supervisor:
             request = StartChild(None, args)
         else:
             if len(args) != 1 or not isinstance(args[0], ChildSpec):
-                raise InvalidChildSpecError(f"expected one ChildSpec, got {args!r}")
+                raise checks.type_error(
+                    "the arguments", "one ChildSpec", args, error=InvalidChildSpecError
+                )
             _check_significant(args[0], server.auto_shutdown)
             request = StartChild(args[0])
         return cast(ProcessRef, await _request(proc, request))
@@ -335,7 +339,7 @@ class Supervisor:
 
 def _check_supervisor(target: object, proc: object) -> SupervisorRef:
     if not isinstance(proc, SupervisorRef):
-        raise TypeError(f"expected a SupervisorRef or a supervisor's name, got {target!r}")
+        raise checks.type_error("sup", "a SupervisorRef or a supervisor's name", target)
     return proc
 
 
@@ -376,34 +380,35 @@ def _new_server(
     specs = _check_children(children)
     checked_strategy = _check_strategy(strategy)
     intensity = RestartIntensity(*check_intensity(max_restarts, max_seconds))
-    template = _check_template(strategy, child_template, specs, name)
+    template = _check_template(checked_strategy, child_template, specs, name)
     checked_auto_shutdown = _check_auto_shutdown(auto_shutdown)
     for spec in specs if template is None else [template]:
-        _check_significant(spec, auto_shutdown)
+        _check_significant(spec, checked_auto_shutdown)
     return SupervisorServer(
         specs=specs,
         strategy=checked_strategy,
         intensity=intensity,
         template=template,
         auto_shutdown=checked_auto_shutdown,
-        max_children=_check_max_children(strategy, max_children),
+        max_children=_check_max_children(checked_strategy, max_children),
     )
 
 
 def _check_id(child_id: object) -> str:
-    if not isinstance(child_id, str):
-        raise TypeError(f"child_id must be a str, got {child_id!r}")
-    return child_id
+    return checks.instance(child_id, "child_id", str)
 
 
 def _check_children(children: object) -> list[ChildSpec]:
     if isinstance(children, (str, bytes, ChildSpec)) or not isinstance(children, Iterable):
-        raise InvalidChildSpecError(f"children must be a list of ChildSpec, got {children!r}")
+        raise checks.type_error(
+            "children", "a list of ChildSpec", children, error=InvalidChildSpecError
+        )
     specs = list(children)
     seen: set[str] = set()
     for spec in specs:
-        if not isinstance(spec, ChildSpec):
-            raise InvalidChildSpecError(f"children must be ChildSpec objects, got {spec!r}")
+        checks.instance(
+            spec, "children", ChildSpec, expected="ChildSpec objects", error=InvalidChildSpecError
+        )
         if spec.id in seen:
             raise DuplicateChildError(None, spec.id)
         seen.add(spec.id)
@@ -411,24 +416,17 @@ def _check_children(children: object) -> list[ChildSpec]:
 
 
 def _check_strategy(strategy: object) -> Strategy:
-    if strategy not in STRATEGIES:
-        raise InvalidChildSpecError(
-            f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}"
-        )
-    return strategy
+    return checks.one_of(strategy, "strategy", STRATEGIES, error=InvalidChildSpecError)
 
 
 def _check_auto_shutdown(auto_shutdown: object) -> AutoShutdown:
-    if auto_shutdown not in AUTO_SHUTDOWNS:
-        raise InvalidChildSpecError(
-            f"auto_shutdown must be one of {', '.join(map(repr, AUTO_SHUTDOWNS))}, "
-            f"got {auto_shutdown!r}"
-        )
-    return auto_shutdown
+    return checks.one_of(
+        auto_shutdown, "auto_shutdown", AUTO_SHUTDOWNS, error=InvalidChildSpecError
+    )
 
 
 def _check_template(
-    strategy: object, template: object, specs: list[ChildSpec], name: str | None
+    strategy: Strategy, template: object, specs: list[ChildSpec], name: str | None
 ) -> ChildSpec | None:
     if strategy != "simple_one_for_one":
         if template is not None:
@@ -438,28 +436,22 @@ def _check_template(
         return None
     if template is None:
         raise MissingChildTemplateError(name)
-    if not isinstance(template, ChildSpec):
-        raise InvalidChildSpecError(f"child_template must be a ChildSpec, got {template!r}")
+    spec = checks.instance(template, "child_template", ChildSpec, error=InvalidChildSpecError)
     if specs:
         raise InvalidChildSpecError(
             "a simple_one_for_one supervisor takes no static children; start them with "
             f"Supervisor.start_child(sup, *args), got {[spec.id for spec in specs]!r}"
         )
-    return template
+    return spec
 
 
-def _check_max_children(strategy: object, max_children: object) -> float:
-    if max_children == math.inf:
-        return math.inf
-    if isinstance(max_children, bool) or not isinstance(max_children, int) or max_children < 0:
-        raise InvalidChildSpecError(
-            f"max_children must be an int >= 0 or math.inf, got {max_children!r}"
-        )
-    if strategy != "simple_one_for_one":
+def _check_max_children(strategy: Strategy, max_children: object) -> float:
+    limit = checks.count(max_children, "max_children", inf=True, error=InvalidChildSpecError)
+    if limit != math.inf and strategy != "simple_one_for_one":
         raise InvalidChildSpecError(
             f"max_children is only used by simple_one_for_one, got strategy {strategy!r}"
         )
-    return max_children
+    return limit
 
 
 def _check_significant(spec: ChildSpec, auto_shutdown: object) -> None:

@@ -32,8 +32,8 @@ from ._exceptions import (
     ChildNotFoundError,
     DuplicateChildError,
     InvalidChildSpecError,
+    MaxChildrenError,
     MaxRestartsExceededError,
-    NoexError,
 )
 from ._links import Exit
 from ._process import RUNNING, Process, ProcessRef, process_of
@@ -351,10 +351,7 @@ class SupervisorServer:
         if msg.spec is None:
             assert self.template is not None
             if len(self.children) >= self.max_children:
-                raise NoexError(
-                    f"{self.label} already has {len(self.children)} children "
-                    f"(max_children={self.max_children}); child not started"
-                )
+                raise MaxChildrenError(self.proc.ref, self.max_children)
             child = Child(f"child_{self._last_id + 1}", self.template, msg.args)
         else:
             if msg.spec.id in self.children:

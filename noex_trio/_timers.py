@@ -7,6 +7,7 @@ from typing import Any, final
 import attrs
 import trio
 
+from . import _checks as checks
 from ._context import reset_library_context
 from ._exceptions import MailboxFullError
 from ._handles import NoPublicConstructor
@@ -51,15 +52,12 @@ class TimerRef(metaclass=NoPublicConstructor):
 def send_after(target: object, message: Any, delay: float) -> TimerRef:
     """Cast `message` to `target` after `delay` seconds; see ``GenServer.send_after``."""
     proc = resolve(target)
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
-        raise TypeError(f"delay must be a number of seconds, got {delay!r}")
-    if not delay >= 0:
-        raise ValueError(f"delay must be >= 0, got {delay!r}")
+    seconds = checks.seconds(delay, "delay", zero=True)
     if proc.status > RUNNING:
         raise proc.not_running(target)
     timer: TimerRef = TimerRef._create(proc, message)
     proc.add_exit_hook(timer, lambda _reason: timer._cancel())
-    proc.kernel.host().nursery.start_soon(_fire, timer, float(delay))
+    proc.kernel.host().nursery.start_soon(_fire, timer, seconds)
     return timer
 
 
@@ -84,6 +82,4 @@ async def _fire(timer: TimerRef, delay: float) -> None:
 
 def cancel_timer(timer: TimerRef) -> bool:
     """Cancel a ``send_after``; True only if the message was still pending."""
-    if not isinstance(timer, TimerRef):
-        raise TypeError(f"expected a TimerRef, got {timer!r}")
-    return timer._cancel()
+    return checks.instance(timer, "timer", TimerRef)._cancel()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import trio
 
+from . import _checks as checks
 from ._mailbox import Crash
 from ._open_runtime import open_runtime
 from ._process import DEAD, ProcessRef
@@ -46,8 +47,7 @@ def crash(target: ProcessRef | str, error: BaseException | None = None) -> None:
     proc = resolve(target, system=True)
     if error is None:
         error = RuntimeError(f"{proc.label} crashed on purpose")
-    if not isinstance(error, BaseException):
-        raise TypeError(f"error must be an exception instance, got {error!r}")
+    checks.instance(error, "error", BaseException, expected="an exception instance")
     if proc.status >= DEAD:
         return
     proc.send.send_nowait(Crash(error))
@@ -66,8 +66,7 @@ def kill(target: ProcessRef | str, reason: ExitReason = "killed") -> None:
 
 async def wait_exit(target: ProcessRef) -> ExitReason:
     """Wait until `target` has exited and return its exit reason."""
-    if not isinstance(target, ProcessRef):  # (for callers without a type checker)
-        raise TypeError(f"target must be a GenServerRef, got {target!r}")
+    checks.instance(target, "target", ProcessRef, expected="a process ref")
     return await resolve(target, system=True).wait_exited()
 
 

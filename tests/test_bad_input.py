@@ -33,10 +33,10 @@ from noex_trio.testing import crash
 
 from .conftest import Counter, Echo, returning
 
-NOT_A_TARGET = r"^target must be a GenServerRef or a registered name, got 3$"
-EMPTY_TARGET = r"^target name must be a non-empty str, got ''$"
-BAD_TIMEOUT = r"^timeout must be > 0 \(or math.inf\), got "
-BAD_REASON = r"^reason must be 'normal', 'shutdown' or an exception instance, got 'bye'$"
+NOT_A_TARGET = r"^expected target to be a GenServerRef or a registered name, got 3$"
+EMPTY_TARGET = r"^expected target to be a ref or a non-empty registered name, got ''$"
+BAD_TIMEOUT = r"^expected timeout to be a number of seconds > 0 or math.inf, got "
+BAD_REASON = r"^expected reason to be 'normal', 'shutdown' or an exception instance, got 'bye'$"
 
 
 def nop() -> Any:  # pragma: no cover - never started
@@ -53,15 +53,15 @@ CASES: list[tuple[str, Callable[[Runtime, Any, Any], Any], type[Exception], str]
     ("start int name", lambda rt, r, s: GenServer.start(Counter, name=5), TypeError,
      r"^name must be a non-empty str, got 5$"),
     ("start NaN init_timeout", lambda rt, r, s: GenServer.start(Counter, init_timeout=math.nan),
-     ValueError, r"^init_timeout must be > 0 \(or math.inf\), got nan$"),
+     ValueError, r"^expected init_timeout to be a number of seconds > 0 or math.inf, got nan$"),
     ("start negative init_timeout", lambda rt, r, s: GenServer.start(Counter, init_timeout=-1),
-     ValueError, r"^init_timeout must be > 0 \(or math.inf\), got -1$"),
+     ValueError, r"^expected init_timeout to be a number of seconds > 0 or math.inf, got -1$"),
     ("start zero mailbox", lambda rt, r, s: GenServer.start(Counter, mailbox_size=0), ValueError,
-     r"^mailbox_size must be an int >= 1 or math.inf, got 0$"),
+     r"^expected mailbox_size to be an int >= 1 or math.inf, got 0$"),
     ("start float mailbox", lambda rt, r, s: GenServer.start(Counter, mailbox_size=1.5),
-     TypeError, r"^mailbox_size must be an int >= 1 or math.inf, got 1.5$"),
+     TypeError, r"^expected mailbox_size to be an int >= 1 or math.inf, got 1.5$"),
     ("start str trap_exit", lambda rt, r, s: GenServer.start(Counter, trap_exit="yes"),
-     TypeError, r"^trap_exit must be a bool, got 'yes'$"),
+     TypeError, r"^expected trap_exit to be a bool, got 'yes'$"),
     ("call non-ref", lambda rt, r, s: GenServer.call(3, "get"), TypeError, NOT_A_TARGET),
     ("call empty name", lambda rt, r, s: GenServer.call("", "get"), ValueError, EMPTY_TARGET),
     ("call unknown name", lambda rt, r, s: GenServer.call("nobody", "get"),
@@ -73,7 +73,7 @@ CASES: list[tuple[str, Callable[[Runtime, Any, Any], Any], type[Exception], str]
     ("call zero timeout", lambda rt, r, s: GenServer.call(r, "get", timeout=0),
      ValueError, BAD_TIMEOUT + "0$"),
     ("call bool timeout", lambda rt, r, s: GenServer.call(r, "get", timeout=True),
-     TypeError, r"^timeout must be a number of seconds, got True$"),
+     TypeError, r"^expected timeout to be a number of seconds > 0 or math.inf, got True$"),
     ("call a supervisor", lambda rt, r, s: GenServer.call(s, "get"), TypeError,
      r"^<SupervisorRef Supervisor#\d+> is not a GenServer; use the functions of its own "
      r"facade \(Supervisor\.\*, EventBus\.\*\)$"),
@@ -86,20 +86,20 @@ CASES: list[tuple[str, Callable[[Runtime, Any, Any], Any], type[Exception], str]
     ("stop empty name", lambda rt, r, s: GenServer.stop(""), ValueError, EMPTY_TARGET),
     ("is_running non-ref", lambda rt, r, s: GenServer.is_running(3), TypeError, NOT_A_TARGET),
     ("send_after negative", lambda rt, r, s: GenServer.send_after(r, 1, -1), ValueError,
-     r"^delay must be >= 0, got -1$"),
+     r"^expected delay to be a number of seconds >= 0 or math\.inf, got -1$"),
     ("send_after NaN", lambda rt, r, s: GenServer.send_after(r, 1, math.nan), ValueError,
-     r"^delay must be >= 0, got nan$"),
+     r"^expected delay to be a number of seconds >= 0 or math\.inf, got nan$"),
     ("send_after non-ref", lambda rt, r, s: GenServer.send_after(3, 1, 1), TypeError,
      NOT_A_TARGET),
     ("cancel_timer non-timer", lambda rt, r, s: GenServer.cancel_timer("t"), TypeError,
-     r"^expected a TimerRef, got 't'$"),
+     r"^expected timer to be a TimerRef, got 't'$"),
     ("monitor outside a process", lambda rt, r, s: GenServer.monitor(r), NoexError,
      r"^GenServer\.monitor\(\) can only be used inside a process"),
     ("wait_exit non-ref", lambda rt, r, s: GenServer.wait_exit(3), TypeError, NOT_A_TARGET),
     ("caller outside handle_call", lambda rt, r, s: GenServer.caller(), NoexError,
      r"^GenServer\.caller\(\) can only be used inside handle_call$"),
     ("crash with a non-exception", lambda rt, r, s: crash(r, "x"), TypeError,
-     r"^error must be an exception instance, got 'x'$"),
+     r"^expected error to be an exception instance, got 'x'$"),
     # -- Registry --
     ("register empty name", lambda rt, r, s: Registry.register("", r), ValueError,
      r"^name must be a non-empty str, got ''$"),
@@ -121,21 +121,22 @@ CASES: list[tuple[str, Callable[[Runtime, Any, Any], Any], type[Exception], str]
      ValueError, r"^key must be a non-empty str, got ''$"),
     # -- Supervisor --
     ("unknown strategy", lambda rt, r, s: Supervisor.start(strategy="x"),
-     InvalidChildSpecError, r"^strategy must be one of 'one_for_one', 'one_for_all', "
-     r"'rest_for_one', 'simple_one_for_one', got 'x'$"),
+     InvalidChildSpecError, r"^expected strategy to be 'one_for_one', 'one_for_all', "
+     r"'rest_for_one' or 'simple_one_for_one', got 'x'$"),
     ("negative max_restarts", lambda rt, r, s: Supervisor.start(max_restarts=-1),
-     InvalidChildSpecError, r"^max_restarts must be an int >= 0, got -1$"),
+     InvalidChildSpecError, r"^expected max_restarts to be an int >= 0, got -1$"),
     ("NaN max_seconds", lambda rt, r, s: Supervisor.start(max_seconds=math.nan),
      InvalidChildSpecError,
-     r"^max_seconds must be a number of seconds > 0 \(or math.inf\), got nan$"),
+     r"^expected max_seconds to be a number of seconds > 0 or math\.inf, got nan$"),
     ("children not a list", lambda rt, r, s: Supervisor.start(children=3),
-     InvalidChildSpecError, r"^children must be a list of ChildSpec, got 3$"),
+     InvalidChildSpecError, r"^expected children to be a list of ChildSpec, got 3$"),
     ("start_child on a GenServer", lambda rt, r, s: Supervisor.start_child(r, 1), TypeError,
-     r"^expected a SupervisorRef or a supervisor's name, got <GenServerRef Counter#\d+>$"),
+     r"^expected sup to be a SupervisorRef or a supervisor's name, "
+     r"got <GenServerRef Counter#\d+>$"),
     ("start_child non-spec", lambda rt, r, s: Supervisor.start_child(s, 3),
-     InvalidChildSpecError, r"^expected one ChildSpec, got \(3,\)$"),
+     InvalidChildSpecError, r"^expected the arguments to be one ChildSpec, got \(3,\)$"),
     ("terminate_child int id", lambda rt, r, s: Supervisor.terminate_child(s, 3), TypeError,
-     r"^child_id must be a str, got 3$"),
+     r"^expected child_id to be a str, got 3$"),
     ("restart_child unknown id", lambda rt, r, s: Supervisor.restart_child(s, "zz"),
      ChildNotFoundError, r"^Supervisor#\d+ has no child 'zz'$"),
     ("get_child unknown id", lambda rt, r, s: Supervisor.get_child(s, "zz"),
@@ -146,14 +147,14 @@ CASES: list[tuple[str, Callable[[Runtime, Any, Any], Any], type[Exception], str]
      BAD_REASON),
     ("ChildSpec NaN shutdown", lambda rt, r, s: ChildSpec("a", nop, shutdown=math.nan),
      InvalidChildSpecError,
-     r"^shutdown must be seconds >= 0, math.inf or 'brutal_kill', got nan$"),
+     r"^expected shutdown to be a number of seconds >= 0, math\.inf or 'brutal_kill', got nan$"),
     ("ChildSpec negative shutdown", lambda rt, r, s: ChildSpec("a", nop, shutdown=-1),
      InvalidChildSpecError,
-     r"^shutdown must be seconds >= 0, math.inf or 'brutal_kill', got -1$"),
+     r"^expected shutdown to be a number of seconds >= 0, math\.inf or 'brutal_kill', got -1$"),
     ("ChildSpec start not callable", lambda rt, r, s: ChildSpec("a", 3), InvalidChildSpecError,
-     r"^child start must be an async callable, got 3$"),
+     r"^expected child start to be an async callable, got 3$"),
     ("ChildSpec empty id", lambda rt, r, s: ChildSpec("", nop), InvalidChildSpecError,
-     r"^child id must be a non-empty str, got ''$"),
+     r"^expected child id to be a non-empty str, got ''$"),
     # -- EventBus --
     ("publish empty topic", lambda rt, r, s: EventBus.publish(rt.event_bus, "", 1), ValueError,
      r"^invalid topic '': topic is empty$"),
@@ -179,9 +180,9 @@ CASES: list[tuple[str, Callable[[Runtime, Any, Any], Any], type[Exception], str]
      r"^name must be a non-empty str, got ''$"),
     # -- runtime --
     ("non-callable lifecycle handler", lambda rt, r, s: rt.on_lifecycle_event(3), TypeError,
-     r"^handler must be callable, got 3$"),
+     r"^expected handler to be callable, got 3$"),
     ("runtime int name", lambda rt, r, s: open_runtime(name=3), TypeError,
-     r"^name must be a str or None, got 3$"),
+     r"^expected name to be a str or None, got 3$"),
 ]  # fmt: skip
 
 

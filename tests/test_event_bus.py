@@ -577,7 +577,9 @@ async def test_bad_handler_and_bus(rt: Runtime) -> None:
     counter: GenServerRef[Any, Any, Any] = await GenServer.start(Counter)
     with pytest.raises(TypeError, match=r"^bus must be an EventBusRef or the name of one, got"):
         EventBus.publish(counter, "a", 1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^target must be a GenServerRef or a registered name"):
+    with pytest.raises(
+        TypeError, match=r"^expected target to be a GenServerRef or a registered name"
+    ):
         EventBus.publish(42, "a", 1)  # type: ignore[arg-type]
     with pytest.raises(ServerNotRunningError, match=r"^'nope' is not running$"):
         EventBus.publish("nope", "a", 1)

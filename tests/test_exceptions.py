@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import importlib
+import inspect
 import math
+import pickle
+import pkgutil
+import re
+from typing import Any
 
 import pytest
 import trio
@@ -13,11 +20,15 @@ from noex_trio import (
     CallTimeoutError,
     CallToSelfError,
     ChildNotFoundError,
+    CircuitOpenError,
     DuplicateChildError,
     GenServer,
+    GenServerRef,
     InitializationError,
     InvalidChildSpecError,
+    LinkedExitError,
     MailboxFullError,
+    MaxChildrenError,
     MaxRestartsExceededError,
     MissingChildTemplateError,
     NoexError,
@@ -40,10 +51,13 @@ ERRORS = [
     AlreadyRegisteredError,
     NotRegisteredError,
     MaxRestartsExceededError,
+    MaxChildrenError,
     DuplicateChildError,
     ChildNotFoundError,
     MissingChildTemplateError,
     InvalidChildSpecError,
+    LinkedExitError,
+    CircuitOpenError,
 ]
 
 
@@ -122,3 +136,293 @@ def test_error_tree_is_documented() -> None:
     assert doc is not None
     for error in ERRORS:
         assert error.__name__ in doc
+
+
+def test_max_children_message() -> None:
+    error = MaxChildrenError("sup", 2)
+    assert str(error) == "'sup' already has 2 children (max_children=2); child not started"
+    assert (error.supervisor, error.max_children) == ("sup", 2)
+
+
+def test_registry_is_a_field() -> None:
+    assert AlreadyRegisteredError("n", None, "r").registry == "r"
+    assert NotRegisteredError("n").registry == ""
+
+
+def test_root_error_formats_like_exception() -> None:
+    assert str(NoexError()) == ""
+    assert str(NoexError("plain")) == "plain"
+    assert str(NoexError(5)) == "5"
+    assert str(NoexError("a", 1)) == "('a', 1)"
+    assert repr(NoexError("plain")) == "NoexError('plain')"
+    assert repr(CallTimeoutError("svc", 5.0)) == "CallTimeoutError('svc', 5.0)"
+    assert repr(NoRuntimeError()) == "NoRuntimeError()"
+
+
+def test_a_message_that_cannot_be_formatted_still_prints() -> None:
+    error = CallTimeoutError("svc", 1.0)
+    del error.target
+    assert str(error) == "<CallTimeoutError: message not formatted, AttributeError>"
+
+
+def test_odd_field_values_format() -> None:
+    assert str(CircuitOpenError("db", "soon")) == "circuit 'db' is open; next trial in soon s"  # type: ignore[arg-type]
+    assert str(MaxRestartsExceededError("sup", 3, "long")) == (  # type: ignore[arg-type]
+        "'sup' gave up: more than 3 restarts in long s"
+    )
+    assert str(InitializationError("svc", 3)) == "'svc' failed to start: 3"  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- errors are values
+
+# One example per error class, with plain values and names (str) as targets: these pickle.
+# Every error class of the package must be here (`test_every_error_has_an_example`).
+EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
+    NoexError: [("plain message",), ()],
+    NoRuntimeError: [()],
+    ServerNotRunningError: [
+        ("svc",),
+        ("svc", "stopping"),
+        ("svc", ValueError("boom")),
+        ("svc", ("shutdown", {"detail": [1, 2]})),
+    ],
+    CallTimeoutError: [("svc", 5.0), ("svc", math.inf)],
+    CallToSelfError: [("svc",), ("svc", "stop")],
+    InitializationError: [("svc", "init raised ValueError('x')")],
+    MailboxFullError: [("svc", 3)],
+    AlreadyRegisteredError: [("n",), ("n", None, "r"), ("n", "holder", "")],
+    NotRegisteredError: [("n",), ("n", "r")],
+    MaxRestartsExceededError: [("sup", 3, 5.0), ("sup", 0, math.inf)],
+    MaxChildrenError: [("sup", 2)],
+    DuplicateChildError: [("sup", "c"), (None, "c")],
+    ChildNotFoundError: [("sup", "c")],
+    MissingChildTemplateError: [(), ("sup",)],
+    InvalidChildSpecError: [("bad spec",)],
+    LinkedExitError: [("peer", KeyError("k")), ("peer", "killed")],
+    CircuitOpenError: [("db", 1.5)],
+}
+
+CASES = [
+    pytest.param(cls, args, id=f"{cls.__name__}{index}")
+    for cls, examples in EXAMPLES.items()
+    for index, args in enumerate(examples)
+]
+
+
+def package_errors() -> set[type[BaseException]]:
+    """Every exception class exported by, or defined in a module of, noex_trio."""
+    found = {
+        obj
+        for obj in (getattr(noex_trio, name) for name in noex_trio.__all__)
+        if isinstance(obj, type) and issubclass(obj, BaseException)
+    }
+    for info in pkgutil.iter_modules(noex_trio.__path__):
+        module = importlib.import_module(f"noex_trio.{info.name}")
+        found.update(
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type)
+            and issubclass(obj, BaseException)
+            and obj.__module__.startswith("noex_trio")
+        )
+    return found
+
+
+def test_every_error_has_an_example() -> None:
+    assert package_errors() == set(EXAMPLES)
+    assert set(EXAMPLES) >= set(ERRORS)
+
+
+def fingerprint(value: object) -> object:
+    """Compare values that hold exceptions (which compare by identity) by type and args."""
+    if isinstance(value, BaseException):
+        return (type(value), fingerprint(value.args), fingerprint(vars(value)))
+    if isinstance(value, tuple | list):
+        return (type(value), [fingerprint(item) for item in value])
+    if isinstance(value, dict):
+        return {key: fingerprint(item) for key, item in value.items()}
+    return value
+
+
+def assert_same_error(copied: BaseException, original: BaseException) -> None:
+    assert type(copied) is type(original)
+    assert copied is not original
+    assert fingerprint(copied.args) == fingerprint(original.args)
+    assert fingerprint(vars(copied)) == fingerprint(vars(original))
+    assert str(copied) == str(original)
+    assert repr(copied) == repr(original)
+    assert fingerprint(copied.__cause__) == fingerprint(original.__cause__)
+
+
+@pytest.mark.parametrize(("cls", "args"), CASES)
+def test_fields_are_the_constructor_arguments(
+    cls: type[BaseException], args: tuple[Any, ...]
+) -> None:
+    error = cls(*args)
+    if cls is NoexError:
+        assert error.args == args
+        return
+    parameters = list(inspect.signature(cls).parameters.values())
+    values = [*args, *(p.default for p in parameters[len(args) :])]
+    assert error.args == tuple(values)
+    for parameter, value in zip(parameters, values, strict=True):
+        assert getattr(error, parameter.name) is value
+
+
+@pytest.mark.parametrize(("cls", "args"), CASES)
+def test_copy_and_deepcopy_keep_every_field(
+    cls: type[BaseException], args: tuple[Any, ...]
+) -> None:
+    error = cls(*args)
+    error.add_note("a note")
+    shallow = copy.copy(error)
+    assert_same_error(shallow, error)
+    assert all(a is b for a, b in zip(shallow.args, error.args, strict=True))
+    assert_same_error(copy.deepcopy(error), error)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize(("cls", "args"), CASES)
+def test_pickle_keeps_every_field(
+    cls: type[BaseException], args: tuple[Any, ...], protocol: int
+) -> None:
+    error = cls(*args)
+    error.add_note("a note")
+    restored = pickle.loads(pickle.dumps(error, protocol=protocol))
+    assert_same_error(restored, error)
+    assert restored.__notes__ == ["a note"]
+
+
+def test_a_linked_exit_keeps_its_cause_through_a_pickle() -> None:
+    restored = pickle.loads(pickle.dumps(LinkedExitError("peer", KeyError("k"))))
+    assert isinstance(restored.__cause__, KeyError)
+    assert restored.__cause__.args == ("k",)
+
+
+def test_reassigned_fields_are_copied_and_reformatted() -> None:
+    error = ServerNotRunningError("svc")
+    error.reason = "normal"
+    assert str(error) == "'svc' is not running (exit reason: 'normal')"
+    assert str(pickle.loads(pickle.dumps(error))) == str(error)
+    assert str(copy.copy(error)) == str(error)
+
+
+# --------------------------------------------------------------------------- misbehaving fields
+
+
+class BrokenStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+class BrokenBoth(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class BrokenRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no eq")
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        raise RuntimeError("no bool")
+
+
+BROKEN = [BrokenStr(), BrokenBoth(), BrokenRepr()]
+
+
+@pytest.mark.parametrize("broken", BROKEN, ids=lambda b: type(b).__name__)
+@pytest.mark.parametrize(("cls", "args"), CASES)
+def test_broken_fields_never_break_the_message(
+    cls: type[BaseException], args: tuple[Any, ...], broken: object
+) -> None:
+    for position in range(len(args)):
+        spoiled = (*args[:position], broken, *args[position + 1 :])
+        error = cls(*spoiled)
+        assert "message not formatted" not in str(error)
+        assert isinstance(repr(error), str)
+
+
+ADDRESS = r"0x[0-9a-f]+"
+
+
+def test_broken_fields_are_shown_as_placeholders() -> None:
+    assert str(ServerNotRunningError("svc", BrokenStr())) == (
+        "'svc' is not running (exit reason: BrokenStr(<str() raised RuntimeError>))"
+    )
+    assert str(LinkedExitError("peer", BrokenBoth())) == (
+        "linked process 'peer' exited with BrokenBoth(<str() raised RuntimeError>)"
+    )
+    assert re.fullmatch(
+        rf"<BrokenRepr object at {ADDRESS}; repr\(\) raised RuntimeError> is not running",
+        str(ServerNotRunningError(BrokenRepr())),
+    )
+    assert re.fullmatch(
+        rf"CallTimeoutError\(<BrokenRepr object at {ADDRESS}; repr\(\) raised RuntimeError>, "
+        r"1\.0\)",
+        repr(CallTimeoutError(BrokenRepr(), 1.0)),
+    )
+    assert re.fullmatch(
+        rf"'svc' failed to start: <BrokenRepr object at {ADDRESS}; str\(\) raised RuntimeError>",
+        str(InitializationError("svc", BrokenRepr())),  # type: ignore[arg-type]
+    )
+
+
+def test_huge_fields_are_cut() -> None:
+    message = str(ServerNotRunningError("x" * 10_000, ValueError("y" * 10_000)))
+    assert len(message) < 700
+    # A message the library wrote itself is never cut.
+    assert str(InvalidChildSpecError("z" * 1000)) == "z" * 1000
+
+
+# --------------------------------------------------------------------------- real refs
+
+
+def refs_define_copying() -> bool:
+    """Whether refs define how they copy and pickle (the core rewrite gives them `__reduce__`)."""
+    return any(
+        name in vars(klass)
+        for klass in GenServerRef.__mro__
+        if klass is not object
+        for name in ("__reduce__", "__reduce_ex__", "__deepcopy__")
+    )
+
+
+async def test_copy_keeps_a_real_ref(rt: Runtime) -> None:
+    ref = await GenServer.start(Counter, name="svc")
+    error = ServerNotRunningError(ref, "normal")
+    copied = copy.copy(error)
+    assert copied.target is ref
+    assert str(copied) == str(error)
+    await ref.stop()
+
+
+@pytest.mark.xfail(
+    not refs_define_copying(),
+    reason="refs cannot be deep-copied or pickled until they get __reduce__ (core rewrite)",
+    run=False,  # a failed deepcopy of a ref leaves half-built trio objects behind
+    strict=True,
+)
+async def test_deepcopy_and_pickle_keep_a_real_ref(rt: Runtime) -> None:
+    ref = await GenServer.start(Counter, name="svc")
+    assert copy.copy(ref) is ref
+    assert copy.deepcopy(ref) is ref
+    error = LinkedExitError(ref, ValueError("boom"))
+    deep = copy.deepcopy(error)
+    assert deep.process is ref
+    assert str(deep) == str(error)
+    restored = pickle.loads(pickle.dumps(error))
+    assert restored.process is ref  # same OS process: the same live ref
+    assert str(restored) == str(error)
+    await ref.stop()

@@ -280,19 +280,39 @@ async def test_start_with_a_taken_name_does_not_run_init(rt: Runtime) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"mailbox_size": 0}, ValueError, r"^mailbox_size must be an int >= 1 or math.inf, got 0$"),
-        ({"mailbox_size": -3}, ValueError, r"^mailbox_size must be .*got -3$"),
-        ({"mailbox_size": 1.5}, TypeError, r"^mailbox_size must be .*got 1.5$"),
-        ({"mailbox_size": True}, TypeError, r"^mailbox_size must be .*got True$"),
-        ({"mailbox_size": "3"}, TypeError, r"^mailbox_size must be .*got '3'$"),
-        ({"init_timeout": 0}, ValueError, r"^init_timeout must be > 0 \(or math.inf\), got 0$"),
-        ({"init_timeout": -1.0}, ValueError, r"^init_timeout must be > 0"),
-        ({"init_timeout": math.nan}, ValueError, r"^init_timeout must be > 0"),
-        ({"init_timeout": "5"}, TypeError, r"^init_timeout must be a number of seconds, got '5'$"),
-        ({"init_timeout": None}, TypeError, r"^init_timeout must be a number"),
+        (
+            {"mailbox_size": 0},
+            ValueError,
+            r"^expected mailbox_size to be an int >= 1 or math.inf, got 0$",
+        ),
+        ({"mailbox_size": -3}, ValueError, r"^expected mailbox_size to be .*got -3$"),
+        ({"mailbox_size": 1.5}, TypeError, r"^expected mailbox_size to be .*got 1.5$"),
+        ({"mailbox_size": True}, TypeError, r"^expected mailbox_size to be .*got True$"),
+        ({"mailbox_size": "3"}, TypeError, r"^expected mailbox_size to be .*got '3'$"),
+        (
+            {"init_timeout": 0},
+            ValueError,
+            r"^expected init_timeout to be a number of seconds > 0 or math.inf, got 0$",
+        ),
+        (
+            {"init_timeout": -1.0},
+            ValueError,
+            r"^expected init_timeout to be a number of seconds > 0",
+        ),
+        (
+            {"init_timeout": math.nan},
+            ValueError,
+            r"^expected init_timeout to be a number of seconds > 0",
+        ),
+        (
+            {"init_timeout": "5"},
+            TypeError,
+            r"^expected init_timeout to be a number of seconds > 0 or math.inf, got '5'$",
+        ),
+        ({"init_timeout": None}, TypeError, r"^expected init_timeout to be a number"),
         ({"name": ""}, ValueError, r"^name must be a non-empty str, got ''$"),
         ({"name": 42}, TypeError, r"^name must be a non-empty str, got 42$"),
-        ({"trap_exit": 1}, TypeError, r"^trap_exit must be a bool, got 1$"),
+        ({"trap_exit": 1}, TypeError, r"^expected trap_exit to be a bool, got 1$"),
     ],
 )
 async def test_start_rejects_bad_arguments(
@@ -420,12 +440,24 @@ async def test_call_with_infinite_timeout(
 @pytest.mark.parametrize(
     ("bad_timeout", "error", "message"),
     [
-        (0, ValueError, r"^timeout must be > 0 \(or math.inf\), got 0$"),
-        (-1, ValueError, r"^timeout must be > 0 \(or math.inf\), got -1$"),
-        (math.nan, ValueError, r"^timeout must be > 0 \(or math.inf\), got nan$"),
-        ("5", TypeError, r"^timeout must be a number of seconds, got '5'$"),
-        (None, TypeError, r"^timeout must be a number of seconds, got None$"),
-        (True, TypeError, r"^timeout must be a number of seconds, got True$"),
+        (0, ValueError, r"^expected timeout to be a number of seconds > 0 or math.inf, got 0$"),
+        (-1, ValueError, r"^expected timeout to be a number of seconds > 0 or math.inf, got -1$"),
+        (
+            math.nan,
+            ValueError,
+            r"^expected timeout to be a number of seconds > 0 or math.inf, got nan$",
+        ),
+        ("5", TypeError, r"^expected timeout to be a number of seconds > 0 or math.inf, got '5'$"),
+        (
+            None,
+            TypeError,
+            r"^expected timeout to be a number of seconds > 0 or math.inf, got None$",
+        ),
+        (
+            True,
+            TypeError,
+            r"^expected timeout to be a number of seconds > 0 or math.inf, got True$",
+        ),
     ],
 )
 async def test_call_rejects_bad_timeouts(
@@ -454,10 +486,10 @@ async def test_call_unknown_name_and_dead_ref(rt: Runtime) -> None:
 
 async def test_call_rejects_bad_targets(rt: Runtime) -> None:
     with pytest.raises(
-        TypeError, match=r"^target must be a GenServerRef or a registered name, got 42$"
+        TypeError, match=r"^expected target to be a GenServerRef or a registered name, got 42$"
     ):
         await GenServer.call(42, "x")  # type: ignore[call-overload]
-    with pytest.raises(TypeError, match=r"^target must be a GenServerRef"):
+    with pytest.raises(TypeError, match=r"^expected target to be a GenServerRef"):
         GenServer.cast(None, "x")  # type: ignore[call-overload]
 
 
@@ -1043,7 +1075,8 @@ async def test_concurrent_stops(rt: Runtime, autojump_clock: trio.testing.MockCl
 async def test_stop_rejects_bad_reasons(rt: Runtime, reason: Any) -> None:
     ref = await GenServer.start(Counter)
     with pytest.raises(
-        ValueError, match=r"^reason must be 'normal', 'shutdown' or an exception instance, got "
+        ValueError,
+        match=r"^expected reason to be 'normal', 'shutdown' or an exception instance, got ",
     ):
         await GenServer.stop(ref, reason)
     assert ref.is_running()
@@ -1097,7 +1130,9 @@ async def test_is_running(rt: Runtime) -> None:
     assert GenServer.is_running(ref)
     assert GenServer.is_running("r")
     assert not GenServer.is_running("nope")
-    with pytest.raises(TypeError, match=r"^target must be a GenServerRef or a registered name"):
+    with pytest.raises(
+        TypeError, match=r"^expected target to be a GenServerRef or a registered name"
+    ):
         GenServer.is_running(3)
     await ref.stop()
     assert not GenServer.is_running(ref)
@@ -1137,7 +1172,7 @@ async def test_lifecycle_handlers(rt: Runtime, caplog: pytest.LogCaptureFixture)
     await ref.stop()
     assert first == [Started(ref), Terminated(ref, "normal")]
     assert last == [Started(ref)]
-    with pytest.raises(TypeError, match=r"^handler must be callable, got 3$"):
+    with pytest.raises(TypeError, match=r"^expected handler to be callable, got 3$"):
         rt.on_lifecycle_event(3)  # type: ignore[arg-type]
 
 

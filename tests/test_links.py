@@ -651,7 +651,7 @@ async def test_crash_in_handle_info_on_down(rt: Runtime) -> None:
 
 
 async def test_demonitor_rejects_other_objects(rt: Runtime) -> None:
-    with pytest.raises(TypeError, match=r"^expected a MonitorRef, got 'x'$"):
+    with pytest.raises(TypeError, match=r"^expected mref to be a MonitorRef, got 'x'$"):
         GenServer.demonitor("x")  # type: ignore[arg-type]
 
 

@@ -60,9 +60,14 @@ def only_exceptions(what: str, class_name: str) -> str:
     )
 
 
+def seconds_above_0(what: str) -> str:
+    """The anchored start of the message for a bad number of seconds > 0 in `what`."""
+    return rf"expected {what} to be a number of seconds > 0 or math\.inf"
+
+
 def not_exception_types(what: str, got: str) -> str:
     """The anchored message for something that is not exception classes in `what`."""
-    return rf"^expected {what} to be an exception class or a tuple of them, got {got}$"
+    return rf"^expected {what} to be an Exception subclass or a non-empty tuple of them, got {got}$"
 
 
 def state_of(breaker: CircuitBreaker) -> CircuitState:
@@ -500,33 +505,45 @@ def test_configuration_is_read_only() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"name": 5}, TypeError, r"^expected name to be a str, got 5$"),
-        ({"failure_threshold": 0}, ValueError, r"^expected failure_threshold >= 1, got 0$"),
+        ({"name": 5}, TypeError, r"^expected name to be a non-empty str, got 5$"),
+        (
+            {"failure_threshold": 0},
+            ValueError,
+            r"^expected failure_threshold to be an int >= 1, got 0$",
+        ),
         (
             {"failure_threshold": 2.0},
             TypeError,
-            r"^expected failure_threshold to be an int, got 2\.0$",
+            r"^expected failure_threshold to be an int >= 1, got 2\.0$",
         ),
         (
             {"failure_threshold": True},
             TypeError,
-            r"^expected failure_threshold to be an int, got True$",
+            r"^expected failure_threshold to be an int >= 1, got True$",
         ),
-        ({"half_open_max_calls": 0}, ValueError, r"^expected half_open_max_calls >= 1, got 0$"),
+        (
+            {"half_open_max_calls": 0},
+            ValueError,
+            r"^expected half_open_max_calls to be an int >= 1, got 0$",
+        ),
         (
             {"half_open_max_calls": "1"},
             TypeError,
-            r"^expected half_open_max_calls to be an int, got '1'$",
+            r"^expected half_open_max_calls to be an int >= 1, got '1'$",
         ),
-        ({"reset_timeout": 0}, ValueError, r"^expected reset_timeout > 0, got 0\.0$"),
-        ({"reset_timeout": -1.5}, ValueError, r"^expected reset_timeout > 0, got -1\.5$"),
-        ({"reset_timeout": math.nan}, ValueError, r"^expected reset_timeout > 0, got nan$"),
-        ({"reset_timeout": "30"}, TypeError, r"^expected reset_timeout to be a number, got '30'$"),
-        ({"reset_timeout": None}, TypeError, r"^expected reset_timeout to be a number, got None$"),
+        ({"reset_timeout": 0}, ValueError, rf"^{seconds_above_0('reset_timeout')}, got 0$"),
+        ({"reset_timeout": -1.5}, ValueError, rf"^{seconds_above_0('reset_timeout')}, got -1\.5$"),
+        (
+            {"reset_timeout": math.nan},
+            ValueError,
+            rf"^{seconds_above_0('reset_timeout')}, got nan$",
+        ),
+        ({"reset_timeout": "30"}, TypeError, rf"^{seconds_above_0('reset_timeout')}, got '30'$"),
+        ({"reset_timeout": None}, TypeError, rf"^{seconds_above_0('reset_timeout')}, got None$"),
         (
             {"failure_types": ()},
             ValueError,
-            r"^expected failure_types to name at least one exception class, got \(\)$",
+            not_exception_types("failure_types", r"\(\)"),
         ),
         (
             {"failure_types": [Boom]},
@@ -611,36 +628,56 @@ def test_backoff_delays_properties(
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"attempts": 0}, ValueError, r"^expected attempts >= 1, got 0$"),
-        ({"attempts": 2.0}, TypeError, r"^expected attempts to be an int, got 2\.0$"),
-        ({"attempts": False}, TypeError, r"^expected attempts to be an int, got False$"),
+        ({"attempts": 0}, ValueError, r"^expected attempts to be an int >= 1, got 0$"),
+        ({"attempts": 2.0}, TypeError, r"^expected attempts to be an int >= 1, got 2\.0$"),
+        ({"attempts": False}, TypeError, r"^expected attempts to be an int >= 1, got False$"),
         (
             {"base_delay": -0.1},
             ValueError,
-            r"^expected base_delay to be finite and >= 0, got -0\.1$",
+            r"^expected base_delay to be a finite number of seconds >= 0, got -0\.1$",
         ),
         (
             {"base_delay": math.inf},
             ValueError,
-            r"^expected base_delay to be finite and >= 0, got inf$",
+            r"^expected base_delay to be a finite number of seconds >= 0, got inf$",
         ),
         (
             {"base_delay": math.nan},
             ValueError,
-            r"^expected base_delay to be finite and >= 0, got nan$",
+            r"^expected base_delay to be a finite number of seconds >= 0, got nan$",
         ),
-        ({"base_delay": "0.1"}, TypeError, r"^expected base_delay to be a number, got '0\.1'$"),
-        ({"factor": 0.5}, ValueError, r"^expected factor to be finite and >= 1, got 0\.5$"),
-        ({"factor": math.inf}, ValueError, r"^expected factor to be finite and >= 1, got inf$"),
-        ({"factor": math.nan}, ValueError, r"^expected factor to be finite and >= 1, got nan$"),
-        ({"factor": True}, TypeError, r"^expected factor to be a number, got True$"),
-        ({"max_delay": -1}, ValueError, r"^expected max_delay to be finite and >= 0, got -1\.0$"),
+        (
+            {"base_delay": "0.1"},
+            TypeError,
+            r"^expected base_delay to be a finite number of seconds >= 0, got '0\.1'$",
+        ),
+        ({"factor": 0.5}, ValueError, r"^expected factor to be a finite number >= 1, got 0\.5$"),
+        (
+            {"factor": math.inf},
+            ValueError,
+            r"^expected factor to be a finite number >= 1, got inf$",
+        ),
+        (
+            {"factor": math.nan},
+            ValueError,
+            r"^expected factor to be a finite number >= 1, got nan$",
+        ),
+        ({"factor": True}, TypeError, r"^expected factor to be a finite number >= 1, got True$"),
+        (
+            {"max_delay": -1},
+            ValueError,
+            r"^expected max_delay to be a finite number of seconds >= 0, got -1$",
+        ),
         (
             {"max_delay": math.inf},
             ValueError,
-            r"^expected max_delay to be finite and >= 0, got inf$",
+            r"^expected max_delay to be a finite number of seconds >= 0, got inf$",
         ),
-        ({"max_delay": None}, TypeError, r"^expected max_delay to be a number, got None$"),
+        (
+            {"max_delay": None},
+            TypeError,
+            r"^expected max_delay to be a finite number of seconds >= 0, got None$",
+        ),
     ],
 )
 def test_backoff_delays_validation_is_eager(
@@ -909,7 +946,7 @@ async def test_retry_passes_positional_arguments() -> None:
         (
             {"retry_on": ()},
             ValueError,
-            r"^expected retry_on to name at least one exception class, got \(\)$",
+            not_exception_types("retry_on", r"\(\)"),
         ),
         (
             {"retry_on": "Boom"},
@@ -926,14 +963,18 @@ async def test_retry_passes_positional_arguments() -> None:
             TypeError,
             not_exception_types("retry_on", r"\(<class 'int'>,\)"),
         ),
-        ({"attempts": 0}, ValueError, r"^expected attempts >= 1, got 0$"),
-        ({"attempts": "3"}, TypeError, r"^expected attempts to be an int, got '3'$"),
-        ({"base_delay": -1}, ValueError, r"^expected base_delay to be finite and >= 0, got -1\.0$"),
-        ({"factor": 0.9}, ValueError, r"^expected factor to be finite and >= 1, got 0\.9$"),
+        ({"attempts": 0}, ValueError, r"^expected attempts to be an int >= 1, got 0$"),
+        ({"attempts": "3"}, TypeError, r"^expected attempts to be an int >= 1, got '3'$"),
+        (
+            {"base_delay": -1},
+            ValueError,
+            r"^expected base_delay to be a finite number of seconds >= 0, got -1$",
+        ),
+        ({"factor": 0.9}, ValueError, r"^expected factor to be a finite number >= 1, got 0\.9$"),
         (
             {"max_delay": math.nan},
             ValueError,
-            r"^expected max_delay to be finite and >= 0, got nan$",
+            r"^expected max_delay to be a finite number of seconds >= 0, got nan$",
         ),
     ],
 )

@@ -78,13 +78,17 @@ def test_erlang_default_allows_one_restart_in_five_seconds() -> None:
 @pytest.mark.parametrize(
     ("max_restarts", "max_seconds", "message"),
     [
-        (-1, 5, r"^max_restarts must be an int >= 0, got -1$"),
-        (None, 5, r"^max_restarts must be an int >= 0, got None$"),
-        (False, 5, r"^max_restarts must be an int >= 0, got False$"),
-        (3, 0, r"^max_seconds must be a number of seconds > 0 \(or math.inf\), got 0$"),
-        (3, -1.0, r"^max_seconds must be a number of seconds > 0"),
-        (3, math.nan, r"^max_seconds must be a number of seconds > 0 \(or math.inf\), got nan$"),
-        (3, True, r"^max_seconds must be a number of seconds > 0"),
+        (-1, 5, r"^expected max_restarts to be an int >= 0, got -1$"),
+        (None, 5, r"^expected max_restarts to be an int >= 0, got None$"),
+        (False, 5, r"^expected max_restarts to be an int >= 0, got False$"),
+        (3, 0, r"^expected max_seconds to be a number of seconds > 0 or math\.inf, got 0$"),
+        (3, -1.0, r"^expected max_seconds to be a number of seconds > 0 or math\.inf, got -1\.0$"),
+        (
+            3,
+            math.nan,
+            r"^expected max_seconds to be a number of seconds > 0 or math\.inf, got nan$",
+        ),
+        (3, True, r"^expected max_seconds to be a number of seconds > 0 or math\.inf, got True$"),
     ],
 )
 def test_bad_intensity(max_restarts: object, max_seconds: object, message: str) -> None:

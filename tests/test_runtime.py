@@ -93,7 +93,7 @@ async def test_current_runtime_inside_and_after() -> None:
     with pytest.raises(NoRuntimeError):
         current_runtime()
     assert open_runtime().name == "runtime"
-    with pytest.raises(TypeError, match=r"^name must be a str or None, got 3$"):
+    with pytest.raises(TypeError, match=r"^expected name to be a str or None, got 3$"):
         open_runtime(name=3)  # type: ignore[arg-type]
 
 

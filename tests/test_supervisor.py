@@ -172,7 +172,7 @@ async def test_unknown_child_ids(rt: Runtime) -> None:
     with pytest.raises(ChildNotFoundError, match=message) as info:
         Supervisor.get_child(sup, "nope")
     assert info.value.supervisor is sup
-    with pytest.raises(TypeError, match=r"^child_id must be a str, got 1$"):
+    with pytest.raises(TypeError, match=r"^expected child_id to be a str, got 1$"):
         Supervisor.get_child(sup, 1)  # type: ignore[arg-type]
     assert Supervisor.count_children(sup) == 1
 
@@ -184,21 +184,41 @@ def spec_of(child_id: str = "a", **options: Any) -> ChildSpec:
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
-        ({"strategy": "one_for_some"}, InvalidChildSpecError, r"^strategy must be one of 'one_"),
+        ({"strategy": "one_for_some"}, InvalidChildSpecError, r"^expected strategy to be 'one_"),
         (
             {"max_restarts": -1},
             InvalidChildSpecError,
-            r"^max_restarts must be an int >= 0, got -1$",
+            r"^expected max_restarts to be an int >= 0, got -1$",
         ),
-        ({"max_restarts": 1.5}, InvalidChildSpecError, r"^max_restarts must be an int >= 0"),
-        ({"max_restarts": True}, InvalidChildSpecError, r"^max_restarts must be an int >= 0"),
-        ({"max_seconds": 0}, InvalidChildSpecError, r"^max_seconds must be a number of secon"),
-        ({"max_seconds": math.nan}, InvalidChildSpecError, r"^max_seconds must be a number"),
-        ({"max_seconds": "5"}, InvalidChildSpecError, r"^max_seconds must be a number"),
-        ({"auto_shutdown": "sometimes"}, InvalidChildSpecError, r"^auto_shutdown must be one of"),
-        ({"children": spec_of()}, InvalidChildSpecError, r"^children must be a list of ChildSpec"),
-        ({"children": "ab"}, InvalidChildSpecError, r"^children must be a list of ChildSpec"),
-        ({"children": [Counter]}, InvalidChildSpecError, r"^children must be ChildSpec objects"),
+        (
+            {"max_restarts": 1.5},
+            InvalidChildSpecError,
+            r"^expected max_restarts to be an int >= 0, got 1\.5$",
+        ),
+        (
+            {"max_restarts": True},
+            InvalidChildSpecError,
+            r"^expected max_restarts to be an int >= 0",
+        ),
+        (
+            {"max_seconds": 0},
+            InvalidChildSpecError,
+            r"^expected max_seconds to be a number of seconds > 0 or math\.inf, got 0$",
+        ),
+        ({"max_seconds": math.nan}, InvalidChildSpecError, r"^expected max_seconds to be a number"),
+        ({"max_seconds": "5"}, InvalidChildSpecError, r"^expected max_seconds to be a number"),
+        (
+            {"auto_shutdown": "sometimes"},
+            InvalidChildSpecError,
+            r"^expected auto_shutdown to be 'never', ",
+        ),
+        ({"children": spec_of()}, InvalidChildSpecError, r"^expected children to be a list of"),
+        ({"children": "ab"}, InvalidChildSpecError, r"^expected children to be a list of"),
+        (
+            {"children": [Counter]},
+            InvalidChildSpecError,
+            r"^expected children to be ChildSpec objects",
+        ),
         (
             {"child_template": spec_of()},
             InvalidChildSpecError,
@@ -222,7 +242,7 @@ def spec_of(child_id: str = "a", **options: Any) -> ChildSpec:
         (
             {"strategy": "simple_one_for_one", "child_template": Counter},
             InvalidChildSpecError,
-            r"^child_template must be a ChildSpec, got <class",
+            r"^expected child_template to be a ChildSpec, got <class",
         ),
         (
             {
@@ -236,7 +256,7 @@ def spec_of(child_id: str = "a", **options: Any) -> ChildSpec:
         (
             {"strategy": "simple_one_for_one", "child_template": spec_of(), "max_children": -1},
             InvalidChildSpecError,
-            r"^max_children must be an int >= 0 or math.inf, got -1$",
+            r"^expected max_children to be an int >= 0 or math\.inf, got -1$",
         ),
         (
             {"children": [spec_of(restart="temporary", significant=True)]},
@@ -265,12 +285,16 @@ async def test_bad_options_start_nothing(
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"id": ""}, r"^child id must be a non-empty str, got ''$"),
-        ({"start": 3}, r"^child start must be an async callable, got 3$"),
-        ({"restart": "always"}, r"^restart must be 'permanent', 'transient' or 'temporary'"),
-        ({"shutdown": -1}, r"^shutdown must be seconds >= 0, math.inf or 'brutal_kill', got -1$"),
-        ({"shutdown": "later"}, r"^shutdown must be seconds >= 0"),
-        ({"significant": 1}, r"^significant must be a bool, got 1$"),
+        ({"id": ""}, r"^expected child id to be a non-empty str, got ''$"),
+        ({"start": 3}, r"^expected child start to be an async callable, got 3$"),
+        ({"restart": "always"}, r"^expected restart to be 'permanent', 'transient' or 'temporary'"),
+        (
+            {"shutdown": -1},
+            r"^expected shutdown to be a number of seconds >= 0, math\.inf or 'brutal_kill', "
+            r"got -1$",
+        ),
+        ({"shutdown": "later"}, r"^expected shutdown to be a number of seconds >= 0"),
+        ({"significant": 1}, r"^expected significant to be a bool, got 1$"),
     ],
 )
 def test_bad_child_specs(fields: dict[str, Any], message: str) -> None:
@@ -351,9 +375,13 @@ async def test_start_child_failure_adds_nothing(rt: Runtime) -> None:
 
 async def test_start_child_needs_one_spec(rt: Runtime) -> None:
     sup = await Supervisor.start()
-    with pytest.raises(InvalidChildSpecError, match=r"^expected one ChildSpec, got \('a',\)$"):
+    with pytest.raises(
+        InvalidChildSpecError, match=r"^expected the arguments to be one ChildSpec, got \('a',\)$"
+    ):
         await Supervisor.start_child(sup, "a")
-    with pytest.raises(InvalidChildSpecError, match=r"^expected one ChildSpec, got \(\)$"):
+    with pytest.raises(
+        InvalidChildSpecError, match=r"^expected the arguments to be one ChildSpec, got \(\)$"
+    ):
         await Supervisor.start_child(sup)
     with pytest.raises(InvalidChildSpecError, match=r"^child 'a' is significant, which needs"):
         await Supervisor.start_child(sup, spec_of(restart="transient", significant=True))
@@ -465,7 +493,9 @@ async def test_supervisor_refs_are_not_gen_servers_and_vice_versa(rt: Runtime) -
         GenServer.cast("app", 1)
     assert not hasattr(sup, "call")  # a SupervisorRef has no call/cast at all
     assert not hasattr(sup, "cast")
-    not_supervisor = r"^expected a SupervisorRef or a supervisor's name, got <GenServerRef Count"
+    not_supervisor = (
+        r"^expected sup to be a SupervisorRef or a supervisor's name, got <GenServerRef Count"
+    )
     with pytest.raises(TypeError, match=not_supervisor):
         Supervisor.get_children(child)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=not_supervisor):
@@ -474,18 +504,22 @@ async def test_supervisor_refs_are_not_gen_servers_and_vice_versa(rt: Runtime) -
         Supervisor.is_running(child)  # type: ignore[arg-type]
     Registry.register("counter", child)
     with pytest.raises(
-        TypeError, match=r"^expected a SupervisorRef or a supervisor's name, got 'co"
+        TypeError, match=r"^expected sup to be a SupervisorRef or a supervisor's name, got 'co"
     ):
         Supervisor.is_running("counter")
     with pytest.raises(
-        TypeError, match=r"^expected a SupervisorRef or a supervisor's name, got 'co"
+        TypeError, match=r"^expected sup to be a SupervisorRef or a supervisor's name, got 'co"
     ):
         await Supervisor.stop("counter")
-    with pytest.raises(TypeError, match=r"^target must be a GenServerRef or a registered name"):
+    with pytest.raises(
+        TypeError, match=r"^expected target to be a GenServerRef or a registered name"
+    ):
         Supervisor.count_children(42)  # type: ignore[arg-type]
     with pytest.raises(ServerNotRunningError, match=r"^'nobody' is not running$"):
         await Supervisor.start_child("nobody", Counter.child_spec())
-    with pytest.raises(ValueError, match=r"^reason must be 'normal', 'shutdown' or an exception"):
+    with pytest.raises(
+        ValueError, match=r"^expected reason to be 'normal', 'shutdown' or an exception"
+    ):
         await Supervisor.stop(sup, "bogus")  # type: ignore[arg-type]
     assert sup.is_running()
 

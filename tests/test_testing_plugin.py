@@ -54,7 +54,7 @@ async def test_crash_with_a_given_error_behind_queued_messages(runtime: Runtime)
     crash(ref, error)
     assert await wait_exit(ref) is error
     assert ("cast", "before") in behaviour.seen
-    with pytest.raises(TypeError, match=r"^error must be an exception instance, got 'x'$"):
+    with pytest.raises(TypeError, match=r"^expected error to be an exception instance, got 'x'$"):
         crash(await GenServer.start(Counter), "x")  # type: ignore[arg-type]
 
 
@@ -102,7 +102,7 @@ async def test_wait_exit(runtime: Runtime) -> None:
         nursery.start_soon(ref.stop)
         assert await wait_exit(ref) == "normal"
     assert await wait_exit(ref) == "normal"  # already dead: returns at once
-    with pytest.raises(TypeError, match=r"^target must be a GenServerRef, got 'x'$"):
+    with pytest.raises(TypeError, match=r"^expected target to be a process ref, got 'x'$"):
         await wait_exit("x")  # type: ignore[arg-type]
 
 

@@ -55,7 +55,7 @@ async def test_cancel_timer(rt: Runtime, autojump_clock: trio.testing.MockClock)
     assert GenServer.cancel_timer(timer) is False  # already cancelled
     await trio.sleep(2)
     assert await ref.call("get") == []
-    with pytest.raises(TypeError, match=r"^expected a TimerRef, got 'timer'$"):
+    with pytest.raises(TypeError, match=r"^expected timer to be a TimerRef, got 'timer'$"):
         GenServer.cancel_timer("timer")  # type: ignore[arg-type]
 
 
@@ -104,11 +104,23 @@ async def test_timer_to_a_stopping_process_is_a_dead_letter(
 @pytest.mark.parametrize(
     ("delay", "error", "message"),
     [
-        (-1, ValueError, r"^delay must be >= 0, got -1$"),
-        (math.nan, ValueError, r"^delay must be >= 0, got nan$"),
-        ("1", TypeError, r"^delay must be a number of seconds, got '1'$"),
-        (None, TypeError, r"^delay must be a number of seconds, got None$"),
-        (True, TypeError, r"^delay must be a number of seconds, got True$"),
+        (-1, ValueError, r"^expected delay to be a number of seconds >= 0 or math\.inf, got -1$"),
+        (
+            math.nan,
+            ValueError,
+            r"^expected delay to be a number of seconds >= 0 or math\.inf, got nan$",
+        ),
+        ("1", TypeError, r"^expected delay to be a number of seconds >= 0 or math\.inf, got '1'$"),
+        (
+            None,
+            TypeError,
+            r"^expected delay to be a number of seconds >= 0 or math\.inf, got None$",
+        ),
+        (
+            True,
+            TypeError,
+            r"^expected delay to be a number of seconds >= 0 or math\.inf, got True$",
+        ),
     ],
 )
 async def test_send_after_rejects_bad_delays(
