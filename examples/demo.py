@@ -16,6 +16,9 @@ process tree with restart counts, throughput and errors. At the end the demo rec
 order is confirmed, rejected or failed with a named error, the counts add up, the stock adds
 up, and every event published was seen. It exits with status 1 if anything does not.
 
+Crash reports (logger ``noex_trio``) go to ``--log FILE``; without it they are not shown, since
+they would tear the live view, and the summary says so.
+
 Service state that must survive a crash (stock, reservations, orders) lives in `Store`, which
 stands in for a database; a restarted process starts empty, as OTP processes do.
 """
@@ -93,7 +96,9 @@ def parse_args(argv: list[str] | None) -> Options:
         help=f"restarts each supervisor tolerates in {MAX_SECONDS:g} s (200)",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    parser.add_argument("--log", default=None, help="write the crash log to this file")
+    parser.add_argument(
+        "--log", default=None, help="write crash reports to this file (default: not shown)"
+    )
     args = parser.parse_args(argv)
     for name in ("duration", "rate"):
         if not getattr(args, name) > 0:
@@ -811,6 +816,9 @@ def report(summary: DemoSummary) -> list[str]:
         f"  stock: {s.stock_initial} at start = {s.stock_left} left + {s.stock_ordered} ordered",
         f"  faults injected: {s.crashes_injected} crashes, {s.stalls_injected} stalls",
         f"  restarts: {_counts({k: v for k, v in s.restarts.items() if v})}",
+        f"  crash reports: in {s.options.log}"
+        if s.options.log
+        else "  crash reports: not shown (they would tear the live view); --log FILE keeps them",
         "",
         "nothing lost: every order confirmed, rejected or failed with a named error; "
         "the counts add up"

@@ -12,6 +12,7 @@ a virtual clock and checks every line. ``docs/guides/gen-server.md`` walks throu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -247,4 +248,5 @@ async def main() -> list[str]:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)  # show crash reports (logger "noex_trio")
     trio.run(main)

@@ -8,6 +8,7 @@
   plain Trio code waits for that with ``GenServer.wait_exit``.
 """
 
+import logging
 import math
 
 import trio
@@ -103,4 +104,5 @@ async def main() -> list[str]:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)  # show crash reports (logger "noex_trio")
     trio.run(main)

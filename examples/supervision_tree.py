@@ -18,6 +18,7 @@ What happens:
 Run it with ``python -m examples.supervision_tree``.
 """
 
+import logging
 import math
 from collections.abc import Callable
 
@@ -185,4 +186,5 @@ async def main() -> list[str]:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)  # show crash reports (logger "noex_trio")
     trio.run(main)

@@ -7,19 +7,28 @@ can map to many processes — groups you can `dispatch` a cast to, with metadata
 Every entry of a process is removed, in every registry, as part of its exit and *before* the
 exit is reported to anyone (OTP releases names before exit signals go out), so a supervisor can
 give the name to the restarted process at once and a lookup never returns a dead process.
+
+`RegistryInstance.match` selects keys with the EventBus topic grammar (`noex_trio._topics`): a
+key is split at each `.` into segments; `*` matches exactly one segment, `**` zero or more, and
+the pattern `"*"` alone matches every key.
 """
 
 from __future__ import annotations
 
-import functools
-import re
+import itertools
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
 
-from ._exceptions import AlreadyRegisteredError, NotRegisteredError, ServerNotRunningError
+from ._exceptions import (
+    AlreadyRegisteredError,
+    MailboxFullError,
+    NotRegisteredError,
+    ServerNotRunningError,
+)
 from ._process import DEAD, ProcessRef, process_of
 from ._refs import GenServerRef, cast
+from ._topics import parse_pattern
 
 if TYPE_CHECKING:
     from ._gen_server import GenServer
@@ -53,34 +62,70 @@ def _check_ref(ref: object) -> ProcessRef:
     return ref
 
 
-@functools.lru_cache(maxsize=256)
-def _glob(pattern: str) -> re.Pattern[str]:
-    """`*`: any run of characters but `/`; `**`: anything; `?`: one character but `/`."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out), re.DOTALL)
+_STAR = "*"
+_GLOBSTAR = "**"
+
+
+def key_matches(pattern: tuple[str, ...], key: str) -> bool:
+    """Tell whether a parsed topic pattern (`parse_pattern`) selects the registry key `key`.
+
+    The key is split at each ``.``; unlike a published topic it may hold any text, so an empty
+    segment (``"a..b"``) or a ``*`` inside a segment is just a segment that only the wildcards
+    match. ``("*",)`` (the pattern ``"*"`` alone) matches every key, as on the EventBus.
+    """
+    if pattern == (_STAR,):
+        return True
+    # An NFA walk over pattern positions, as `_topics.topic_matches` does for topics.
+    last = len(pattern)
+    states = _skip_globstars(pattern, {0})
+    for segment in key.split("."):
+        following: set[int] = set()
+        for position in states:
+            if position < last:
+                wanted = pattern[position]
+                if wanted == _GLOBSTAR:
+                    following.add(position)
+                elif wanted in (_STAR, segment):
+                    following.add(position + 1)
+        if not following:
+            return False
+        states = _skip_globstars(pattern, following)
+    return last in states
+
+
+def _skip_globstars(pattern: tuple[str, ...], states: set[int]) -> set[int]:
+    # A `**` may match zero segments: from its position, the next one is reachable too.
+    pending = list(states)
+    while pending:
+        position = pending.pop()
+        if position < len(pattern) and pattern[position] == _GLOBSTAR:
+            following = position + 1
+            if following not in states:
+                states.add(following)
+                pending.append(following)
+    return states
+
+
+_unnamed = itertools.count(1)
 
 
 class RegistryInstance:
-    """A registry of processes by key; see the module docstring.
+    """A registry of processes by key, scoped to a runtime.
+
+    Get one from ``Registry.create(...)`` (or use ``rt.registry``, the runtime's name registry).
+    A key is a non-empty string. In a ``"unique"`` registry a key names at most one process
+    (`lookup`, `whereis`); in a ``"duplicate"`` registry a key maps to any number of processes,
+    kept in registration order (`lookup_all`, `entries`, `dispatch`). Each entry carries
+    metadata (`metadata`, `update_metadata`). `match` selects entries by key with the EventBus
+    pattern grammar (``.``-separated segments, ``*`` one segment, ``**`` zero or more, ``"*"``
+    alone everything). A process may hold many keys; when it exits, all its entries are removed
+    before its exit is reported to anyone. Guide: ``docs/guides/registry.md``.
 
     Args:
         keys: ``"unique"`` (a key names at most one process) or ``"duplicate"`` (a key maps to
             any number of processes, kept in registration order).
-        name: a label used in error messages.
+        name: a label for reprs and error messages; an empty name gets a generated one,
+            ``"registry#N"``.
     """
 
     def __init__(self, *, keys: Literal["unique", "duplicate"] = "unique", name: str = "") -> None:
@@ -89,7 +134,7 @@ class RegistryInstance:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, got {name!r}")
         self.keys = keys
-        self.name = name
+        self.name = name or f"registry#{next(_unnamed)}"
         self._entries: dict[str, dict[ProcessRef, Any]] = {}
         # Keys per process, as an ordered set: unregister is O(1) however many names it holds.
         self._by_proc: dict[ProcessRef, dict[str, None]] = {}
@@ -152,7 +197,7 @@ class RegistryInstance:
         holders[proc] = metadata
 
     def _noex_release(self, proc: ProcessRef) -> None:
-        """The exit sequence of `proc`: drop all its entries (the record calls this)."""
+        """The exit sequence of `proc`: drop all its entries (its record calls this)."""
         for key in self._by_proc.pop(proc, ()):
             holders = self._entries[key]
             del holders[proc]
@@ -186,7 +231,7 @@ class RegistryInstance:
             TypeError: the process does not run `expected`, or this is a duplicate-key
                 registry (use `lookup_all`).
         """
-        ref = self.whereis(key, expected)  # type: ignore[arg-type]
+        ref = self._find("lookup", key, expected)
         if ref is None:
             raise NotRegisteredError(key, self.name)
         return ref
@@ -201,24 +246,44 @@ class RegistryInstance:
         self, key: str, expected: type[Any] | None = None
     ) -> GenServerRef[Any, Any, Any] | None:
         """Like `lookup`, but None when nothing is registered under `key`."""
+        return self._find("whereis", key, expected)
+
+    def _find(self, operation: str, key: str, expected: type[Any] | None) -> Any:
         check_name(key, "key" if self.keys == "duplicate" else "name")
         if self.keys == "duplicate":
-            raise TypeError("lookup/whereis need a unique registry; use lookup_all")
+            raise TypeError(
+                f"{operation}({key!r}) needs a unique registry, but registry {self.name!r} has "
+                f"duplicate keys; use lookup_all({key!r})"
+            )
         proc = self._whereis(key)
         if proc is not None and expected is not None:
-            if not isinstance(expected, type):
-                raise TypeError(f"expected must be a behaviour class, got {expected!r}")
-            behaviour = process_of(proc).behaviour
-            if not isinstance(behaviour, expected):
-                raise TypeError(
-                    f"{key!r} is {proc!r} running {type(behaviour).__name__}, "
-                    f"expected {expected.__name__}"
-                )
-        return proc  # type: ignore[return-value]
+            _check_runs(proc, key, expected)
+        return proc
 
-    def lookup_all(self, key: str) -> list[GenServerRef[Any, Any, Any]]:
-        """Every process registered under `key`, in registration order (empty if none)."""
-        return list(self._entries.get(check_name(key, "key"), ()))  # type: ignore[arg-type]
+    @overload
+    def lookup_all(self, key: str) -> list[GenServerRef[Any, Any, Any]]: ...
+    @overload
+    def lookup_all(
+        self, key: str, expected: type[GenServer[Any, C, K, R]]
+    ) -> list[GenServerRef[C, K, R]]: ...
+    def lookup_all(
+        self, key: str, expected: type[Any] | None = None
+    ) -> list[GenServerRef[Any, Any, Any]]:
+        """Every process registered under `key`, in registration order (empty if none).
+
+        Args:
+            key: the key.
+            expected: optionally the behaviour class every process must run; the refs are then
+                typed with its message and reply types.
+
+        Raises:
+            TypeError: a process under `key` does not run `expected`.
+        """
+        procs = list(self._entries.get(check_name(key, "key"), ()))
+        if expected is not None:
+            for proc in procs:
+                _check_runs(proc, key, expected)
+        return procs
 
     def entries(self, key: str) -> list[RegistryEntry]:
         """The entries under `key` with their metadata, in registration order."""
@@ -249,28 +314,53 @@ class RegistryInstance:
         return sum(len(holders) for holders in self._entries.values())
 
     def match(self, pattern: str) -> list[RegistryEntry]:
-        """Entries whose key matches a glob: ``*`` (no ``/``), ``**`` (anything), ``?``."""
-        regex = _glob(check_name(pattern, "pattern"))
+        """The entries whose key `pattern` selects, with the EventBus pattern grammar.
+
+        A key is split at each ``.`` into segments; in the pattern, ``*`` matches exactly one
+        segment, ``**`` zero or more, any other segment itself, and ``"*"`` alone matches every
+        key. Entries come by key in first-registration order, then in registration order.
+
+        Raises:
+            TypeError: `pattern` is not a str.
+            ValueError: `pattern` is empty, has an empty segment or a ``*`` that is not a whole
+                ``*`` or ``**`` segment (``"us*er"``).
+        """
+        segments = parse_pattern(check_name(pattern, "pattern"))
         return [
             RegistryEntry(key, proc, meta)
             for key, holders in self._entries.items()
-            if regex.fullmatch(key)
+            if key_matches(segments, key)
             for proc, meta in holders.items()
         ]
 
     def dispatch(self, key: str, message: Any) -> int:
-        """Cast `message` to every process under `key`; returns how many got it.
+        """Cast `message` to every GenServer under `key`, in registration order.
 
-        A process that cannot take it (bounded mailbox full) is skipped, not fatal to the others.
+        Returns how many processes got it. Skipped, without raising (and not counted):
+        processes that are not GenServers (supervisors, event buses: a cast would crash them),
+        processes that stopped taking messages (stopping), and processes whose bounded mailbox
+        is full (compare the result with ``len(lookup_all(key))``). Any other error propagates.
         """
         sent = 0
         for proc in self.lookup_all(key):
+            if type(proc) is not GenServerRef:
+                continue
             try:
-                cast(proc, message, system=True)
-            except Exception:
+                cast(proc, message)
+            except (ServerNotRunningError, MailboxFullError):
                 continue
             sent += 1
         return sent
+
+
+def _check_runs(proc: ProcessRef, key: str, expected: object) -> None:
+    if not isinstance(expected, type):
+        raise TypeError(f"expected must be a behaviour class, got {expected!r}")
+    behaviour = process_of(proc).behaviour
+    if not isinstance(behaviour, expected):
+        raise TypeError(
+            f"{key!r} is {proc!r} running {type(behaviour).__name__}, expected {expected.__name__}"
+        )
 
 
 _MISSING: Any = object()

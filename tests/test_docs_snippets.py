@@ -26,18 +26,31 @@ include = _load_include()
 
 
 IPC_GUIDE = ROOT / "docs" / "guides" / "inter-process-communication.md"
+REGISTRY_GUIDE = ROOT / "docs" / "guides" / "registry.md"
 
 
-def test_ipc_guide_shows_only_tested_code() -> None:
-    text = IPC_GUIDE.read_text(encoding="utf-8")
+@pytest.mark.parametrize("guide", [IPC_GUIDE, REGISTRY_GUIDE], ids=lambda guide: guide.name)
+def test_guide_shows_only_tested_code(guide: Path) -> None:
+    text = guide.read_text(encoding="utf-8")
     new, problems = include.process(text, write=False)
     assert problems == []
     assert new == text
 
 
+def test_every_region_of_the_registry_example_is_in_the_guide() -> None:
+    source = (ROOT / "examples" / "registry.py").read_text("utf-8")
+    regions = set(re.findall(r"# --8<-- \[start:([\w-]+)\]", source))
+    included = set(
+        re.findall(
+            r"<!-- include: examples/registry\.py:([\w-]+) -->", REGISTRY_GUIDE.read_text("utf-8")
+        )
+    )
+    assert regions == included
+
+
 @pytest.mark.parametrize("guide", GUIDES, ids=[guide.name for guide in GUIDES])
 def test_guide_includes_match_the_examples(guide: Path) -> None:
-    # Every guide's includes must match; only the IPC guide (above) must be all includes.
+    # Every guide's includes must match; only the guides above must be all includes.
     _, problems = include.process(guide.read_text(encoding="utf-8"), write=False)
     assert [problem for problem in problems if "untested code" not in problem] == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, assert_type
 
 import pytest
 import trio
@@ -19,8 +19,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+import noex_trio._registry
 from noex_trio import (
     AlreadyRegisteredError,
+    EventBus,
     GenServer,
     GenServerRef,
     LifecycleEvent,
@@ -30,9 +32,12 @@ from noex_trio import (
     RegistryInstance,
     Runtime,
     ServerNotRunningError,
+    Supervisor,
     Terminated,
     open_runtime,
 )
+from noex_trio._registry import key_matches
+from noex_trio._topics import parse_pattern, topic_matches
 
 from .conftest import Counter, Echo
 
@@ -256,9 +261,15 @@ async def test_duplicate_registry(rt: Runtime) -> None:
     assert group.count() == 4
     assert group.names() == ["topic", "other"]
     assert group.is_registered("other")
-    with pytest.raises(TypeError, match=r"^lookup/whereis need a unique registry; use lookup_all$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^lookup\('topic'\) needs a unique registry, but registry 'group' has duplicate "
+        r"keys; use lookup_all\('topic'\)$",
+    ):
         group.lookup("topic")
-    with pytest.raises(TypeError, match=r"need a unique registry"):
+    with pytest.raises(
+        TypeError, match=r"^whereis\('topic'\) needs a unique registry, but registry 'group'"
+    ):
         group.whereis("topic")
     with pytest.raises(ValueError, match=r"^key must be a non-empty str, got ''$"):
         group.register("", refs[0])
@@ -317,26 +328,157 @@ async def test_dispatch_skips_processes_that_cannot_take_it(
     assert await busy.call("get", timeout=math.inf) == 1
 
 
-async def test_match(rt: Runtime) -> None:
-    refs = [await GenServer.start(Counter) for _ in range(5)]
+async def test_dispatch_skips_processes_that_are_not_gen_servers(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A cast would reach a supervisor's or a bus's own handler: dispatch leaves them alone.
+    sup = await Supervisor.start()
+    bus = await EventBus.start()
+    echo = Echo()
+    worker = await GenServer.start(echo)
+    group = Registry.create(keys="duplicate", name="everyone")
+    for ref in (sup, bus, worker):
+        group.register("all", ref)
+    assert group.dispatch("all", "hello") == 1
+    await worker.call("sync")
+    assert ("cast", "hello") in echo.seen
+    assert sup.is_running()
+    assert bus.is_running()
+    assert caplog.records == []  # nobody got an unexpected message
+
+
+async def test_dispatch_skips_a_stopping_process(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    class Slow(GenServer[None, str, str, None]):
+        def init(self) -> None:
+            return None
+
+        async def handle_call(self, msg: str, state: None) -> tuple[None, None]:
+            await trio.sleep(1)
+            return None, None
+
+        def handle_cast(self, msg: str, state: None) -> None:
+            raise AssertionError("a stopping process got a cast")
+
+    slow = await GenServer.start(Slow)
+    echo = Echo()
+    other = await GenServer.start(echo)
+    group = Registry.create(keys="duplicate")
+    group.register("all", slow)
+    group.register("all", other)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(slow.call, "busy")
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(slow.stop)
+        await trio.testing.wait_all_tasks_blocked()
+        assert group.lookup_all("all") == [slow, other]  # still registered, but stopping
+        assert group.dispatch("all", "hi") == 1
+    await other.call("sync")
+    assert ("cast", "hi") in echo.seen
+
+
+async def test_dispatch_does_not_swallow_other_errors(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(target: object, message: object, *, system: bool = False) -> None:
+        raise RuntimeError("bug")
+
+    ref = await GenServer.start(Counter)
+    group = Registry.create(keys="duplicate")
+    group.register("all", ref)
+    monkeypatch.setattr(noex_trio._registry, "cast", broken)
+    with pytest.raises(RuntimeError, match=r"^bug$"):
+        group.dispatch("all", 1)
+
+
+async def test_every_registry_has_a_readable_name(rt: Runtime) -> None:
+    first, second = Registry.create(), Registry.create(keys="duplicate", name="")
+    assert re.fullmatch(r"registry#\d+", first.name)
+    assert re.fullmatch(r"registry#\d+", second.name)
+    assert first.name != second.name
+    assert re.fullmatch(r"<RegistryInstance 'registry#\d+' keys=unique entries=0>", repr(first))
+    with pytest.raises(
+        NotRegisteredError, match=r"^no process is registered as 'x' in registry 'registry#\d+'$"
+    ):
+        first.lookup("x")
+    with pytest.raises(TypeError, match=r"^lookup\('x'\) needs .* registry 'registry#\d+' has"):
+        second.lookup("x")
+    assert rt.registry.name == "names"
+
+
+async def test_typed_lookup_all(rt: Runtime) -> None:
+    counters = [await GenServer.start(Counter, 1), await GenServer.start(Counter, 2)]
+    group = Registry.create(keys="duplicate")
+    for ref in counters:
+        group.register("counters", ref)
+    typed = group.lookup_all("counters", Counter)
+    assert_type(typed, list[GenServerRef[str, int, int]])
+    assert [await ref.call("get") for ref in typed] == [1, 2]
+    assert group.lookup_all("none", Counter) == []
+    group.register("counters", await GenServer.start(Echo()))
+    with pytest.raises(TypeError, match=r"^'counters' is <GenServerRef Echo#\d+> running Echo, "):
+        group.lookup_all("counters", Counter)
+
+
+async def test_match_uses_the_event_bus_pattern_grammar(rt: Runtime) -> None:
+    refs = [await GenServer.start(Counter) for _ in range(8)]
     registry = Registry.create()
-    keys = ["user/1", "user/22", "user/1/avatar", "admin", "u?er"]
+    keys = ["user", "user.1", "user.22", "user.1.avatar", "admin", "a..b", "x*y", "user?"]
     for key, ref in zip(keys, refs, strict=True):
         registry.register(key, ref, metadata=key.upper())
 
     def keys_of(pattern: str) -> list[str]:
         return [entry.key for entry in registry.match(pattern)]
 
-    assert keys_of("user/*") == ["user/1", "user/22"]
-    assert keys_of("user/**") == ["user/1", "user/22", "user/1/avatar"]
-    assert keys_of("user/?") == ["user/1"]
+    assert keys_of("user.*") == ["user.1", "user.22"]  # exactly one more segment
+    assert keys_of("user.**") == ["user", "user.1", "user.22", "user.1.avatar"]
+    assert keys_of("**.avatar") == ["user.1.avatar"]
+    assert keys_of("*.*") == ["user.1", "user.22"]
+    assert keys_of("*") == keys  # "*" alone matches everything, as on the EventBus
     assert keys_of("**") == keys
-    assert keys_of("*") == ["admin", "u?er"]
-    assert keys_of("a.min") == []  # regex characters are literal
+    assert keys_of("a.*.b") == ["a..b"]  # an empty segment is a segment
+    assert keys_of("user?") == ["user?"]  # `?` is not special
+    assert keys_of("user/1") == []  # nor is `/`
     assert keys_of("admin") == ["admin"]
-    assert registry.match("admin") == [RegistryEntry("admin", refs[3], "ADMIN")]
+    assert registry.match("admin") == [RegistryEntry("admin", refs[4], "ADMIN")]
     with pytest.raises(ValueError, match=r"^pattern must be a non-empty str, got ''$"):
         registry.match("")
+    with pytest.raises(TypeError, match=r"^pattern must be a non-empty str, got 3$"):
+        registry.match(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^invalid pattern 'x\*y': '\*' must be a whole segment$"):
+        registry.match("x*y")
+    with pytest.raises(
+        ValueError, match=r"^invalid pattern 'user\.\.x': empty segment at position 2$"
+    ):
+        registry.match("user..x")
+
+
+async def test_match_lists_every_entry_of_a_key_in_registration_order(rt: Runtime) -> None:
+    a, b = [await GenServer.start(Counter) for _ in range(2)]
+    group = Registry.create(keys="duplicate")
+    group.register("room.2", b, metadata="b2")
+    group.register("room.1", a, metadata="a1")
+    group.register("room.1", b, metadata="b1")
+    assert group.match("room.*") == [
+        RegistryEntry("room.2", b, "b2"),
+        RegistryEntry("room.1", a, "a1"),
+        RegistryEntry("room.1", b, "b1"),
+    ]
+
+
+SEGMENTS = st.sampled_from(["a", "b", "c"])
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    topic=st.lists(SEGMENTS, min_size=1, max_size=5),
+    pattern=st.lists(st.sampled_from(["a", "b", "*", "**"]), min_size=1, max_size=5),
+)
+def test_key_matching_agrees_with_event_bus_topics(topic: list[str], pattern: list[str]) -> None:
+    """On keys that are valid topics, `match` selects exactly what an EventBus pattern does."""
+    key, text = ".".join(topic), ".".join(pattern)
+    assert key_matches(parse_pattern(text), key) == topic_matches(text, key)
 
 
 async def test_create_validates(rt: Runtime) -> None:

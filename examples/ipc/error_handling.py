@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import attrs
@@ -99,4 +100,5 @@ async def main() -> ErrorHandlingResult:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)  # show crash reports (logger "noex_trio")
     trio.run(main)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -210,4 +211,5 @@ async def main() -> EventBusResult:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)  # show crash reports (logger "noex_trio")
     trio.run(main)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import attrs
 import trio
 
@@ -132,4 +134,5 @@ async def main() -> PassingRefsResult:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)  # show crash reports (logger "noex_trio")
     trio.run(main)

@@ -6,6 +6,8 @@ one fails the nursery cancels the others at once (fail fast) and raises the fail
 
 from __future__ import annotations
 
+import logging
+
 import attrs
 import trio
 
@@ -155,4 +157,5 @@ async def main() -> AggregationResult:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)  # show crash reports (logger "noex_trio")
     trio.run(main)
