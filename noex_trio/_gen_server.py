@@ -209,13 +209,15 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def call(target: GenServerRef[C, Any, R], msg: C, timeout: float = 5.0) -> R: ...  # noqa: ASYNC109
     @overload
     @staticmethod
-    async def call(target: str, msg: Any, timeout: float = 5.0) -> Any: ...  # noqa: ASYNC109
+    async def call(target: str | ProcessRef, msg: Any, timeout: float = 5.0) -> Any: ...  # noqa: ASYNC109
     @staticmethod
     async def call(target: object, msg: Any, timeout: float = 5.0) -> Any:  # noqa: ASYNC109 (OTP parity)
         """Send `msg` to ``handle_call`` and wait for the reply.
 
         Args:
-            target: a ref or a registered name.
+            target: a ref or a registered name. A `GenServerRef` types `msg` and the reply; a
+                name or a plain `ProcessRef` (a registry lookup, a supervisor's child) is
+                checked when called (`TypeError` if it is not a GenServer).
             msg: the request.
             timeout: seconds to wait (``math.inf`` for no limit). It covers waiting for room in
                 a bounded mailbox too.
@@ -237,7 +239,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     def cast(target: GenServerRef[Any, K, Any], msg: K) -> None: ...
     @overload
     @staticmethod
-    def cast(target: str, msg: Any) -> None: ...
+    def cast(target: str | ProcessRef, msg: Any) -> None: ...
     @staticmethod
     def cast(target: object, msg: Any) -> None:
         """Queue `msg` for ``handle_cast`` and return at once (sync, fire-and-forget).

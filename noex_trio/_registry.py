@@ -213,12 +213,12 @@ class RegistryInstance:
         return next(iter(holders))
 
     @overload
-    def lookup(self, key: str) -> GenServerRef[Any, Any, Any]: ...
+    def lookup(self, key: str) -> ProcessRef: ...
     @overload
     def lookup(
         self, key: str, expected: type[GenServer[Any, C, K, R]]
     ) -> GenServerRef[C, K, R]: ...
-    def lookup(self, key: str, expected: type[Any] | None = None) -> GenServerRef[Any, Any, Any]:
+    def lookup(self, key: str, expected: type[Any] | None = None) -> ProcessRef:
         """The process registered under `key`.
 
         Args:
@@ -237,18 +237,16 @@ class RegistryInstance:
         return ref
 
     @overload
-    def whereis(self, key: str) -> GenServerRef[Any, Any, Any] | None: ...
+    def whereis(self, key: str) -> ProcessRef | None: ...
     @overload
     def whereis(
         self, key: str, expected: type[GenServer[Any, C, K, R]]
     ) -> GenServerRef[C, K, R] | None: ...
-    def whereis(
-        self, key: str, expected: type[Any] | None = None
-    ) -> GenServerRef[Any, Any, Any] | None:
+    def whereis(self, key: str, expected: type[Any] | None = None) -> ProcessRef | None:
         """Like `lookup`, but None when nothing is registered under `key`."""
         return self._find("whereis", key, expected)
 
-    def _find(self, operation: str, key: str, expected: type[Any] | None) -> Any:
+    def _find(self, operation: str, key: str, expected: type[Any] | None) -> ProcessRef | None:
         check_name(key, "key" if self.keys == "duplicate" else "name")
         if self.keys == "duplicate":
             raise TypeError(
@@ -261,14 +259,12 @@ class RegistryInstance:
         return proc
 
     @overload
-    def lookup_all(self, key: str) -> list[GenServerRef[Any, Any, Any]]: ...
+    def lookup_all(self, key: str) -> list[ProcessRef]: ...
     @overload
     def lookup_all(
         self, key: str, expected: type[GenServer[Any, C, K, R]]
     ) -> list[GenServerRef[C, K, R]]: ...
-    def lookup_all(
-        self, key: str, expected: type[Any] | None = None
-    ) -> list[GenServerRef[Any, Any, Any]]:
+    def lookup_all(self, key: str, expected: type[Any] | None = None) -> list[Any]:
         """Every process registered under `key`, in registration order (empty if none).
 
         Args:
@@ -343,7 +339,7 @@ class RegistryInstance:
         """
         sent = 0
         for proc in self.lookup_all(key):
-            if type(proc) is not GenServerRef:
+            if not isinstance(proc, GenServerRef):
                 continue
             try:
                 cast(proc, message)

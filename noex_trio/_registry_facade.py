@@ -44,12 +44,12 @@ class Registry:
 
     @overload
     @staticmethod
-    def lookup(name: str) -> GenServerRef[Any, Any, Any]: ...
+    def lookup(name: str) -> ProcessRef: ...
     @overload
     @staticmethod
     def lookup(name: str, expected: type[GenServer[Any, C, K, R]]) -> GenServerRef[C, K, R]: ...
     @staticmethod
-    def lookup(name: str, expected: type[Any] | None = None) -> GenServerRef[Any, Any, Any]:
+    def lookup(name: str, expected: type[Any] | None = None) -> ProcessRef:
         """The process registered as `name`; typed when `expected` (its behaviour class) is given.
 
         Raises:
@@ -62,14 +62,14 @@ class Registry:
 
     @overload
     @staticmethod
-    def whereis(name: str) -> GenServerRef[Any, Any, Any] | None: ...
+    def whereis(name: str) -> ProcessRef | None: ...
     @overload
     @staticmethod
     def whereis(
         name: str, expected: type[GenServer[Any, C, K, R]]
     ) -> GenServerRef[C, K, R] | None: ...
     @staticmethod
-    def whereis(name: str, expected: type[Any] | None = None) -> GenServerRef[Any, Any, Any] | None:
+    def whereis(name: str, expected: type[Any] | None = None) -> ProcessRef | None:
         """Like `lookup`, but None instead of raising when the name is free."""
         if expected is None:
             return current_runtime().registry.whereis(name)
@@ -77,16 +77,14 @@ class Registry:
 
     @overload
     @staticmethod
-    def lookup_all(name: str) -> list[GenServerRef[Any, Any, Any]]: ...
+    def lookup_all(name: str) -> list[ProcessRef]: ...
     @overload
     @staticmethod
     def lookup_all(
         name: str, expected: type[GenServer[Any, C, K, R]]
     ) -> list[GenServerRef[C, K, R]]: ...
     @staticmethod
-    def lookup_all(
-        name: str, expected: type[Any] | None = None
-    ) -> list[GenServerRef[Any, Any, Any]]:
+    def lookup_all(name: str, expected: type[Any] | None = None) -> list[Any]:
         """The process registered as `name` in a list, or an empty list (never raises for a
         free name); typed when `expected` is given.
 

@@ -351,7 +351,7 @@ class SupervisorServer:
         if msg.spec is None:
             assert self.template is not None
             if len(self.children) >= self.max_children:
-                raise MaxChildrenError(self.proc.ref, self.max_children)
+                raise MaxChildrenError(self.proc.ref, int(self.max_children))
             child = Child(f"child_{self._last_id + 1}", self.template, msg.args)
         else:
             if msg.spec.id in self.children:

@@ -13,7 +13,7 @@ use them with pytest-trio's ``autojump_clock`` for anything involving time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 import trio
@@ -27,6 +27,8 @@ from ._results import ExitReason, LifecycleEvent, is_killed
 from ._runtime import Runtime
 from ._supervisor import Supervisor
 from ._supervisor_server import SupervisorServer
+
+RefT = TypeVar("RefT", bound=ProcessRef)
 
 __all__ = ["EventRecorder", "crash", "kill", "runtime", "wait_exit"]
 
@@ -109,8 +111,8 @@ class EventRecorder:
 async def wait_for_restart(
     sup: SupervisorRef | str,
     child_id: str,
-    old: ProcessRef | None = None,
-) -> ProcessRef:
+    old: RefT | None = None,
+) -> RefT:
     """Wait, without sleeping, until the child `child_id` of `sup` runs under a new ref.
 
     Args:
@@ -120,17 +122,19 @@ async def wait_for_restart(
             when the restart may already have happened (after a checkpoint).
 
     Returns:
-        The child's new ref (running when returned).
+        The child's new ref (running when returned), of the same type as `old`.
 
     Raises:
         ChildNotFoundError: the child was removed instead (e.g. a temporary child).
         ServerNotRunningError: the supervisor stopped or gave up first.
     """
     if old is None:
-        old = Supervisor.get_child(sup, child_id).ref
+        old = cast(RefT, Supervisor.get_child(sup, child_id).ref)
     while True:
         info = Supervisor.get_child(sup, child_id)
         if info.ref is not old and info.ref.is_running():
+            if not isinstance(info.ref, type(old)):
+                raise TypeError(f"child {child_id!r} was {old!r} and is now {info.ref!r}")
             return info.ref
         server = resolve(sup, system=True).behaviour
         assert isinstance(server, SupervisorServer)

@@ -174,6 +174,13 @@ async def assert_no_cyclic_garbage(operation: Callable[[], Awaitable[object]]) -
     assert garbage == [], garbage
 
 
+def gen(ref: ProcessRef) -> GenServerRef[Any, Any, Any]:
+    """A child's ref as a GenServer's (supervisors hand out `ProcessRef`s: a child may be a
+    supervisor); fails the test if it is not one."""
+    assert isinstance(ref, GenServerRef), ref
+    return ref
+
+
 def user_processes(runtime: Runtime) -> list[GenServerRef[Any, Any, Any]]:
     """The live processes a test started (services such as ``rt.event_bus`` left out)."""
     return [proc for proc in runtime.processes() if proc is not runtime.event_bus]  # type: ignore[misc]

@@ -12,6 +12,7 @@ import trio.testing
 from noex_trio import (
     CallTimeoutError,
     GenServer,
+    GenServerRef,
     Restarted,
     Runtime,
     ServerNotRunningError,
@@ -66,6 +67,7 @@ async def test_a_slow_call_times_out(
 async def test_the_supervisor_restarts_a_crashed_counter(runtime: Runtime) -> None:
     sup = await Supervisor.start(children=[Counter.child_spec(5, id="counter")])
     old = Supervisor.get_child(sup, "counter").ref
+    assert isinstance(old, GenServerRef)  # (a child may also be a supervisor: narrow it)
     with EventRecorder(runtime) as events:
         crash(old)  # as if its next handler raised
         new = await wait_for_restart(sup, "counter", old)  # no sleeping, no polling

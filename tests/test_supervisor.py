@@ -38,6 +38,7 @@ from noex_trio import (
 from noex_trio.testing import crash, wait_for_restart
 
 from .conftest import (
+    gen,
     Counter,
     assert_collected,
     assert_no_cyclic_garbage,
@@ -351,7 +352,7 @@ async def test_start_child_adds_after_the_others(rt: Runtime) -> None:
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "a")])
     ref = await Supervisor.start_child(sup, worker(journal, "b"))
-    assert await ref.call("tag") == "b"
+    assert await gen(ref).call("tag") == "b"
     assert Supervisor.get_children(sup) == [
         ChildInfo("a", Supervisor.get_child(sup, "a").ref, 0),
         ChildInfo("b", ref, 0),
@@ -606,7 +607,7 @@ async def test_supervisor_paths_leave_no_cyclic_garbage(rt: Runtime) -> None:
     async def restarts() -> None:
         sup = await Supervisor.start([worker(journal, "a")], name="app")
         old = Supervisor.get_child(sup, "a").ref
-        assert await old.call("exit") == "bye"  # permanent: restarted after a normal exit
+        assert await gen(old).call("exit") == "bye"  # permanent: restarted after a normal exit
         await wait_for_restart(sup, "a", old)
         await Supervisor.restart_child(sup, "a")
         await Supervisor.start_child(sup, worker(journal, "b"))

@@ -33,7 +33,7 @@ from noex_trio import (
 from noex_trio._process import process_of
 from noex_trio.testing import crash, kill, wait_for_restart
 
-from .conftest import Counter, user_processes
+from .conftest import Counter, gen, user_processes
 from .supervisor_helpers import Journal, StartFailure, settle, worker
 
 Ref = GenServerRef[Any, Any, Any]
@@ -181,7 +181,7 @@ async def exit_with(ref: Ref, how: str) -> None:
     elif how == "killed":
         kill(ref)
     else:
-        assert await ref.call(how) == "bye"  # "exit" -> normal, "shutdown" -> shutdown
+        assert await gen(ref).call(how) == "bye"  # "exit" -> normal, "shutdown" -> shutdown
 
 
 @pytest.mark.parametrize(
@@ -323,7 +323,7 @@ async def test_zero_restarts_gives_up_at_the_first_exit(
     with pytest.raises(MaxRestartsExceededError, match=r"more than 0 restarts in 5\.0 s$"):  # noqa: PT012 - the runtime block is under test
         async with open_runtime():
             sup = await Supervisor.start([worker(journal, "a")], max_restarts=0)
-            await Supervisor.get_child(sup, "a").ref.call("exit")  # a normal exit counts too
+            await gen(Supervisor.get_child(sup, "a").ref).call("exit")  # a normal exit counts too
             await trio.sleep_forever()
     assert journal.starts() == ["a"]
 
@@ -519,7 +519,7 @@ async def test_any_significant(rt: Runtime) -> None:
     crash(Supervisor.get_child(sup, "s").ref)  # restarted: a transient crash does not count
     await wait_for_restart(sup, "s")
     journal.clear()
-    await Supervisor.get_child(sup, "s").ref.call("exit")
+    await gen(Supervisor.get_child(sup, "s").ref).call("exit")
     await settle()
     assert sup.exit_reason == "shutdown"
     assert journal.stops() == ["s", "t", "a"]
@@ -538,7 +538,7 @@ async def test_all_significant(rt: Runtime) -> None:
     crash(Supervisor.get_child(sup, "s").ref)  # a temporary one counts on any exit
     await settle()
     assert sup.is_running()
-    await Supervisor.get_child(sup, "t").ref.call("exit")
+    await gen(Supervisor.get_child(sup, "t").ref).call("exit")
     await settle()
     assert sup.exit_reason == "shutdown"
     assert journal.stops()[-1] == "a"
@@ -567,7 +567,7 @@ async def test_only_exits_of_their_own_count(rt: Runtime) -> None:
 async def test_never_keeps_running_without_children(rt: Runtime) -> None:
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "t", restart="temporary")])
-    await Supervisor.get_child(sup, "t").ref.call("exit")
+    await gen(Supervisor.get_child(sup, "t").ref).call("exit")
     await settle()
     assert sup.is_running()
     assert Supervisor.count_children(sup) == 0
@@ -588,7 +588,7 @@ async def test_a_supervisor_that_shuts_itself_down_is_restarted_only_if_permanen
         ]
     )
     job = child_sup(root, "job")
-    await Supervisor.get_child(job, "t").ref.call("exit")
+    await gen(Supervisor.get_child(job, "t").ref).call("exit")
     await settle()
     assert job.exit_reason == "shutdown"
     assert Supervisor.count_children(root) == 0
@@ -604,9 +604,9 @@ async def test_simple_one_for_one_with_a_gen_server_template(rt: Runtime) -> Non
     )
     assert Supervisor.count_children(pool) == 0
     ref = await Supervisor.start_child(pool, 41)  # Counter.init(41): the args are appended
-    assert await GenServer.call(ref, "incr") == 42
+    assert await GenServer.call(gen(ref), "incr") == 42
     crash(ref)
-    assert await GenServer.call(await wait_for_restart(pool, "child_1"), "get") == 41
+    assert await GenServer.call(gen(await wait_for_restart(pool, "child_1")), "get") == 41
     assert [child.id for child in Supervisor.get_children(pool)] == ["child_1"]
 
 
@@ -628,12 +628,12 @@ async def test_simple_one_for_one_children_keep_their_args(rt: Runtime) -> None:
     a = await Supervisor.start_child(pool, "a", 1)
     b = await Supervisor.start_child(pool, "b", 2)
     assert [child.id for child in Supervisor.get_children(pool)] == ["child_1", "child_2"]
-    assert await a.call("get") == ("a", 1)
+    assert await gen(a).call("get") == ("a", 1)
     crash(b)
     new_b = await wait_for_restart(pool, "child_2")
-    assert await new_b.call("get") == ("b", 2)  # the same args on restart
+    assert await gen(new_b).call("get") == ("b", 2)  # the same args on restart
     assert (await Supervisor.restart_child(pool, "child_1")) is not a
-    assert await Supervisor.get_child(pool, "child_1").ref.call("get") == ("a", 1)
+    assert await gen(Supervisor.get_child(pool, "child_1").ref).call("get") == ("a", 1)
     await Supervisor.terminate_child(pool, "child_1")
     c = await Supervisor.start_child(pool, "c", 3)
     assert [child.id for child in Supervisor.get_children(pool)] == ["child_2", "child_3"]
@@ -677,7 +677,7 @@ async def test_many_dynamic_children(rt: Runtime) -> None:
         await Supervisor.start_child(pool, n)
     assert Supervisor.count_children(pool) == 2000
     last = Supervisor.get_child(pool, "child_2000").ref
-    assert await GenServer.call(last, "get") == 1999
+    assert await GenServer.call(gen(last), "get") == 1999
     await Supervisor.stop(pool)
     assert user_processes(rt) == []
 

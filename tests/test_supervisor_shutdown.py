@@ -25,7 +25,7 @@ from noex_trio import (
 )
 from noex_trio.testing import crash, kill, wait_exit, wait_for_restart
 
-from .conftest import Counter, user_processes
+from .conftest import Counter, gen, user_processes
 from .supervisor_helpers import Journal, settle, worker
 
 Ref = GenServerRef[Any, Any, Any]
@@ -288,7 +288,7 @@ async def test_keyboard_interrupt_in_a_tree_shuts_it_down_in_order_then_propagat
             )
             c = Supervisor.get_child(child_sup(root, "sub"), "c").ref
             with contextlib.suppress(ServerNotRunningError):
-                await c.call(("interrupt",))
+                await gen(c).call(("interrupt",))
             await trio.sleep_forever()
     # c stopped on the interrupt (nothing restarted it), then the tree in reverse order.
     assert journal.stops() == ["c", "d", "b", "a"]
@@ -307,7 +307,7 @@ async def test_keyboard_interrupt_while_the_body_fails_too() -> None:
             sup = await Supervisor.start([worker(journal, "a"), worker(journal, "b")])
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(trio.sleep_forever)
-                await Supervisor.get_child(sup, "b").ref.call(("interrupt",))
+                await gen(Supervisor.get_child(sup, "b").ref).call(("interrupt",))
     assert journal.stops() == ["b", "a"]
     assert rt.statistics().processes == 0
 
