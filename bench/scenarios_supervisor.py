@@ -22,6 +22,7 @@ from noex_trio import (
     GenServer,
     GenServerRef,
     LifecycleEvent,
+    ProcessRef,
     Restarted,
     Supervisor,
     open_runtime,
@@ -52,7 +53,7 @@ async def restart_latency(settings: Settings) -> list[Row]:
             max_seconds=1.0,
         )
         restarted = trio.Event()
-        new_ref: list[GenServerRef[int, int, int]] = []
+        new_ref: list[ProcessRef] = []
 
         def on_event(event: LifecycleEvent) -> None:
             if isinstance(event, Restarted):
@@ -73,6 +74,7 @@ async def restart_latency(settings: Settings) -> list[Row]:
                     crash(ref)
                     await restarted.wait()
                     ref = new_ref[-1]
+                    assert isinstance(ref, GenServerRef)
                     await ref.call(1)
 
             return await timed(run)

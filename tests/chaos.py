@@ -49,6 +49,7 @@ from noex_trio import (
     GenServerRef,
     InitializationError,
     LifecycleEvent,
+    ProcessRef,
     Registry,
     Restarted,
     ServerNotRunningError,
@@ -155,7 +156,7 @@ class Ledger:
     def __init__(self, report: ChaosReport) -> None:
         self.report = report
         # lifecycle events, by process id
-        self.started: dict[int, weakref.ref[Ref]] = {}
+        self.started: dict[int, weakref.ref[ProcessRef]] = {}
         self.terminated: dict[int, str] = {}  # id -> "killed" | "crash" | "clean"
         self.died_at: dict[int, float] = {}
         self.crashed: set[int] = set()
@@ -224,11 +225,11 @@ class Ledger:
     def child_start(self, key: str, start: Callable[[], Any]) -> Callable[[], Any]:
         """Wrap a child's start function to count the attempts and successes of `key`."""
 
-        async def counted() -> Ref:
+        async def counted() -> ProcessRef:
             sup = GenServer.self()  # a child's start runs inside its supervisor's process
             where = (sup.id, key)
             self.attempts[where] += 1
-            ref: Ref = await start()
+            ref: ProcessRef = await start()
             self.successes[where] += 1
             self.child_of[ref.id] = where
             return ref
@@ -350,7 +351,7 @@ def tree_specs(ledger: Ledger, bus: EventBusRef, rng: random.Random) -> list[Chi
     return specs
 
 
-def walk(sup: SupervisorRef) -> Iterator[tuple[SupervisorRef, str, Ref, int]]:
+def walk(sup: SupervisorRef) -> Iterator[tuple[SupervisorRef, str, ProcessRef, int]]:
     """(supervisor, child id, child ref, restart count) for every child of the tree."""
     try:
         children = Supervisor.get_children(sup)
@@ -392,14 +393,14 @@ class Chaos:
 
     # -- helpers --
 
-    def children(self) -> list[tuple[SupervisorRef, str, Ref, int]]:
+    def children(self) -> list[tuple[SupervisorRef, str, ProcessRef, int]]:
         assert self.root is not None
         return list(walk(self.root))
 
     def pick_worker(self, rng: random.Random) -> Ref | str | None:
         if rng.random() < 0.2:
             return rng.choice([*NAMED, "nobody"])  # by name (maybe unknown)
-        workers = [ref for _, _, ref, _ in self.children() if not isinstance(ref, SupervisorRef)]
+        workers = [ref for _, _, ref, _ in self.children() if isinstance(ref, GenServerRef)]
         return rng.choice(workers) if workers else None
 
     def pick_supervisor(self, rng: random.Random) -> tuple[SupervisorRef, str] | None:
@@ -614,7 +615,7 @@ class Chaos:
         self.report.operations["stop"] += 1
         await GenServer.stop(target, "normal" if reason == "normal" else "shutdown")
 
-    async def restart_child(self, sup: Ref, child_id: str) -> None:
+    async def restart_child(self, sup: ProcessRef, child_id: str) -> None:
         self.report.operations["restart_child"] += 1
         try:
             assert isinstance(sup, SupervisorRef)
@@ -654,7 +655,7 @@ class Chaos:
                 f"name {name!r} points to {ref!r}, which has exited",
             )
         live = set(rt.processes())
-        seen: set[Ref] = set()
+        seen: set[ProcessRef] = set()
         for sup, child_id, ref, restart_count in self.children():
             ledger.check(ref not in seen, f"{ref!r} is the child of two supervisors")
             seen.add(ref)

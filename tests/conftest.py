@@ -20,6 +20,7 @@ from noex_trio import (
     GenServer,
     GenServerRef,
     LifecycleEvent,
+    ProcessRef,
     Reply,
     Runtime,
     Started,
@@ -181,6 +182,6 @@ def gen(ref: ProcessRef) -> GenServerRef[Any, Any, Any]:
     return ref
 
 
-def user_processes(runtime: Runtime) -> list[GenServerRef[Any, Any, Any]]:
+def user_processes(runtime: Runtime) -> list[ProcessRef]:
     """The live processes a test started (services such as ``rt.event_bus`` left out)."""
-    return [proc for proc in runtime.processes() if proc is not runtime.event_bus]  # type: ignore[misc]
+    return [proc for proc in runtime.processes() if proc is not runtime.event_bus]

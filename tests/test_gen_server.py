@@ -20,6 +20,7 @@ from noex_trio import (
     CallTimeoutError,
     CallToSelfError,
     Crashed,
+    ExitReason,
     GenServer,
     GenServerRef,
     InitializationError,
@@ -38,7 +39,7 @@ from noex_trio import (
     Terminated,
     open_runtime,
 )
-from noex_trio._process import process_of
+from noex_trio._process import Process, process_of
 
 from .conftest import (
     Counter,
@@ -1183,15 +1184,15 @@ async def test_system_processes_are_refused_by_the_gen_server_facade(rt: Runtime
             r"^<SupervisorRef sup#\d+> is not a GenServer; use the functions of its own facade"
         )
         with pytest.raises(TypeError, match=message):
-            await GenServer.call(target, "get")  # type: ignore[call-overload]
+            await GenServer.call(target, "get")
         with pytest.raises(TypeError, match=message):
-            GenServer.cast(target, 1)  # type: ignore[call-overload]
+            GenServer.cast(target, 1)
         with pytest.raises(TypeError, match=message):
             GenServer.send_after(target, 1, 1.0)
         with pytest.raises(TypeError, match=message):
             await GenServer.stop(target)
     with pytest.raises(TypeError, match=r"^<EventBusRef EventBus#\d+> is not a GenServer"):
-        GenServer.cast(rt.event_bus, 1)  # type: ignore[call-overload]
+        GenServer.cast(rt.event_bus, 1)
     await Supervisor.stop(sup)
 
 
@@ -1342,9 +1343,9 @@ async def test_start_into_a_closed_host_frees_the_name(rt: Runtime) -> None:
     class ClosedHost:
         label = "closed"
         nursery = closed
-        procs: dict[Ref, None] = {}  # noqa: RUF012
+        procs: dict[Process, None] = {}  # noqa: RUF012
 
-        def child_exited(self, proc: Ref, reason: Any) -> None:  # pragma: no cover
+        def child_exited(self, proc: Process, reason: ExitReason) -> None:  # pragma: no cover
             raise AssertionError("never started")
 
     token = host_var.set(ClosedHost())

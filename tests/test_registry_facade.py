@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, assert_type
+from typing import assert_type
 
 import pytest
 
@@ -11,6 +11,7 @@ from noex_trio import (
     GenServer,
     GenServerRef,
     NotRegisteredError,
+    ProcessRef,
     Registry,
     RegistryEntry,
     RegistryInstance,
@@ -84,5 +85,6 @@ async def test_facade_typed_lookups(rt: Runtime) -> None:
     assert_type(ref, GenServerRef[str, int, int])
     maybe = Registry.whereis("counter", Counter)
     assert_type(maybe, GenServerRef[str, int, int] | None)
-    untyped: GenServerRef[Any, Any, Any] = Registry.lookup("counter")
+    untyped = Registry.lookup("counter")
+    assert_type(untyped, ProcessRef)
     assert ref is maybe is untyped

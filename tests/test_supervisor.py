@@ -27,6 +27,7 @@ from noex_trio import (
     InvalidChildSpecError,
     MissingChildTemplateError,
     NoexError,
+    ProcessRef,
     Registry,
     Restarted,
     Runtime,
@@ -38,11 +39,11 @@ from noex_trio import (
 from noex_trio.testing import crash, wait_for_restart
 
 from .conftest import (
-    gen,
     Counter,
     assert_collected,
     assert_no_cyclic_garbage,
     forget_logged_exceptions,
+    gen,
     user_processes,
 )
 from .supervisor_helpers import Journal, StartFailure, settle, worker
@@ -323,7 +324,7 @@ async def test_a_start_must_return_its_own_new_process(rt: Runtime) -> None:
     sup = await Supervisor.start([Counter.child_spec(id="a")])
     sibling = Supervisor.get_child(sup, "a").ref
 
-    async def sibling_again() -> Ref:
+    async def sibling_again() -> ProcessRef:
         return sibling
 
     with pytest.raises(

@@ -18,10 +18,10 @@ import trio.testing
 from noex_trio import (
     ChildSpec,
     GenServer,
-    GenServerRef,
     InitializationError,
     LinkedExitError,
     MaxRestartsExceededError,
+    ProcessRef,
     Registry,
     Restarted,
     Runtime,
@@ -36,10 +36,8 @@ from noex_trio.testing import crash, kill, wait_for_restart
 from .conftest import Counter, gen, user_processes
 from .supervisor_helpers import Journal, StartFailure, settle, worker
 
-Ref = GenServerRef[Any, Any, Any]
 
-
-def refs_of(sup: SupervisorRef) -> dict[str, Ref]:
+def refs_of(sup: SupervisorRef) -> dict[str, ProcessRef]:
     return {child.id: child.ref for child in Supervisor.get_children(sup)}
 
 
@@ -74,7 +72,7 @@ async def test_one_for_one_restarts_only_the_crashed_child(
     before = refs_of(sup)
     journal.clear()
     crash(before["b"], ValueError("boom"))
-    new = await wait_for_restart(sup, "b")
+    new: ProcessRef = await wait_for_restart(sup, "b")
     # Detected and restarted at once: no polling, no virtual time passed.
     assert trio.current_time() == 0
     assert journal.entries[0][:2] == ("stop", "b")
@@ -89,7 +87,7 @@ async def test_one_for_one_restarts_only_the_crashed_child(
     assert counts_of(sup) == {"a": 0, "b": 1, "c": 0}
     assert events == [Restarted(new, 1)]
     crash(new)
-    newer = await wait_for_restart(sup, "b")
+    newer: ProcessRef = await wait_for_restart(sup, "b")
     assert counts_of(sup) == {"a": 0, "b": 2, "c": 0}
     assert events == [Restarted(new, 1), Restarted(newer, 2)]
 
@@ -175,7 +173,7 @@ async def test_an_exit_already_queued_for_a_stopped_sibling_is_ignored(rt: Runti
 # --- restart types (row 37, OTP's table) ------------------------------------------------------
 
 
-async def exit_with(ref: Ref, how: str) -> None:
+async def exit_with(ref: ProcessRef, how: str) -> None:
     if how == "crash":
         crash(ref, ValueError("boom"))
     elif how == "killed":
@@ -352,7 +350,7 @@ async def test_failed_restarts_count_and_are_retried_by_message(
     sup = await Supervisor.start([worker(journal, "a"), worker(journal, "b")])
     journal.failing["a"] = 2
     crash(Supervisor.get_child(sup, "a").ref)
-    new = await wait_for_restart(sup, "a")
+    new: ProcessRef = await wait_for_restart(sup, "a")
     # Three restarts in all (two failed, one good): within 3 in 5 s.
     assert Supervisor.get_child(sup, "a").restart_count == 3
     assert new.is_running()
@@ -630,7 +628,7 @@ async def test_simple_one_for_one_children_keep_their_args(rt: Runtime) -> None:
     assert [child.id for child in Supervisor.get_children(pool)] == ["child_1", "child_2"]
     assert await gen(a).call("get") == ("a", 1)
     crash(b)
-    new_b = await wait_for_restart(pool, "child_2")
+    new_b: ProcessRef = await wait_for_restart(pool, "child_2")
     assert await gen(new_b).call("get") == ("b", 2)  # the same args on restart
     assert (await Supervisor.restart_child(pool, "child_1")) is not a
     assert await gen(Supervisor.get_child(pool, "child_1").ref).call("get") == ("a", 1)
@@ -735,7 +733,7 @@ async def test_a_restart_failing_after_a_stop_request_is_not_retried(rt: Runtime
 async def test_two_waiters_see_the_same_restart(rt: Runtime) -> None:
     sup = await Supervisor.start([Counter.child_spec(id="a")])
     old = Supervisor.get_child(sup, "a").ref
-    seen: list[Ref] = []
+    seen: list[ProcessRef] = []
 
     async def wait() -> None:
         seen.append(await wait_for_restart(sup, "a", old))

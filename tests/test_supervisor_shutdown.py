@@ -16,6 +16,7 @@ from noex_trio import (
     ChildSpec,
     GenServer,
     GenServerRef,
+    ProcessRef,
     Registry,
     Runtime,
     ServerNotRunningError,
@@ -97,7 +98,7 @@ async def test_simple_one_for_one_children_stop_concurrently(
 ) -> None:
     journal = Journal(slow={"x": 2, "y": 2, "z": 2})
 
-    async def start_worker(tag: str) -> Ref:
+    async def start_worker(tag: str) -> ProcessRef:
         spec = worker(journal, tag)
         return await spec.start()
 

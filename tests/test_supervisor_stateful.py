@@ -24,8 +24,8 @@ from noex_trio import (
     ChildSpec,
     DuplicateChildError,
     GenServer,
-    GenServerRef,
     MaxRestartsExceededError,
+    ProcessRef,
     Supervisor,
     SupervisorRef,
     open_runtime,
@@ -33,7 +33,6 @@ from noex_trio import (
 from noex_trio._child_spec import Restart
 from noex_trio.testing import crash
 
-Ref = GenServerRef[Any, Any, Any]
 IDS = ["a", "b", "c", "d", "e"]
 
 
@@ -112,7 +111,7 @@ operations = st.lists(
 
 
 async def check(
-    sup: SupervisorRef, model: Model, before: dict[str, Ref], changed: set[str]
+    sup: SupervisorRef, model: Model, before: dict[str, ProcessRef], changed: set[str]
 ) -> None:
     await trio.testing.wait_all_tasks_blocked()
     if model.gave_up:
