@@ -8,6 +8,8 @@ import contextlib
 
 from ._child_spec import ChildInfo as ChildInfo
 from ._child_spec import ChildSpec as ChildSpec
+from ._child_spec import Restart as Restart
+from ._child_spec import Shutdown as Shutdown
 from ._event_bus import EventBus as EventBus
 from ._event_bus import EventListener as EventListener
 from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
@@ -31,6 +33,7 @@ from ._gen_server import CallResult as CallResult
 from ._gen_server import CastResult as CastResult
 from ._gen_server import GenServer as GenServer
 from ._links import Down as Down
+from ._links import DownReason as DownReason
 from ._links import Exit as Exit
 from ._links import MonitorRef as MonitorRef
 from ._mailbox import Caller as Caller
@@ -60,10 +63,13 @@ from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStatistics as RuntimeStatistics
 from ._runtime import current_runtime as current_runtime
 from ._supervisor import Supervisor as Supervisor
+from ._supervisor_server import AutoShutdown as AutoShutdown
+from ._supervisor_server import Strategy as Strategy
 from ._timers import TimerRef as TimerRef
 
 __all__ = [
     "AlreadyRegisteredError",
+    "AutoShutdown",
     "CallResult",
     "CallTimeoutError",
     "CallToSelfError",
@@ -78,6 +84,7 @@ __all__ = [
     "CircuitState",
     "Crashed",
     "Down",
+    "DownReason",
     "DuplicateChildError",
     "EventBus",
     "EventBusRef",
@@ -104,12 +111,15 @@ __all__ = [
     "RegistryEntry",
     "RegistryInstance",
     "Reply",
+    "Restart",
     "Restarted",
     "Runtime",
     "RuntimeStatistics",
     "ServerNotRunningError",
+    "Shutdown",
     "Started",
     "Stop",
+    "Strategy",
     "Supervisor",
     "SupervisorRef",
     "Terminated",

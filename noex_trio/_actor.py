@@ -342,7 +342,12 @@ async def _terminate(proc: Process, cb: Callbacks, reason: ExitReason, state: An
                 reason = error
     proc.terminate_scope = None
     if scope.cancel_called:
-        logger.warning("%s: terminate exceeded its %s s shutdown budget; killed", proc.label, limit)
+        if is_killed(proc.kill_reason):
+            logger.warning("%s: terminate cut short by a kill", proc.label)
+        else:
+            logger.warning(
+                "%s: terminate exceeded its %s s shutdown budget; killed", proc.label, limit
+            )
         return "killed"
     return reason
 

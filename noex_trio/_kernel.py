@@ -51,6 +51,10 @@ class Kernel:
         self.fatal: BaseException | None = None
         #: True once the runtime is ending: supervisors restart nothing any more.
         self.closing = False
+        #: True once the ordered shutdown runs (leaving ``async with open_runtime()``).
+        self.shutting_down = False
+        #: True once a Ctrl-C arrived during the shutdown: the rest is killed, no terminate.
+        self.hurried = False
         self.root: Host | None = None
         self.watchdog = Watchdog()
         #: Cancelled by `escalate`: the body of ``async with open_runtime()``.
@@ -101,6 +105,16 @@ class Kernel:
             self.fatal = error
         if self.body_scope is not None:
             self.body_scope.cancel()
+        if self.shutting_down and isinstance(error, KeyboardInterrupt):
+            self.hurry()
+
+    @trio.lowlevel.enable_ki_protection
+    def hurry(self) -> None:
+        """A Ctrl-C during the shutdown: kill every process still running, no ``terminate``
+        (and cut short the ones running it)."""
+        self.hurried = True
+        for proc in list(self.live.values()):
+            proc.kill("killed", "brutal_kill")
 
 
 @trio.lowlevel.disable_ki_protection

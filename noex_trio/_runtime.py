@@ -210,27 +210,23 @@ class Runtime(metaclass=NoPublicConstructor):
         started first, is stopped last). A Ctrl-C meanwhile hurries it: the processes still
         running are killed without ``terminate``; the runtime then ends with it."""
         kernel = self._kernel
-        kernel.closing = True
+        kernel.closing = kernel.shutting_down = True
         root = kernel.root
         assert root is not None
-        hurry = False
         while root.procs:  # a terminate may start a process; stop that one too
             procs = list(root.procs)
             services = [p for p in procs if p.ref is self._event_bus]
             procs = [p for p in procs if p.ref is not self._event_bus] or services
             for proc in reversed(procs):
                 try:
-                    if hurry:
+                    if kernel.hurried:
                         proc.kill("killed", "brutal_kill")
                     else:
                         proc.kill("shutdown")
                     await proc.wait_exited()
                 except KeyboardInterrupt as interrupt:
-                    # A second Ctrl-C: kill whatever still runs, and end with it.
+                    # Ctrl-C while waiting (the main task gets it): hurry, and end with it.
                     kernel.escalate(interrupt)
-                    hurry = True
-                    for other in list(kernel.live.values()):
-                        other.kill("killed", "brutal_kill")
 
 
 __all__ = ["Runtime", "RuntimeStatistics", "current_runtime"]
