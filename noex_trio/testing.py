@@ -6,12 +6,19 @@ The ``runtime`` fixture opens a fresh runtime per test (nothing is autouse)::
         ref = await GenServer.start(Counter, 0)
         ...
 
+``leak_checked_runtime`` is the same runtime, and after the test it also checks that nothing
+kept a finished process alive: every process the test started must be garbage-collectable
+once the runtime closed (a test that stores refs beyond its own run fails it, so it is opt-in).
+
 Helpers crash or kill a process on purpose and wait for exits and restarts without sleeping;
 use them with pytest-trio's ``autojump_clock`` for anything involving time.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar, cast
 
@@ -21,23 +28,75 @@ import trio
 from . import _checks as checks
 from ._mailbox import Crash
 from ._open_runtime import open_runtime
-from ._process import DEAD, ProcessRef
+from ._process import DEAD, ProcessRef, process_of
 from ._refs import SupervisorRef, resolve
-from ._results import ExitReason, LifecycleEvent, is_killed
+from ._results import ExitReason, LifecycleEvent, Started, is_killed
 from ._runtime import Runtime
 from ._supervisor import Supervisor
 from ._supervisor_server import SupervisorServer
 
 RefT = TypeVar("RefT", bound=ProcessRef)
 
-__all__ = ["EventRecorder", "crash", "kill", "runtime", "wait_exit"]
+__all__ = [
+    "EventRecorder",
+    "assert_no_leaks",
+    "crash",
+    "kill",
+    "leak_checked_runtime",
+    "runtime",
+    "wait_exit",
+]
 
 
 @pytest.fixture
 async def runtime() -> AsyncIterator[Runtime]:
-    """A runtime open for the duration of the test; closed (ordered shutdown) afterwards."""
+    """A runtime open for the duration of the test; closed (ordered shutdown) afterwards.
+
+    After the test it checks what the library promises: no process alive, no name left.
+    """
     async with open_runtime(name="test") as rt:
         yield rt
+    _assert_closed(rt)
+
+
+@pytest.fixture
+async def leak_checked_runtime() -> AsyncIterator[Runtime]:
+    """`runtime`, plus a leak check after the test: every process record the test started
+    (seen through `Started` events) must be garbage-collectable once the runtime closed."""
+    records: list[weakref.ref[Any]] = []
+
+    def track(event: LifecycleEvent) -> None:
+        if isinstance(event, Started):
+            records.append(weakref.ref(process_of(event.ref)))
+
+    async with open_runtime(name="test") as rt:
+        rt.on_lifecycle_event(track)
+        yield rt
+    _assert_closed(rt)
+    assert_no_leaks(records)
+
+
+def _assert_closed(rt: Runtime) -> None:
+    stats = rt.statistics()
+    assert stats.processes == 0, f"processes still alive: {rt.processes()!r}"
+    assert stats.registered_names == 0, f"names left: {rt.registry.names()!r}"
+
+
+def assert_no_leaks(records: list[weakref.ref[Any]]) -> None:
+    """Fail if any weakly referenced object is still alive after a garbage collection.
+
+    Crash reports kept by pytest's log capture hold tracebacks, hence frames and processes:
+    their text is kept and the objects dropped first.
+    """
+    for handler in logging.getLogger().handlers:
+        for record in getattr(handler, "records", ()):
+            record.msg = record.getMessage()
+            record.args = ()
+            record.exc_info = None
+    if any(ref() is not None for ref in records):  # not freed by reference counting alone
+        gc.collect()
+    alive = [ref() for ref in records if ref() is not None]
+    assert alive == [], f"leaked: {alive!r}"
 
 
 def crash(target: ProcessRef | str, error: BaseException | None = None) -> None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import gc
 import inspect
-import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -19,14 +18,11 @@ import pytest
 from noex_trio import (
     GenServer,
     GenServerRef,
-    LifecycleEvent,
     ProcessRef,
     Reply,
     Runtime,
-    Started,
-    open_runtime,
 )
-from noex_trio._process import process_of
+from noex_trio.testing import assert_no_leaks
 
 
 class Counter(GenServer[int, str, int, int]):
@@ -109,55 +105,17 @@ def assert_clean(runtime: Runtime) -> None:
     stats = runtime.statistics()
     assert stats.processes == 0, runtime.processes()
     assert stats.registered_names == 0, runtime.registry.names()
-    assert runtime.registry.names() == []
 
 
 def assert_collected(refs: list[weakref.ref[Any]]) -> None:
     """Every weakly referenced object is gone once cyclic garbage is collected."""
-    if any(ref() is not None for ref in refs):  # not freed by reference counting alone
-        gc.collect()
-    alive = [r() for r in refs if r() is not None]
-    assert alive == [], f"leaked: {alive!r}"
-
-
-def forget_logged_exceptions() -> None:
-    """Drop the objects pytest's log capture keeps (their text is already captured).
-
-    A crash report carries the exception, whose traceback holds the frames of the process;
-    a leak check must not count that reference.
-    """
-    for handler in logging.getLogger().handlers:
-        for record in getattr(handler, "records", ()):
-            record.msg = record.getMessage()  # arguments may hold refs too
-            record.args = ()
-            record.exc_info = None
-
-
-class LeakTracker:
-    """Weak references to the record of every process a runtime started (via `Started`)."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.refs: list[weakref.ref[Any]] = []
-        runtime.on_lifecycle_event(self._record)
-
-    def _record(self, event: LifecycleEvent) -> None:
-        if isinstance(event, Started):
-            self.refs.append(weakref.ref(process_of(event.ref)))
+    assert_no_leaks(refs)
 
 
 @pytest.fixture
-async def rt() -> AsyncIterator[Runtime]:
-    """A fresh runtime, leak-checked after the test: see the module docstring."""
-    runtime = open_runtime(name="test")
-    async with runtime:
-        tracker = LeakTracker(runtime)
-        yield runtime
-    assert_clean(runtime)
-    refs = tracker.refs
-    del tracker
-    # (A closed runtime has dropped its lifecycle handlers, whose lists of events hold refs.)
-    forget_logged_exceptions()
-    assert_collected(refs)
+async def rt(leak_checked_runtime: Runtime) -> Runtime:
+    """The plugin's leak-checked runtime (`noex_trio.testing.leak_checked_runtime`)."""
+    return leak_checked_runtime
 
 
 async def assert_no_cyclic_garbage(operation: Callable[[], Awaitable[object]]) -> None:

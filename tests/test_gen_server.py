@@ -46,7 +46,6 @@ from .conftest import (
     Echo,
     assert_collected,
     assert_no_cyclic_garbage,
-    forget_logged_exceptions,
     raiser,
     returning,
     user_processes,
@@ -1219,7 +1218,6 @@ async def test_stopped_and_crashed_processes_are_collectable(rt: Runtime) -> Non
         await crashed.call("boom")
     refs = [weakref.ref(ref), weakref.ref(crashed)]
     del ref, crashed
-    forget_logged_exceptions()
     assert_collected(refs)
 
 

@@ -42,7 +42,6 @@ from .conftest import (
     Counter,
     assert_collected,
     assert_no_cyclic_garbage,
-    forget_logged_exceptions,
     gen,
     user_processes,
 )
@@ -598,7 +597,6 @@ async def test_a_stopped_tree_can_be_garbage_collected(rt: Runtime) -> None:
     await settle()  # stop returns at the exit; the task then closes its nursery and ends
     del sup
     journal.clear()  # its stop reasons hold the crash, whose traceback holds the process
-    forget_logged_exceptions()
     assert_collected(refs)
 
 
