@@ -1,4 +1,4 @@
-"""Tests for `noex_trio._event_bus`: matching, delivery, isolation, ownership, bad input.
+"""Tests for the EventBus: matching, delivery, isolation, ownership, bad input.
 
 Listeners (`EventBus.listen`) and stopping a bus are in ``test_event_bus_lifecycle.py``.
 
@@ -36,7 +36,7 @@ from noex_trio import (
     ServerNotRunningError,
     open_runtime,
 )
-from noex_trio._event_bus import _BusServer
+from noex_trio._bus_server import BusServer
 from noex_trio._process import current_process
 from noex_trio.testing import crash
 
@@ -70,8 +70,8 @@ class Recorder:
         return [topic for topic, _ in self.seen]
 
 
-def server(bus: EventBusRef) -> _BusServer:
-    behaviour: _BusServer = bus._behaviour
+def server(bus: EventBusRef) -> BusServer:
+    behaviour: BusServer = bus._behaviour
     return behaviour
 
 
