@@ -179,6 +179,7 @@ class Subscription:
                 latch.drop()
             self.end(bus_gone=True)
             recv.close()
+            self._task = None  # `unsubscribe` may outlive the task: do not keep it
             self.bus.delivery_ended(self)
 
     def _is_fatal(self, topic: str, exc: BaseException) -> bool:
