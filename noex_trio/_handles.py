@@ -16,10 +16,8 @@ class NoPublicConstructor(type):
     """Metaclass: ``Class(...)`` raises `TypeError`; ``Class._create(...)`` builds one."""
 
     def __call__(cls, *args: object, **kwargs: object) -> Any:
-        raise TypeError(
-            f"{cls.__module__}.{cls.__qualname__} has no public constructor; "
-            "the library hands these out (GenServer.start, Supervisor.start, ...)"
-        )
+        made_by = getattr(cls, "_noex_made_by", "the library hands these out")
+        raise TypeError(f"{cls.__module__}.{cls.__qualname__} has no public constructor; {made_by}")
 
     def _create(cls: type[T], *args: Any, **kwargs: Any) -> T:
         return super().__call__(*args, **kwargs)  # type: ignore[misc, no-any-return]

@@ -6,7 +6,7 @@ together.
 
 from __future__ import annotations
 
-from ._event_bus import start_default_bus
+from ._bus_server import start_default_bus
 from ._runtime import Runtime
 
 

@@ -1,4 +1,4 @@
-"""Tests for `noex_trio._event_bus`: matching, delivery, isolation, ownership, bad input.
+"""Tests for the EventBus: matching, delivery, isolation, ownership, bad input.
 
 Listeners (`EventBus.listen`) and stopping a bus are in ``test_event_bus_lifecycle.py``.
 
@@ -36,8 +36,8 @@ from noex_trio import (
     ServerNotRunningError,
     open_runtime,
 )
+from noex_trio._bus_server import BusServer
 from noex_trio._context import current_process
-from noex_trio._event_bus import _BusServer
 from noex_trio._process import process_of
 from noex_trio.testing import crash
 
@@ -71,8 +71,8 @@ class Recorder:
         return [topic for topic, _ in self.seen]
 
 
-def server(bus: EventBusRef) -> _BusServer:
-    behaviour: _BusServer = process_of(bus).behaviour
+def server(bus: EventBusRef) -> BusServer:
+    behaviour: BusServer = process_of(bus).behaviour
     return behaviour
 
 
@@ -490,8 +490,9 @@ async def test_unsubscribe_removes_the_owner_exit_hook(rt: Runtime) -> None:
 
     ref = await GenServer.start(Sub)
     await ref.call("sub")
-    assert process_of(ref).exit_hooks is not None
-    assert len(process_of(ref).exit_hooks) == 1
+    hooks = process_of(ref).exit_hooks
+    assert hooks is not None
+    assert len(hooks) == 1
     await ref.call("unsub")
     assert process_of(ref).exit_hooks == {}
     await ref.stop()

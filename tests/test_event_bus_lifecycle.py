@@ -1,4 +1,4 @@
-"""Tests for `noex_trio._event_bus`: listeners (`EventBus.listen`) and stopping a bus."""
+"""Tests for the EventBus: listeners (`EventBus.listen`), `is_running`, stopping a bus."""
 
 from __future__ import annotations
 
@@ -131,6 +131,30 @@ async def test_listener_misuse(rt: Runtime) -> None:
             await listener.__aenter__()
     with pytest.raises(NoexError, match=r"is used after its `async with` block ended$"):
         await listener.__anext__()
+
+
+async def test_iterating_without_async_with_is_refused(rt: Runtime) -> None:
+    listener = EventBus.listen(rt.event_bus, "a")
+    message = (
+        r"^<EventListener 'a' buffer=100> is iterated outside its block; "
+        r"use `async with EventBus.listen\(\.\.\.\) as events:`, then `async for` over `events`$"
+    )
+    with trio.fail_after(1), pytest.raises(NoexError, match=message):
+        async for _event in listener:
+            pass  # pragma: no cover
+    with trio.fail_after(1), pytest.raises(NoexError, match=message):
+        await listener.__anext__()
+    assert await EventBus.subscription_count(rt.event_bus) == 0
+
+
+async def test_listener_has_no_public_constructor(rt: Runtime) -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"^noex_trio\.EventListener has no public constructor; "
+        r"use EventBus\.listen\(bus, pattern, buffer=\.\.\.\)$",
+    ):
+        EventListener(rt.event_bus, "a", 10)
+    assert getattr(EventListener, "__final__", False)  # @typing.final
 
 
 @pytest.mark.parametrize(
@@ -289,11 +313,44 @@ async def test_a_bus_leaves_no_cyclic_garbage(rt: Runtime) -> None:
     await assert_no_cyclic_garbage(use_a_bus)
 
 
-async def test_stop_refuses_a_process_that_is_not_a_bus(rt: Runtime) -> None:
-    class Plain(GenServer[None, Any, Any, None]):
-        def init(self) -> None:
-            return None
+async def test_is_running(rt: Runtime) -> None:
+    assert EventBus.is_running(rt.event_bus)
+    bus = await EventBus.start(name="events")
+    assert EventBus.is_running(bus)
+    assert EventBus.is_running("events")
+    assert not EventBus.is_running("no-such-bus")
+    await EventBus.stop(bus)
+    assert not EventBus.is_running(bus)
+    assert not EventBus.is_running("events")
+    plain = await GenServer.start(Plain, name="plain")
+    for target in (plain, "plain", 42):
+        with pytest.raises(TypeError, match=r"^bus must be an EventBusRef or the name of one"):
+            EventBus.is_running(target)  # type: ignore[arg-type]
+    await plain.stop()
 
+
+async def test_is_running_is_false_while_stopping(rt: Runtime, autojump_clock: Any) -> None:
+    bus = await EventBus.start()
+    release = trio.Event()
+
+    async def slow(data: int, topic: str) -> None:
+        await release.wait()
+
+    await EventBus.subscribe(bus, "a", slow)
+    EventBus.publish(bus, "a", 1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(EventBus.stop, bus)
+        await settle()
+        assert not EventBus.is_running(bus)  # stopping: publishing is refused
+        release.set()
+
+
+class Plain(GenServer[None, Any, Any, None]):
+    def init(self) -> None:
+        return None
+
+
+async def test_stop_refuses_a_process_that_is_not_a_bus(rt: Runtime) -> None:
     ref = await GenServer.start(Plain, name="plain")
     for target in (ref, "plain"):
         with pytest.raises(TypeError, match=r"^bus must be an EventBusRef or the name of one"):

@@ -1,0 +1,164 @@
+"""The EventBus process: its behaviour, its index of subscriptions, and how it is started.
+
+A bus is a system process (an `EventBusRef`) whose behaviour, `BusServer`, owns a `TopicIndex`
+of subscriptions. Publishing does not go through the bus's mailbox: the facade matches the
+topic in the index and puts the event on each matching subscription's own queue, so it is
+synchronous, never blocks, and costs nothing for unrelated subscriptions.
+
+Handler subscriptions (`Subscription`) each have a delivery task, living in a nursery inside
+the bus's task (the ``_noex_wants_nursery`` hook). Listeners (``EventBus.listen``) have no task:
+the consumer reads their buffer itself; the bus only knows them as a `Listener`.
+
+When the bus stops, ``terminate`` closes every queue and waits (within the bus's shutdown
+budget, `SHUTDOWN_BUDGET`) for the delivery tasks to finish what was already queued; an exit
+hook on the bus then cancels whatever is left, so the nursery closes even after a brutal kill.
+
+The runtime starts its default bus with `start_default_bus`, from this module: it never needs
+the facade.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+import trio
+
+from ._bus_subscription import Handler, Latch, Subscription
+from ._context import current_process
+from ._exceptions import NoexError
+from ._process import RUNNING, Process
+from ._refs import EventBusRef, resolve
+from ._results import ExitReason
+from ._spawn import start_process
+from ._topics import TopicIndex
+
+#: Seconds a stopping bus waits for its handlers to finish the events already queued.
+SHUTDOWN_BUDGET: Final = 5.0
+
+
+class Listener(Protocol):
+    """What the bus needs from a listener (an ``EventListener``)."""
+
+    #: Always None: a listener has no delivery task.
+    _task: None
+
+    def __hash__(self) -> int: ...
+
+    def _offer(self, topic: str, data: Any, latch: Latch | None) -> None:
+        """Buffer the event (a full buffer overflows the listener)."""
+
+    def _unsubscribe(self) -> None:
+        """Leave the bus; the consumer's iteration ends after the buffered events."""
+
+
+class BusServer:
+    """The behaviour of a bus process: owns the index and the delivery tasks."""
+
+    _noex_wants_nursery: Final = True
+    _noex_nursery: trio.Nursery
+
+    def __init__(self) -> None:
+        self.index: TopicIndex[Subscription | Listener] = TopicIndex()
+        self.label = "EventBus"
+        self.subscriptions: dict[Subscription, None] = {}
+        self.listeners: dict[Listener, None] = {}
+        self.idle = trio.Event()
+        self._escalate: Callable[[BaseException], None] | None = None
+
+    def init(self) -> None:
+        proc = current_process()
+        assert proc is not None
+        self.label = proc.label
+        self._escalate = proc.kernel.escalate
+        proc.add_exit_hook(self, self._release)
+
+    def handle_call(self, msg: object, state: None) -> tuple[None, None]:  # pragma: no cover
+        raise NoexError(f"{self.label} takes no calls; use the EventBus functions")
+
+    def handle_cast(self, msg: object, state: None) -> None:  # pragma: no cover
+        raise NoexError(f"{self.label} takes no casts; use the EventBus functions")
+
+    async def terminate(self, reason: ExitReason, state: None) -> None:
+        """Let every subscription finish the events already queued (bounded by the budget)."""
+        for listener in list(self.listeners):
+            listener._unsubscribe()
+        for sub in self.subscriptions:
+            sub.send.close()
+        self.idle = trio.Event()
+        if self.subscriptions:
+            await self.idle.wait()
+
+    def _release(self, reason: ExitReason) -> None:
+        # Bus exit hook (runs even after a brutal kill): end every delivery task, forget
+        # everything, and detach from the processes that owned subscriptions.
+        for listener in list(self.listeners):
+            listener._unsubscribe()
+        for sub in self.subscriptions:
+            sub.end(bus_gone=True)
+            sub.scope.cancel()
+        # The nursery leads to the bus's task, whose context holds the ref: break the cycle.
+        del self._noex_nursery
+
+    # -- what subscriptions and listeners call --
+
+    def subscribe(self, pattern: str, handler: Handler, owner: Process | None) -> Subscription:
+        sub = Subscription(self, pattern, handler, owner)
+        self.index.add(pattern, sub)  # validates the pattern first
+        self.subscriptions[sub] = None
+        self._noex_nursery.start_soon(sub.deliver, name=f"{self.label} {pattern!r}")
+        if owner is not None:
+            owner.add_exit_hook(sub, lambda _reason: sub.unsubscribe())
+        return sub
+
+    def delivery_ended(self, sub: Subscription) -> None:
+        del self.subscriptions[sub]
+        if not self.subscriptions:
+            self.idle.set()
+
+    def escalate(self, error: BaseException) -> None:
+        # (Also after the bus is released: a cancelled handler may still raise KeyboardInterrupt.)
+        assert self._escalate is not None  # set by init, before anyone can subscribe
+        self._escalate(error)
+
+    def add_listener(self, listener: Listener, pattern: str) -> None:
+        self.index.add(pattern, listener)
+        self.listeners[listener] = None
+
+    def remove_listener(self, listener: Listener, pattern: str) -> None:
+        self.index.remove(pattern, listener)
+        del self.listeners[listener]
+
+
+def server_of(bus: object) -> BusServer:
+    """The state of a running bus given by ref or name (raises if it is not running)."""
+    proc = resolve(bus, system=True)
+    if type(proc.ref) is not EventBusRef:
+        raise TypeError(f"bus must be an EventBusRef or the name of one, got {bus!r}")
+    if proc.status > RUNNING:
+        raise proc.not_running(bus)
+    server: BusServer = proc.behaviour
+    return server
+
+
+async def start_bus(name: str | None) -> EventBusRef:
+    """Start a bus process (see ``EventBus.start``)."""
+    ref = await start_process(
+        BusServer(),
+        (),
+        name=name,
+        init_timeout=5.0,
+        mailbox_size=math.inf,
+        trap_exit=False,
+        ref_class=EventBusRef,
+        budget=SHUTDOWN_BUDGET,
+        label="EventBus",
+    )
+    assert isinstance(ref, EventBusRef)
+    return ref
+
+
+async def start_default_bus() -> EventBusRef:
+    """Start ``rt.event_bus``; the runtime stops it after every other process."""
+    return await start_bus(None)
