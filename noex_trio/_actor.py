@@ -37,7 +37,6 @@ from ._results import (
     Reply,
     Stop,
     Terminated,
-    is_crash,
     is_exit_reason,
     is_killed,
 )
@@ -119,6 +118,7 @@ def _bad_result(cb: Callbacks, handler: str, expected: str, result: object) -> T
 # --- init ---------------------------------------------------------------------------------------
 
 
+@trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
 async def init(proc: Process, cb: Callbacks, args: tuple[Any, ...], init_timeout: float) -> Any:
     """Run ``init`` (bounded by `init_timeout`); return the first state.
 
@@ -162,16 +162,89 @@ def _take_nowait(recv: trio.MemoryReceiveChannel[Any]) -> Any:
         return None
 
 
+@trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
 async def run(
     proc: Process, cb: Callbacks, state: Any
 ) -> tuple[ExitReason, Any, BaseException | None]:
     """Handle messages until the process stops; never raises.
 
     Returns (exit reason, final state, fatal): `fatal` is a `KeyboardInterrupt`/`SystemExit`
-    that ended the loop, for the runtime.
+    that ended the loop, for the runtime. After a crash the state is the one the crashing
+    message found (OTP's ``terminate`` gets it).
     """
     try:
-        reason, state = await _loop(proc, cb, state)
+        recv = proc.recv
+        handle_call = cb.handle_call
+        handle_cast = cb.handle_cast
+        call_async = cb.call_async
+        cast_async = cb.cast_async
+        budget = _YIELD_EVERY
+        while True:
+            # Take what is queued without a scheduler round trip, but yield regularly.
+            item = _take_nowait(recv) if budget else None
+            if item is not None:
+                budget -= 1
+            else:
+                item = await recv.receive()
+                budget = _YIELD_EVERY
+            kind = type(item)
+            if kind is Caller:
+                # `current`, `deferred`, `stop_reply` of the record: written by this loop only.
+                proc.current = item
+                result = handle_call(item.message, state)
+                if call_async or type(result) is CoroutineType:
+                    result = await result
+                if type(result) is tuple and len(result) == 2:
+                    proc.current = None
+                    item.reply(result[0])
+                    state = result[1]
+                    continue
+                if type(result) not in (Reply, NoReply, Stop) and inspect.isawaitable(result):
+                    result = await _resolve(result)
+                proc.current = None
+                if type(result) is tuple and len(result) == 2:
+                    item.reply(result[0])
+                    state = result[1]
+                elif type(result) is Reply:
+                    item.reply(result.value)
+                    state = result.state
+                elif type(result) is NoReply:
+                    state = result.state
+                    if proc.deferred is None:
+                        proc.deferred = set()
+                    item.defer(proc.deferred)
+                elif type(result) is Stop:
+                    if result.reply is not NO_REPLY:
+                        proc.stop_reply = (item, result.reply)  # sent after terminate (OTP order)
+                    else:
+                        proc.current = item  # fails with the exit reason
+                    return _stop_reason(cb, result), result.state, None
+                else:
+                    proc.current = item
+                    raise _bad_result(
+                        cb, "handle_call", "(reply, state), Reply, NoReply or Stop", result
+                    )
+            elif kind is CastItem or kind is Info:
+                # handle_cast and handle_info return the same forms: a new state, NoReply, Stop.
+                if kind is CastItem:
+                    result = handle_cast(item.message, state)
+                    if cast_async or type(result) is CoroutineType:
+                        result = await _resolve(result)
+                else:
+                    result = await _handle_info(proc, cb, item.message, state)
+                state = result
+                if type(result) is Stop:
+                    return _stop_reason(cb, result), result.state, None
+                if type(result) is NoReply:
+                    state = result.state
+                elif type(result) is Reply:
+                    handler = "handle_cast" if kind is CastItem else "handle_info"
+                    raise _bad_result(cb, handler, "a new state, NoReply or Stop", result)
+            elif kind is StopRequest:
+                return item.reason, state, None
+            else:
+                assert kind is Crash
+                raise item.error
     except BaseException as exc:
         fatal = find_fatal(exc)
         if fatal is not None:
@@ -179,83 +252,6 @@ async def run(
         if is_cancellation(exc):
             return proc.kill_reason or "shutdown", state, None
         return crash_reason(exc), state, None
-    return reason, state, None
-
-
-async def _loop(proc: Process, cb: Callbacks, state: Any) -> tuple[ExitReason, Any]:
-    """Handle messages until a stop; return (reason, final state). Exceptions are crashes."""
-    recv = proc.recv
-    handle_call = cb.handle_call
-    handle_cast = cb.handle_cast
-    call_async = cb.call_async
-    cast_async = cb.cast_async
-    budget = _YIELD_EVERY
-    while True:
-        # Take what is queued without a scheduler round trip, but yield regularly.
-        item = _take_nowait(recv) if budget else None
-        if item is not None:
-            budget -= 1
-        else:
-            item = await recv.receive()
-            budget = _YIELD_EVERY
-        kind = type(item)
-        if kind is Caller:
-            # `current`, `deferred` and `stop_reply` of the record are written by this loop only.
-            proc.current = item
-            result = handle_call(item.message, state)
-            if call_async or type(result) is CoroutineType:
-                result = await result
-            if type(result) is tuple and len(result) == 2:
-                proc.current = None
-                item.reply(result[0])
-                state = result[1]
-                continue
-            if type(result) not in (Reply, NoReply, Stop) and inspect.isawaitable(result):
-                result = await _resolve(result)
-            proc.current = None
-            if type(result) is tuple and len(result) == 2:
-                item.reply(result[0])
-                state = result[1]
-            elif type(result) is Reply:
-                item.reply(result.value)
-                state = result.state
-            elif type(result) is NoReply:
-                state = result.state
-                if proc.deferred is None:
-                    proc.deferred = set()
-                item.defer(proc.deferred)
-            elif type(result) is Stop:
-                if result.reply is not NO_REPLY:
-                    proc.stop_reply = (item, result.reply)  # sent after terminate (OTP order)
-                else:
-                    proc.current = item  # fails with the exit reason
-                return _stop_reason(cb, result), result.state
-            else:
-                proc.current = item
-                raise _bad_result(
-                    cb, "handle_call", "(reply, state), Reply, NoReply or Stop", result
-                )
-        elif kind is CastItem or kind is Info:
-            # handle_cast and handle_info return the same forms: a new state, NoReply, Stop.
-            if kind is CastItem:
-                result = handle_cast(item.message, state)
-                if cast_async or type(result) is CoroutineType:
-                    result = await _resolve(result)
-            else:
-                result = await _handle_info(proc, cb, item.message, state)
-            state = result
-            if type(result) is Stop:
-                return _stop_reason(cb, result), result.state
-            if type(result) is NoReply:
-                state = result.state
-            elif type(result) is Reply:
-                handler = "handle_cast" if kind is CastItem else "handle_info"
-                raise _bad_result(cb, handler, "a new state, NoReply or Stop", result)
-        elif kind is StopRequest:
-            return item.reason, state
-        else:
-            assert kind is Crash
-            raise item.error
 
 
 async def _handle_info(proc: Process, cb: Callbacks, message: object, state: Any) -> Any:
@@ -302,13 +298,14 @@ async def finish(proc: Process, cb: Callbacks, reason: ExitReason, state: Any) -
         reason = await _terminate(proc, cb, reason, state)
     kernel = proc.kernel
     kernel.count_dead_letters(proc.release(reason, crash_error))
-    if is_crash(reason):
+    if isinstance(reason, BaseException):
         host = proc.host
         host_label = host.label if host is not None else "none"
-        if isinstance(reason, BaseException):
-            logger.error("%s crashed (supervisor: %s)", proc.label, host_label, exc_info=reason)
+        logger.error("%s crashed (supervisor: %s)", proc.label, host_label, exc_info=reason)
+        if kernel.handlers:
             kernel.emit(Crashed(proc.ref, reason))
-    kernel.emit(Terminated(proc.ref, reason))
+    if kernel.handlers:  # (no event is built for nobody)
+        kernel.emit(Terminated(proc.ref, reason))
     proc.forget()
 
 

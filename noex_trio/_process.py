@@ -141,7 +141,7 @@ class Process:
         record): while anyone holds the handle, this is that same object."""
         ref = self._ref()
         if ref is None:
-            ref = self._ref_class._create(self)
+            ref = type.__call__(self._ref_class, self)  # (what `_create` does, minus a call)
             self._ref = weakref.ref(ref)
         return ref
 

@@ -9,6 +9,7 @@ down out of order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
@@ -55,8 +56,10 @@ async def start_process(
     if name is not None:
         check_name(name)
     init_timeout = check_timeout(init_timeout, "init_timeout")
-    mailbox_size = checks.count(mailbox_size, "mailbox_size", minimum=1, inf=True)
-    trap_exit = checks.boolean(trap_exit, "trap_exit")
+    if mailbox_size != math.inf or type(mailbox_size) is not float:  # (the default: no check)
+        mailbox_size = checks.count(mailbox_size, "mailbox_size", minimum=1, inf=True)
+    if trap_exit is not False:
+        trap_exit = checks.boolean(trap_exit, "trap_exit")
     host = host_var.get() or kernel.host()
     if name is not None:
         label = name
@@ -195,7 +198,7 @@ async def _run(
     """init, then the loop, then the exit sequence; returns a fatal error for the runtime."""
     cb = _actor.Callbacks(proc.behaviour)
     try:
-        state = await _user_init(proc, cb, args, init_timeout)
+        state = await _actor.init(proc, cb, args, init_timeout)
     except BaseException as exc:
         fatal = find_fatal(exc)
         _actor.abandon(proc, exc if fatal is None else None)
@@ -206,22 +209,8 @@ async def _run(
         return None
     proc.mark_running()
     start.started()
-    proc.kernel.emit(Started(proc.ref))
-    reason, state, fatal = await _user_run(proc, cb, state)
+    if proc.kernel.handlers:  # (no event is built for nobody)
+        proc.kernel.emit(Started(proc.ref))
+    reason, state, fatal = await _actor.run(proc, cb, state)
     await _actor.finish(proc, cb, reason, state)
     return fatal
-
-
-@trio.lowlevel.disable_ki_protection
-async def _user_init(
-    proc: Process, cb: _actor.Callbacks, args: tuple[Any, ...], init_timeout: float
-) -> Any:
-    # User code runs without the library's Ctrl-C protection.
-    return await _actor.init(proc, cb, args, init_timeout)
-
-
-@trio.lowlevel.disable_ki_protection
-async def _user_run(
-    proc: Process, cb: _actor.Callbacks, state: Any
-) -> tuple[Any, Any, BaseException | None]:
-    return await _actor.run(proc, cb, state)
