@@ -6,11 +6,11 @@ slow handler delays only its own subscription.
 
 What a handler raises:
 
-- an `Exception`, or any other `BaseException` that is not one of the three below (say
-  `GeneratorExit` or a user's ``BaseException`` subclass): logged on the ``noex_trio`` logger,
-  the subscription stays;
-- `KeyboardInterrupt` or `SystemExit` (alone or inside an exception group): handed to the
-  runtime, which shuts down in order and then raises it as is; this subscription ends;
+- an `Exception` (or a group of them): logged on the ``noex_trio`` logger, the subscription
+  stays;
+- `KeyboardInterrupt`, `SystemExit` or another non-`Exception` (a user's ``BaseException``
+  subclass), alone or inside an exception group: handed to the runtime, which shuts down in
+  order and then raises it as is; this subscription ends;
 - `trio.Cancelled` (or a group of nothing else): the bus is cancelling the task; it ends.
 
 A `Latch` counts the subscriptions that still have to handle one ``publish_sync`` event.
@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import trio
 
 from ._context import reset_library_context
+from ._outcome import crash_reason, find_fatal, is_cancellation
 from ._process import Process
+from ._safe_format import safe_repr
 
 if TYPE_CHECKING:
     from ._topics import TopicIndex
@@ -183,26 +185,16 @@ class Subscription:
             self.bus.delivery_ended(self)
 
     def _is_fatal(self, topic: str, exc: BaseException) -> bool:
-        """Sort a non-`Exception` from the handler: escalate, re-raise or log it.
-
-        Returns True if the runtime was told to end (`KeyboardInterrupt`, `SystemExit`).
-        """
-        fatal: BaseException | None = None
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            fatal = exc
-        elif isinstance(exc, BaseExceptionGroup):
-            found, _ = exc.split((KeyboardInterrupt, SystemExit))
-            if found is not None:
-                fatal = _first_leaf(found)
-            elif exc.split(trio.Cancelled)[1] is None:
-                raise exc  # only cancellations: the bus is cancelling this task
-        elif isinstance(exc, trio.Cancelled):
-            raise exc
-        if fatal is None:
-            self._log_failure(topic, exc)
-            return False
-        self.bus.escalate(fatal)
-        return True
+        """Sort a non-`Exception` from the handler (see `_outcome`): escalate, re-raise a
+        cancellation, or log a group of errors. True if the runtime was told to end."""
+        fatal = find_fatal(exc)
+        if fatal is not None:
+            self.bus.escalate(fatal)
+            return True
+        if is_cancellation(exc):
+            raise exc  # the bus is cancelling this task
+        self._log_failure(topic, crash_reason(exc))
+        return False
 
     def _log_failure(self, topic: str, exc: BaseException) -> None:
         # Every part is formatted here, defensively: a handler or an error with a broken
@@ -219,18 +211,3 @@ class Subscription:
 
     def __repr__(self) -> str:
         return f"<subscription {self.pattern!r} -> {safe_repr(self.handler)}>"
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
-
-
-def safe_repr(obj: object) -> str:
-    """``repr(obj)``, or a stand-in naming its type if its ``__repr__`` raises."""
-    try:
-        return repr(obj)
-    except Exception:
-        return f"<{type(obj).__qualname__} object at {id(obj):#x} (repr failed)>"

@@ -101,17 +101,22 @@ class Kernel:
         """End the runtime: cancel the ``async with`` body; `error` is raised from its exit
         after the ordered shutdown. The first error wins."""
         self.closing = True  # from now on supervisors restart nothing
-        if self.fatal is None:
+        first = self.fatal
+        if first is None:
             self.fatal = error
         if self.body_scope is not None:
             self.body_scope.cancel()
-        if self.shutting_down and isinstance(error, KeyboardInterrupt):
-            self.hurry()
+        if (
+            self.shutting_down
+            and isinstance(error, KeyboardInterrupt)
+            and isinstance(first, KeyboardInterrupt)
+        ):
+            self.hurry()  # a second Ctrl-C
 
     @trio.lowlevel.enable_ki_protection
     def hurry(self) -> None:
-        """A Ctrl-C during the shutdown: kill every process still running, no ``terminate``
-        (and cut short the ones running it)."""
+        """A second Ctrl-C during the shutdown: kill every process still running, no
+        ``terminate`` (and cut short the ones running it)."""
         self.hurried = True
         for proc in list(self.live.values()):
             proc.kill("killed", "brutal_kill")

@@ -4,34 +4,40 @@ User code (a callback, a task in a nursery inside a handler) can end with anythi
 raise, and Trio wraps what leaves a nursery in exception groups. The library sorts it into one
 of three outcomes, the same way at every callback site:
 
-- **fatal**: a `KeyboardInterrupt` or `SystemExit`, alone or anywhere inside a group. It is
-  handed to the runtime, which shuts the tree down in order and raises it *plainly* from
-  ``async with open_runtime()`` (and so from ``trio.run``).
+- **fatal**: a `BaseException` that is neither an `Exception` nor `trio.Cancelled` — a
+  `KeyboardInterrupt`, a `SystemExit`, or a user's own ``BaseException`` subclass — alone or
+  anywhere inside a group. Python code raises these to get out, not to report an error, so it
+  is handed to the runtime, which shuts the tree down in order and raises it *plainly* from
+  ``async with open_runtime()`` (and so from ``trio.run``), as a Trio program would.
 - **cancellation**: a `trio.Cancelled`, or a group made only of them at any depth. It means
   that something outside the callback cancelled it (the process is being stopped); it is
   never a crash.
-- **crash**: anything else, including other `BaseException` subclasses and groups holding at
-  least one real error (their `Cancelled` members removed). The process exits with it as the
-  reason, exactly as with an ordinary exception.
+- **crash**: any `Exception`, and groups holding at least one (their `Cancelled` members
+  removed). The process exits with it as the reason.
 """
 
 from __future__ import annotations
 
 import trio
 
-FATAL_TYPES = (KeyboardInterrupt, SystemExit)
-
 
 def find_fatal(exc: BaseException) -> BaseException | None:
-    """The first `KeyboardInterrupt`/`SystemExit` in `exc` (itself or inside groups), if any."""
-    if isinstance(exc, FATAL_TYPES):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = find_fatal(inner)
-            if found is not None:
-                return found
+    """The first fatal exception in `exc` (itself or inside groups), if any: a
+    `KeyboardInterrupt` or `SystemExit` first, else another non-`Exception` (not `Cancelled`)."""
+    leaves = list(_leaves(exc))
+    for leaf in leaves:
+        if isinstance(leaf, KeyboardInterrupt | SystemExit):
+            return leaf
+    for leaf in leaves:
+        if not isinstance(leaf, Exception | trio.Cancelled):
+            return leaf
     return None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 def is_cancellation(exc: BaseException) -> bool:

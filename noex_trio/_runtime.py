@@ -176,6 +176,8 @@ class Runtime(metaclass=NoPublicConstructor):
         # the cancelled scope's __exit__ raises that remainder: keep it for after the
         # shutdown, which must run in every case.
         body_error: BaseException | None = None
+        if exc is not None and find_fatal(exc) is not None:
+            kernel.escalate(find_fatal(exc))  # type: ignore[arg-type]  # (a Ctrl-C in the body)
         try:
             kernel.body_scope.__exit__(exc_type, exc, tb)
         except BaseException as error:
@@ -218,15 +220,16 @@ class Runtime(metaclass=NoPublicConstructor):
             services = [p for p in procs if p.ref is self._event_bus]
             procs = [p for p in procs if p.ref is not self._event_bus] or services
             for proc in reversed(procs):
-                try:
-                    if kernel.hurried:
-                        proc.kill("killed", "brutal_kill")
-                    else:
-                        proc.kill("shutdown")
-                    await proc.wait_exited()
-                except KeyboardInterrupt as interrupt:
-                    # Ctrl-C while waiting (the main task gets it): hurry, and end with it.
-                    kernel.escalate(interrupt)
+                if kernel.hurried:
+                    proc.kill("killed", "brutal_kill")
+                else:
+                    proc.kill("shutdown")
+                while proc.reason is None:
+                    try:
+                        await proc.wait_exited()
+                    except KeyboardInterrupt as interrupt:
+                        # Ctrl-C while waiting (the main task gets it); a second one hurries.
+                        kernel.escalate(interrupt)
 
 
 __all__ = ["Runtime", "RuntimeStatistics", "current_runtime"]

@@ -155,34 +155,40 @@ async def test_keyboard_interrupt_releases_publish_sync_and_ends_the_subscriptio
 
 
 @pytest.mark.parametrize(
-    "error",
-    [GeneratorExit(), UserBaseError("mine"), BaseExceptionGroup("mixed", [UserBaseError("x")])],
-    ids=["GeneratorExit", "user-subclass", "group"],
+    ("error", "expected"),
+    [
+        (UserBaseError("mine"), UserBaseError),
+        (BaseExceptionGroup("mixed", [ValueError("v"), UserBaseError("x")]), UserBaseError),
+    ],
+    ids=["user-subclass", "group"],
 )
-async def test_other_base_exceptions_are_logged_and_the_subscription_stays(
-    rt: Runtime, caplog: pytest.LogCaptureFixture, error: BaseException
+async def test_other_base_exceptions_end_the_runtime_plainly(
+    error: BaseException, expected: type[BaseException]
 ) -> None:
-    calls: list[int] = []
+    """A user's own ``BaseException`` subclass is raised to get out, not to report an error:
+    like `SystemExit`, it ends the runtime in order and leaves it as itself (not a group)."""
+    stopped: list[str] = []
+
+    class Witness(GenServer[None, None, None, None]):
+        def init(self) -> None:
+            return None
+
+        def terminate(self, reason: Any, state: None) -> None:
+            stopped.append("witness")
 
     def handler(data: int, topic: str) -> None:
-        calls.append(data)
         raise error
 
-    await EventBus.subscribe(rt.event_bus, "a", handler)
-    with caplog.at_level(logging.ERROR, logger="noex_trio"):
-        await EventBus.publish_sync(rt.event_bus, "a", 1)
-        await EventBus.publish_sync(rt.event_bus, "a", 2)
-    assert calls == [1, 2]
-    assert await EventBus.subscription_count(rt.event_bus) == 1
-    assert len(caplog.records) == 2
-    for record in caplog.records:
-        assert re.fullmatch(
-            r"EventBus#\d+: handler <function .*handler at .*> of 'a' raised on topic 'a'; "
-            r"it stays subscribed",
-            record.getMessage(),
-        )
-        assert record.exc_info is not None
-        assert record.exc_info[1] is error
+    async def body() -> None:
+        async with open_runtime() as rt:
+            await GenServer.start(Witness)
+            await EventBus.subscribe(rt.event_bus, "a", handler)
+            EventBus.publish(rt.event_bus, "a", 1)
+            await trio.sleep_forever()
+
+    with pytest.raises(expected):
+        await body()
+    assert stopped == ["witness"]  # the ordered shutdown ran
 
 
 async def test_a_group_of_cancellations_is_not_an_error(
@@ -218,7 +224,8 @@ async def test_broken_repr_and_str_are_logged_safely(
     assert handler.calls == 2  # still subscribed
     assert len(caplog.records) == 2
     assert re.fullmatch(
-        r"EventBus#\d+: handler <BrokenHandler object at 0x[0-9a-f]+ \(repr failed\)> of 'a' "
+        r"EventBus#\d+: handler <BrokenHandler object at 0x[0-9a-f]+; repr\(\) raised "
+        r"RuntimeError> of 'a' "
         r"raised on topic 'a'; it stays subscribed",
         caplog.records[0].getMessage(),
     )
