@@ -160,9 +160,7 @@ async def _deliver_later(proc: Process, message: object) -> None:
         try:
             await proc.send.send(Info(message))
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            # The process died first (had this task been blocked in `send`, the exit sequence
-            # would have drained the notice and counted it already).
-            proc.kernel.count_dead_letters(1)
+            pass  # the process died first: a notice to nobody (not a dead letter)
 
 
 # --- monitors ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import trio
 from ._exceptions import ServerNotRunningError
 from ._handles import NoPublicConstructor
 from ._kernel import Kernel, kernels, logger
-from ._mailbox import Caller, Info
+from ._mailbox import Caller, CastItem, Info
 
 if TYPE_CHECKING:
     from ._results import ExitReason
@@ -251,7 +251,8 @@ class Process:
         Names go first (a lookup never finds a dead process), then the exit hooks (timers,
         subscriptions, monitors, links); then the caller being served gets `crash_error` (or
         `ServerNotRunningError`), deferred and queued callers get `ServerNotRunningError`, a
-        `Stop` reply is sent. Returns how many queued casts and notices were dropped.
+        `Stop` reply is sent. Returns how many queued casts (timer messages included) were
+        dropped: the dead letters.
         """
         assert self.status != DEAD, "a process is released once"
         self.status = DEAD
@@ -288,7 +289,7 @@ class Process:
                 break
             if type(item) is Caller:
                 item.fail(ServerNotRunningError(self.ref, reason))
-            else:
+            elif type(item) is CastItem:  # (the library's own notices are not dead letters)
                 dropped += 1
         self.send.close()
         self.recv.close()

@@ -44,7 +44,9 @@ class RuntimeStatistics:
     processes: int
     #: Names in ``rt.registry``.
     registered_names: int
-    #: Casts and notices dropped because their target died before handling them.
+    #: Casts (timer messages included) dropped because their target died before handling them.
+    #: The library's own notices (a `Down`, a child's exit to a dying supervisor) are not
+    #: counted.
     dead_letters: int
 
 
