@@ -21,6 +21,7 @@ and B linked?" is a dict lookup and an exit walks only that process's own links.
 from __future__ import annotations
 
 import functools
+from contextlib import suppress
 import logging
 from typing import Final, Literal, TypeAlias, final
 
@@ -156,11 +157,12 @@ def deliver(proc: Process, message: object) -> None:
 async def _deliver_later(proc: Process, message: object) -> None:
     reset_library_context()
     # Shielded like the process it serves: it ends when the notice is in, or the process gone.
-    with trio.CancelScope(shield=True):
-        try:
-            await proc.send.send(Info(message))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass  # the process died first: a notice to nobody (not a dead letter)
+    # (If the process dies first, the notice goes to nobody: not a dead letter.)
+    with (
+        trio.CancelScope(shield=True),
+        suppress(trio.ClosedResourceError, trio.BrokenResourceError),
+    ):
+        await proc.send.send(Info(message))
 
 
 # --- monitors ---------------------------------------------------------------------------------

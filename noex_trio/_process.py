@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import trio
 
@@ -332,8 +332,9 @@ class ProcessRef(metaclass=NoPublicConstructor):
         return self._proc.id
 
     @property
-    def exit_reason(self) -> ExitReason | None:
-        """Why the process ended, or None while it runs."""
+    def exit_reason(self) -> ExitReason | Literal["noproc"] | None:
+        """Why the process ended, or None while it runs (``"noproc"`` for a ref unpickled
+        where its process does not exist)."""
         return self._proc.reason
 
     def is_running(self) -> bool:
@@ -374,17 +375,46 @@ def _restore_ref(cls: type[ProcessRef], kernel_uid: int, pid: int, label: str) -
 
 
 class _Detached:
-    """The record of a ref unpickled where its process does not exist: never running."""
+    """The record of a ref unpickled where its process does not exist: never running.
 
-    __slots__ = ("id", "label", "reason", "status")
+    It answers what the client side asks of a record (status, reason, the error for a
+    message, an exit to wait for) as a process that is gone.
+    """
+
+    __slots__ = ("_ref", "id", "label", "reason", "status")
 
     def __init__(self, pid: int, label: str) -> None:
         self.id = pid
         self.label = label
         self.status = DEAD
         self.reason = "noproc"
+        self._ref: Callable[[], ProcessRef | None] = _no_ref
+
+    @property
+    def ref(self) -> ProcessRef:
+        ref = self._ref()
+        assert ref is not None  # only reached through its ref
+        return ref
+
+    def not_running(self, target: object) -> ServerNotRunningError:
+        return ServerNotRunningError(target, "noproc")
+
+    def kill(self, reason: object, budget: object = None) -> None:
+        return None
+
+    def has_exit_hook(self, key: object) -> bool:
+        return False
+
+    def remove_exit_hook(self, key: object) -> None:
+        return None
+
+    async def wait_exited(self) -> str:
+        await trio.lowlevel.checkpoint()
+        return self.reason
 
 
 def _detached(cls: type[ProcessRef], pid: int, label: str) -> ProcessRef:
-    ref: ProcessRef = cls._create(_Detached(pid, label))
+    record = _Detached(pid, label)
+    ref: ProcessRef = cls._create(record)
+    record._ref = weakref.ref(ref)
     return ref
