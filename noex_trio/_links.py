@@ -21,8 +21,8 @@ and B linked?" is a dict lookup and an exit walks only that process's own links.
 from __future__ import annotations
 
 import functools
-from contextlib import suppress
 import logging
+from contextlib import suppress
 from typing import Final, Literal, TypeAlias, final
 
 import attrs
