@@ -6,12 +6,12 @@ in the buffer when they are published, and the consumer reads it in its own task
 
 from __future__ import annotations
 
-import math
 from types import TracebackType
 from typing import Any, final
 
 import trio
 
+from . import _checks as checks
 from ._bus_server import BusServer, server_of
 from ._bus_subscription import Latch
 from ._exceptions import MailboxFullError, NoexError
@@ -135,10 +135,4 @@ class EventListener(metaclass=NoPublicConstructor):
 
 def check_buffer(buffer: object) -> float:
     """Accept an int >= 1 or ``math.inf`` as a listener's buffer size."""
-    if buffer == math.inf:
-        return math.inf
-    if isinstance(buffer, bool) or not isinstance(buffer, int):
-        raise TypeError(f"buffer must be an int >= 1 or math.inf, got {buffer!r}")
-    if buffer < 1:
-        raise ValueError(f"buffer must be an int >= 1 or math.inf, got {buffer!r}")
-    return buffer
+    return checks.count(buffer, "buffer", minimum=1, inf=True)

@@ -25,6 +25,7 @@ from typing import Any, Final, Protocol
 
 import trio
 
+from . import _checks as checks
 from ._bus_subscription import Handler, Latch, Subscription
 from ._context import current_process
 from ._exceptions import NoexError
@@ -135,7 +136,7 @@ def server_of(bus: object) -> BusServer:
     """The state of a running bus given by ref or name (raises if it is not running)."""
     proc = resolve(bus, system=True)
     if type(proc.ref) is not EventBusRef:
-        raise TypeError(f"bus must be an EventBusRef or the name of one, got {bus!r}")
+        raise checks.type_error("bus", "an EventBusRef or the name of one", bus)
     if proc.status > RUNNING:
         raise proc.not_running(bus)
     server: BusServer = proc.behaviour

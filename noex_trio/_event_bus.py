@@ -12,6 +12,7 @@ from typing import Any
 
 import trio
 
+from . import _checks as checks
 from ._bus_listener import EventListener, check_buffer
 from ._bus_server import server_of, start_bus
 from ._bus_subscription import Handler, Latch
@@ -82,8 +83,7 @@ class EventBus:
         If ``subscribe`` is cancelled, no subscription was made.
         """
         await trio.lowlevel.checkpoint()
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
+        checks.callable_(handler, "handler")
         server = server_of(bus)
         return server.subscribe(pattern, handler, current_process()).unsubscribe
 
@@ -181,7 +181,7 @@ class EventBus:
         else:
             ref = bus
         if not isinstance(ref, EventBusRef):
-            raise TypeError(f"bus must be an EventBusRef or the name of one, got {bus!r}")
+            raise checks.type_error("bus", "an EventBusRef or the name of one", bus)
         return ref.is_running()
 
     @staticmethod
@@ -224,7 +224,7 @@ class EventBus:
         try:
             ref = resolve(bus, system=True).ref
             if not isinstance(ref, EventBusRef):
-                raise TypeError(f"bus must be an EventBusRef or the name of one, got {bus!r}")
+                raise checks.type_error("bus", "an EventBusRef or the name of one", bus)
         except ServerNotRunningError:
             await trio.lowlevel.checkpoint()
             return  # an unknown name: nothing to stop

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
 
+from . import _checks as checks
 from ._exceptions import (
     AlreadyRegisteredError,
     MailboxFullError,
@@ -37,6 +38,9 @@ C = TypeVar("C")
 K = TypeVar("K")
 R = TypeVar("R")
 
+#: The kinds of registry (``keys=``).
+_KEYS: tuple[Literal["unique", "duplicate"], ...] = ("unique", "duplicate")
+
 
 @attrs.frozen
 class RegistryEntry:
@@ -49,17 +53,11 @@ class RegistryEntry:
 
 def check_name(name: object, what: str = "name") -> str:
     """Names and keys are non-empty strings."""
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a non-empty str, got {name!r}")
-    if not name:
-        raise ValueError(f"{what} must be a non-empty str, got ''")
-    return name
+    return checks.name(name, what)
 
 
 def _check_ref(ref: object) -> ProcessRef:
-    if not isinstance(ref, ProcessRef):
-        raise TypeError(f"ref must be a process ref (GenServerRef/SupervisorRef), got {ref!r}")
-    return ref
+    return checks.instance(ref, "ref", ProcessRef, expected="a process ref")
 
 
 _STAR = "*"
@@ -129,11 +127,8 @@ class RegistryInstance:
     """
 
     def __init__(self, *, keys: Literal["unique", "duplicate"] = "unique", name: str = "") -> None:
-        if keys not in ("unique", "duplicate"):
-            raise ValueError(f"keys must be 'unique' or 'duplicate', got {keys!r}")
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a str, got {name!r}")
-        self.keys = keys
+        self.keys = checks.one_of(keys, "keys", _KEYS)
+        checks.instance(name, "name", str)
         self.name = name or f"registry#{next(_unnamed)}"
         self._entries: dict[str, dict[ProcessRef, Any]] = {}
         # Keys per process, as an ordered set: unregister is O(1) however many names it holds.
@@ -350,12 +345,11 @@ class RegistryInstance:
 
 
 def _check_runs(proc: ProcessRef, key: str, expected: object) -> None:
-    if not isinstance(expected, type):
-        raise TypeError(f"expected must be a behaviour class, got {expected!r}")
+    cls = checks.instance(expected, "expected", type, expected="a behaviour class")
     behaviour = process_of(proc).behaviour
-    if not isinstance(behaviour, expected):
+    if not isinstance(behaviour, cls):
         raise TypeError(
-            f"{key!r} is {proc!r} running {type(behaviour).__name__}, expected {expected.__name__}"
+            f"{key!r} is {proc!r} running {type(behaviour).__name__}, expected {cls.__name__}"
         )
 
 

@@ -25,7 +25,7 @@ must be a whole segment:
 
 Invalid input raises where it is given (at subscribe or publish time, never at delivery):
 
-- a topic or pattern that is not a `str` raises `TypeError` (`topic must be a str, got int`);
+- a topic or pattern that is not a `str` raises `TypeError` (`expected topic to be a str, got 42`);
 - an empty topic or pattern, an empty segment (`""`, `"a..b"`, `".a"`, `"a."`), a wildcard in a
   published topic (`user.*`), or a wildcard that is not a whole segment (`us*er`, `a.b*`, `***`)
   raises `ValueError` naming the problem (`invalid pattern 'user..x': empty segment at position 2`;
@@ -44,6 +44,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from operator import itemgetter
 from typing import Generic, TypeVar
+
+from . import _checks as checks
 
 T = TypeVar("T", bound=Hashable)
 
@@ -67,8 +69,7 @@ def parse_topic(topic: str) -> tuple[str, ...]:
         TypeError: If `topic` is not a `str`.
         ValueError: If `topic` is empty, has an empty segment or contains `*`.
     """
-    if not isinstance(topic, str):
-        raise TypeError(f"topic must be a str, got {type(topic).__name__}")
+    checks.instance(topic, "topic", str)
     segments = topic.split(".")
     if "" in segments or _STAR in topic:
         _check_segments("topic", topic, segments)
@@ -90,8 +91,7 @@ def parse_pattern(pattern: str) -> tuple[str, ...]:
         ValueError: If `pattern` is empty, has an empty segment, or uses `*` other than as a
             whole `*` or `**` segment.
     """
-    if not isinstance(pattern, str):
-        raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
+    checks.instance(pattern, "pattern", str)
     segments = pattern.split(".")
     _check_segments("pattern", pattern, segments)
     for position, segment in enumerate(segments, 1):

@@ -544,7 +544,7 @@ async def test_default_bus_is_unnamed_and_unique_per_runtime(rt: Runtime) -> Non
         ("", ValueError, r"invalid topic '': topic is empty"),
         ("a..b", ValueError, r"invalid topic 'a\.\.b': empty segment at position 2"),
         ("user.*", ValueError, r"invalid topic 'user\.\*': wildcards are not allowed .*"),
-        (42, TypeError, r"topic must be a str, got int"),
+        (42, TypeError, r"expected topic to be a str, got 42"),
     ],
 )
 async def test_bad_topic(rt: Runtime, topic: Any, error: type[Exception], message: str) -> None:
@@ -561,7 +561,7 @@ async def test_bad_topic(rt: Runtime, topic: Any, error: type[Exception], messag
         ("a.", ValueError, r"invalid pattern 'a\.': empty segment at position 2"),
         ("us*er", ValueError, r"invalid pattern 'us\*er': '\*' must be a whole segment"),
         ("a.***", ValueError, r"invalid pattern 'a\.\*\*\*': '\*\*\*' at position 2 .*"),
-        (None, TypeError, r"pattern must be a str, got NoneType"),
+        (None, TypeError, r"expected pattern to be a str, got None"),
     ],
 )
 async def test_bad_pattern(rt: Runtime, pattern: Any, error: type[Exception], message: str) -> None:
@@ -573,10 +573,12 @@ async def test_bad_pattern(rt: Runtime, pattern: Any, error: type[Exception], me
 
 
 async def test_bad_handler_and_bus(rt: Runtime) -> None:
-    with pytest.raises(TypeError, match=r"^handler must be callable, got 42$"):
+    with pytest.raises(TypeError, match=r"^expected handler to be callable, got 42$"):
         await EventBus.subscribe(rt.event_bus, "a", 42)  # type: ignore[arg-type]
     counter: GenServerRef[Any, Any, Any] = await GenServer.start(Counter)
-    with pytest.raises(TypeError, match=r"^bus must be an EventBusRef or the name of one, got"):
+    with pytest.raises(
+        TypeError, match=r"^expected bus to be an EventBusRef or the name of one, got"
+    ):
         EventBus.publish(counter, "a", 1)  # type: ignore[arg-type]
     with pytest.raises(
         TypeError, match=r"^expected target to be a GenServerRef or a registered name"

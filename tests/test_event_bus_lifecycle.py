@@ -162,7 +162,7 @@ async def test_listener_has_no_public_constructor(rt: Runtime) -> None:
     [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError), ("9", TypeError)],
 )
 async def test_listen_bad_buffer(rt: Runtime, buffer: Any, error: type[Exception]) -> None:
-    with pytest.raises(error, match=r"^buffer must be an int >= 1 or math\.inf, got "):
+    with pytest.raises(error, match=r"^expected buffer to be an int >= 1 or math\.inf, got "):
         EventBus.listen(rt.event_bus, "a", buffer=buffer)
 
 
@@ -324,7 +324,9 @@ async def test_is_running(rt: Runtime) -> None:
     assert not EventBus.is_running("events")
     plain = await GenServer.start(Plain, name="plain")
     for target in (plain, "plain", 42):
-        with pytest.raises(TypeError, match=r"^bus must be an EventBusRef or the name of one"):
+        with pytest.raises(
+            TypeError, match=r"^expected bus to be an EventBusRef or the name of one"
+        ):
             EventBus.is_running(target)  # type: ignore[arg-type]
     await plain.stop()
 
@@ -353,7 +355,9 @@ class Plain(GenServer[None, Any, Any, None]):
 async def test_stop_refuses_a_process_that_is_not_a_bus(rt: Runtime) -> None:
     ref = await GenServer.start(Plain, name="plain")
     for target in (ref, "plain"):
-        with pytest.raises(TypeError, match=r"^bus must be an EventBusRef or the name of one"):
+        with pytest.raises(
+            TypeError, match=r"^expected bus to be an EventBusRef or the name of one"
+        ):
             await EventBus.stop(target)  # type: ignore[arg-type]
     assert ref.is_running()
     await EventBus.stop("no-such-bus")  # an unknown name: nothing to stop

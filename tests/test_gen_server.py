@@ -310,8 +310,8 @@ async def test_start_with_a_taken_name_does_not_run_init(rt: Runtime) -> None:
             r"^expected init_timeout to be a number of seconds > 0 or math.inf, got '5'$",
         ),
         ({"init_timeout": None}, TypeError, r"^expected init_timeout to be a number"),
-        ({"name": ""}, ValueError, r"^name must be a non-empty str, got ''$"),
-        ({"name": 42}, TypeError, r"^name must be a non-empty str, got 42$"),
+        ({"name": ""}, ValueError, r"^expected name to be a non-empty str, got ''$"),
+        ({"name": 42}, TypeError, r"^expected name to be a non-empty str, got 42$"),
         ({"trap_exit": 1}, TypeError, r"^expected trap_exit to be a bool, got 1$"),
     ],
 )

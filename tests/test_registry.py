@@ -98,10 +98,10 @@ async def test_taken_names(rt: Runtime) -> None:
 @pytest.mark.parametrize(
     ("name", "error", "message"),
     [
-        ("", ValueError, r"^name must be a non-empty str, got ''$"),
-        (3, TypeError, r"^name must be a non-empty str, got 3$"),
-        (None, TypeError, r"^name must be a non-empty str, got None$"),
-        (b"x", TypeError, r"^name must be a non-empty str, got b'x'$"),
+        ("", ValueError, r"^expected name to be a non-empty str, got ''$"),
+        (3, TypeError, r"^expected name to be a non-empty str, got 3$"),
+        (None, TypeError, r"^expected name to be a non-empty str, got None$"),
+        (b"x", TypeError, r"^expected name to be a non-empty str, got b'x'$"),
     ],
 )
 async def test_bad_names(rt: Runtime, name: Any, error: type[Exception], message: str) -> None:
@@ -117,7 +117,7 @@ async def test_bad_names(rt: Runtime, name: Any, error: type[Exception], message
 
 
 async def test_bad_refs(rt: Runtime) -> None:
-    with pytest.raises(TypeError, match=r"^ref must be a process ref .*got 'x'$"):
+    with pytest.raises(TypeError, match=r"^expected ref to be a process ref, got 'x'$"):
         Registry.register("a", "x")  # type: ignore[arg-type]
 
 
@@ -220,7 +220,9 @@ async def test_typed_lookup(rt: Runtime) -> None:
         Registry.lookup("o", Counter)
     with pytest.raises(TypeError, match=r"^'o' is .* expected Counter$"):
         Registry.whereis("o", Counter)
-    with pytest.raises(TypeError, match=r"^expected must be a behaviour class, got 'Counter'$"):
+    with pytest.raises(
+        TypeError, match=r"^expected expected to be a behaviour class, got 'Counter'$"
+    ):
         rt.registry.lookup("o", "Counter")  # type: ignore[call-overload]
     with pytest.raises(NotRegisteredError):
         Registry.lookup("nothing", Counter)
@@ -271,7 +273,7 @@ async def test_duplicate_registry(rt: Runtime) -> None:
         TypeError, match=r"^whereis\('topic'\) needs a unique registry, but registry 'group'"
     ):
         group.whereis("topic")
-    with pytest.raises(ValueError, match=r"^key must be a non-empty str, got ''$"):
+    with pytest.raises(ValueError, match=r"^expected key to be a non-empty str, got ''$"):
         group.register("", refs[0])
     # dispatch casts to each, in registration order
     assert group.dispatch("topic", "hello") == 3
@@ -442,9 +444,9 @@ async def test_match_uses_the_event_bus_pattern_grammar(rt: Runtime) -> None:
     assert keys_of("user/1") == []  # nor is `/`
     assert keys_of("admin") == ["admin"]
     assert registry.match("admin") == [RegistryEntry("admin", refs[4], "ADMIN")]
-    with pytest.raises(ValueError, match=r"^pattern must be a non-empty str, got ''$"):
+    with pytest.raises(ValueError, match=r"^expected pattern to be a non-empty str, got ''$"):
         registry.match("")
-    with pytest.raises(TypeError, match=r"^pattern must be a non-empty str, got 3$"):
+    with pytest.raises(TypeError, match=r"^expected pattern to be a non-empty str, got 3$"):
         registry.match(3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^invalid pattern 'x\*y': '\*' must be a whole segment$"):
         registry.match("x*y")
@@ -482,9 +484,11 @@ def test_key_matching_agrees_with_event_bus_topics(topic: list[str], pattern: li
 
 
 async def test_create_validates(rt: Runtime) -> None:
-    with pytest.raises(ValueError, match=r"^keys must be 'unique' or 'duplicate', got 'many'$"):
+    with pytest.raises(
+        ValueError, match=r"^expected keys to be 'unique' or 'duplicate', got 'many'$"
+    ):
         Registry.create(keys="many")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^name must be a str, got 3$"):
+    with pytest.raises(TypeError, match=r"^expected name to be a str, got 3$"):
         Registry.create(name=3)  # type: ignore[arg-type]
     unique = Registry.create()
     assert unique.keys == "unique"

@@ -269,7 +269,7 @@ def spec_of(child_id: str = "a", **options: Any) -> ChildSpec:
             InvalidChildSpecError,
             r"^child 'a' is significant and permanent; a significant child must be transient",
         ),
-        ({"name": ""}, ValueError, r"^name must be a non-empty str, got ''$"),
+        ({"name": ""}, ValueError, r"^expected name to be a non-empty str, got ''$"),
     ],
 )
 async def test_bad_options_start_nothing(

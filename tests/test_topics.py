@@ -164,17 +164,17 @@ def test_invalid_pattern(pattern: str, message: str) -> None:
 
 def test_non_str_raises_type_error() -> None:
     index: TopicIndex[str] = TopicIndex()
-    with pytest.raises(TypeError, match=r"^topic must be a str, got int$"):
+    with pytest.raises(TypeError, match=r"^expected topic to be a str, got 1$"):
         parse_topic(1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^topic must be a str, got bytes$"):
+    with pytest.raises(TypeError, match=r"^expected topic to be a str, got b'a'$"):
         index.match(b"a")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^topic must be a str, got NoneType$"):
+    with pytest.raises(TypeError, match=r"^expected topic to be a str, got None$"):
         topic_matches("a", None)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^pattern must be a str, got int$"):
+    with pytest.raises(TypeError, match=r"^expected pattern to be a str, got 1$"):
         parse_pattern(1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^pattern must be a str, got list$"):
+    with pytest.raises(TypeError, match=r"^expected pattern to be a str, got \['a'\]$"):
         index.add(["a"], "sub")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^pattern must be a str, got tuple$"):
+    with pytest.raises(TypeError, match=r"^expected pattern to be a str, got \('a',\)$"):
         index.remove(("a",), "sub")  # type: ignore[arg-type]
 
 
