@@ -228,7 +228,9 @@ async def run(
                 # handle_cast and handle_info return the same forms: a new state, NoReply, Stop.
                 if kind is CastItem:
                     result = handle_cast(item.message, state)
-                    if cast_async or type(result) is CoroutineType:
+                    if cast_async:
+                        result = await result
+                    elif type(result) is CoroutineType:  # a decorated async handle_cast
                         result = await _resolve(result)
                 else:
                     result = await _handle_info(proc, cb, item.message, state)
@@ -265,7 +267,9 @@ async def _handle_info(proc: Process, cb: Callbacks, message: object, state: Any
         )
         return state
     result = cb.handle_info(message, state)
-    if cb.info_async or type(result) is CoroutineType:
+    if cb.info_async:
+        result = await result
+    elif type(result) is CoroutineType:  # a decorated async handle_info
         result = await _resolve(result)
     return result
 
