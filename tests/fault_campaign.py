@@ -58,6 +58,7 @@ from noex_trio import (
     GenServer,
     GenServerRef,
     LifecycleEvent,
+    ProcessRef,
     Runtime,
     Started,
     Supervisor,
@@ -377,7 +378,7 @@ async def drive(
         await trio.sleep(rng.choice([0.0, 0.01, 0.3, 1.5]))
 
 
-async def concurrent_calls(target: GenServerRef[Any, Any, Any]) -> None:
+async def concurrent_calls(target: ProcessRef) -> None:
     """Three calls at once. A Ctrl-C delivered while the driver waits at the end of its own
     nursery comes out of that nursery wrapped in a group (Trio's rule, not the library's): the
     driver unwraps it, as a user's ``except*`` would."""
@@ -391,7 +392,7 @@ async def concurrent_calls(target: GenServerRef[Any, Any, Any]) -> None:
         raise
 
 
-async def cast_later(target: GenServerRef[Any, Any, Any], now: bool) -> None:
+async def cast_later(target: ProcessRef, now: bool) -> None:
     await trio.lowlevel.checkpoint()
     if now:
         GenServer.cast(target, "bump")

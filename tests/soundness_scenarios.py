@@ -31,6 +31,7 @@ from noex_trio import (
     GenServerRef,
     InitializationError,
     LifecycleEvent,
+    ProcessRef,
     Registry,
     Started,
     Supervisor,
@@ -280,9 +281,9 @@ def nasty_in_handle_call(kind: str) -> Callable[[], Awaitable[None]]:
         await gate.wait()
         raise Nasty
 
-    async def call(key: str, ref: GenServerRef[Any, Any, Any], msg: Any) -> None:
+    async def call(key: str, ref: ProcessRef, msg: Any) -> None:
         try:
-            await ref.call(msg)
+            await GenServer.call(ref, msg)
         except Exception as exc:
             LOG.append(f"{key} {type(exc).__name__}")
         else:
@@ -324,7 +325,7 @@ def terminate_child_with_nursery(kind: str) -> Callable[[], Awaitable[None]]:
             LOG.append(f"b exited {await GenServer.wait_exit(b)}")
             LOG.append(f"children {[c.id for c in Supervisor.get_children(sup)]}")
             a = Supervisor.get_child(sup, "a").ref
-            LOG.append(f"a replied {await a.call('x')}")
+            LOG.append(f"a replied {await GenServer.call(a, 'x')}")
         LOG.append("after the runtime")
 
     return main
@@ -367,9 +368,9 @@ def nasty_in_supervised_handle_call(kind: str) -> Callable[[], Awaitable[None]]:
         await gate.wait()
         raise Nasty
 
-    async def call(key: str, ref: GenServerRef[Any, Any, Any], msg: Any) -> None:
+    async def call(key: str, ref: ProcessRef, msg: Any) -> None:
         try:
-            await ref.call(msg)
+            await GenServer.call(ref, msg)
         except Exception as exc:
             LOG.append(f"{key} {type(exc).__name__}")
         else:

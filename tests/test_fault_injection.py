@@ -15,8 +15,8 @@ Environment:
   variant (``make test`` runs it too) runs 150 more per kind.
 - ``NOEX_CAMPAIGN_HANG_SECONDS``: wall-clock seconds before an example counts as hung (2).
 
-The normal campaign takes about 10 s once the runtime is sound (an example takes
-about 10 ms); on 0.1.0 a failing kind costs at most one hang.
+The normal campaign takes about 10 s (an example takes about 10 ms); a failing kind costs at
+most one hang.
 """
 
 from __future__ import annotations
@@ -35,16 +35,6 @@ from tests.soundness_support import ROOT
 SEEDS = int(os.environ.get("NOEX_CAMPAIGN_SEEDS", "100"))
 SLOW_SEEDS = 150
 STOP_AT_FIRST = os.environ.get("NOEX_CAMPAIGN_ALL", "") != "1"
-
-#: Kinds that break an invariant on 0.1.0 within the normal seeds, and what is seen.
-FAILS_TODAY = {
-    "ki": "BaseExceptionGroup from an EventBus handler; hang in terminate",
-    "sigint": "TrioInternalError, process left behind",
-    "exit": "BaseExceptionGroup from an EventBus handler; hang in terminate",
-    "base": "BaseExceptionGroup from an EventBus handler; hang in terminate",
-    "nasty": "runtime exit spins with callers queued behind the crash",
-    "cancelled_group": "trio.run raises BaseExceptionGroup[Cancelled, Cancelled]",
-}
 
 
 def run_campaign(kind: str, seeds: range) -> tuple[int, list[dict[str, Any]]]:
@@ -94,19 +84,12 @@ def check(kind: str, seeds: range) -> None:
     assert ran == len(seeds)
 
 
-def kind_param(kind: str) -> Any:
-    marks = []
-    if kind in FAILS_TODAY:
-        marks.append(pytest.mark.xfail(reason=f"issue 11: {FAILS_TODAY[kind]}", strict=True))
-    return pytest.param(kind, marks=marks, id=kind)
-
-
-@pytest.mark.parametrize("kind", [kind_param(kind) for kind in KINDS])
+@pytest.mark.parametrize("kind", KINDS)
 def test_fault_injection_campaign(kind: str) -> None:
     check(kind, range(SEEDS))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", [kind_param(kind) for kind in KINDS])
+@pytest.mark.parametrize("kind", KINDS)
 def test_fault_injection_campaign_long(kind: str) -> None:
     check(kind, range(10_000, 10_000 + SLOW_SEEDS))
