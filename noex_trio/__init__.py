@@ -10,6 +10,9 @@ from ._child_spec import ChildInfo as ChildInfo
 from ._child_spec import ChildSpec as ChildSpec
 from ._child_spec import Restart as Restart
 from ._child_spec import Shutdown as Shutdown
+from ._circuit_breaker import CircuitBreaker as CircuitBreaker
+from ._circuit_breaker import CircuitBreakerStatistics as CircuitBreakerStatistics
+from ._circuit_breaker import CircuitState as CircuitState
 from ._event_bus import EventBus as EventBus
 from ._event_bus import EventListener as EventListener
 from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
@@ -45,11 +48,6 @@ from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
 from ._registry_facade import Registry as Registry
-from ._resilience import CircuitBreaker as CircuitBreaker
-from ._resilience import CircuitBreakerStatistics as CircuitBreakerStatistics
-from ._resilience import CircuitState as CircuitState
-from ._resilience import backoff_delays as backoff_delays
-from ._resilience import retry as retry
 from ._results import Crashed as Crashed
 from ._results import ExitReason as ExitReason
 from ._results import LifecycleEvent as LifecycleEvent
@@ -59,6 +57,8 @@ from ._results import Restarted as Restarted
 from ._results import Started as Started
 from ._results import Stop as Stop
 from ._results import Terminated as Terminated
+from ._retry import backoff_delays as backoff_delays
+from ._retry import retry as retry
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStatistics as RuntimeStatistics
 from ._runtime import current_runtime as current_runtime

@@ -1,4 +1,5 @@
-"""Tests for `noex_trio._resilience`: `CircuitBreaker`, `retry` and `backoff_delays`."""
+"""Tests for `noex_trio._circuit_breaker` and `noex_trio._retry`: `CircuitBreaker`, `retry`
+and `backoff_delays`."""
 
 from __future__ import annotations
 
@@ -16,14 +17,9 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from noex_trio._circuit_breaker import CircuitBreaker, CircuitBreakerStatistics, CircuitState
 from noex_trio._exceptions import CallTimeoutError, CircuitOpenError, ServerNotRunningError
-from noex_trio._resilience import (
-    CircuitBreaker,
-    CircuitBreakerStatistics,
-    CircuitState,
-    backoff_delays,
-    retry,
-)
+from noex_trio._retry import backoff_delays, retry
 
 
 class Boom(Exception):
