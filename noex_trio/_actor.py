@@ -298,7 +298,9 @@ async def finish(proc: Process, cb: Callbacks, reason: ExitReason, state: Any) -
     """Run the exit sequence described in the module docstring; never raises."""
     proc.refuse_messages()
     crash_error = reason if isinstance(reason, BaseException) else None
-    if cb.terminate is not None and not is_killed(reason) and not is_killed(proc.kill_reason):
+    if is_killed(proc.kill_reason):
+        reason = "killed"  # a brutal kill overtakes whatever else was ending the process
+    if cb.terminate is not None and not is_killed(reason):
         reason = await _terminate(proc, cb, reason, state)
     kernel = proc.kernel
     kernel.count_dead_letters(proc.release(reason, crash_error))
