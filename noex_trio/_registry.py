@@ -53,6 +53,8 @@ class RegistryEntry:
 
 def check_name(name: object, what: str = "name") -> str:
     """Names and keys are non-empty strings."""
+    if type(name) is str and name:
+        return name  # the common case, on the path of every call by name
     return checks.name(name, what)
 
 
