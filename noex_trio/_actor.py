@@ -192,28 +192,35 @@ async def run(
                 # `current`, `deferred`, `stop_reply` of the record: written by this loop only.
                 proc.current = item
                 result = handle_call(item.message, state)
-                if call_async or type(result) is CoroutineType:
+                if call_async:
                     result = await result
-                if type(result) is tuple and len(result) == 2:
+                rtype = type(result)
+                if rtype is tuple and len(result) == 2:
                     proc.current = None
                     item.reply(result[0])
                     state = result[1]
                     continue
-                if type(result) not in (Reply, NoReply, Stop) and inspect.isawaitable(result):
+                if rtype is CoroutineType or (
+                    rtype is not Reply
+                    and rtype is not NoReply
+                    and rtype is not Stop
+                    and inspect.isawaitable(result)
+                ):  # a decorated async handle_call, or another awaitable
                     result = await _resolve(result)
+                    rtype = type(result)
                 proc.current = None
-                if type(result) is tuple and len(result) == 2:
+                if rtype is tuple and len(result) == 2:
                     item.reply(result[0])
                     state = result[1]
-                elif type(result) is Reply:
+                elif rtype is Reply:
                     item.reply(result.value)
                     state = result.state
-                elif type(result) is NoReply:
+                elif rtype is NoReply:
                     state = result.state
                     if proc.deferred is None:
                         proc.deferred = set()
                     item.defer(proc.deferred)
-                elif type(result) is Stop:
+                elif rtype is Stop:
                     if result.reply is not NO_REPLY:
                         proc.stop_reply = (item, result.reply)  # sent after terminate (OTP order)
                     else:
@@ -230,16 +237,18 @@ async def run(
                     result = handle_cast(item.message, state)
                     if cast_async:
                         result = await result
-                    elif type(result) is CoroutineType:  # a decorated async handle_cast
-                        result = await _resolve(result)
                 else:
                     result = await _handle_info(proc, cb, item.message, state)
+                rtype = type(result)
+                if rtype is CoroutineType:  # a decorated async handler
+                    result = await _resolve(result)
+                    rtype = type(result)
                 state = result
-                if type(result) is Stop:
+                if rtype is Stop:
                     return _stop_reason(cb, result), result.state, None
-                if type(result) is NoReply:
+                if rtype is NoReply:
                     state = result.state
-                elif type(result) is Reply:
+                elif rtype is Reply:
                     handler = "handle_cast" if kind is CastItem else "handle_info"
                     raise _bad_result(cb, handler, "a new state, NoReply or Stop", result)
             elif kind is StopRequest:
@@ -248,6 +257,8 @@ async def run(
                 assert kind is Crash
                 raise item.error
     except BaseException as exc:
+        if isinstance(exc, Exception) and not isinstance(exc, ExceptionGroup):
+            return exc, state, None  # the usual crash
         fatal = find_fatal(exc)
         if fatal is not None:
             return "shutdown", state, fatal
@@ -269,8 +280,6 @@ async def _handle_info(proc: Process, cb: Callbacks, message: object, state: Any
     result = cb.handle_info(message, state)
     if cb.info_async:
         result = await result
-    elif type(result) is CoroutineType:  # a decorated async handle_info
-        result = await _resolve(result)
     return result
 
 

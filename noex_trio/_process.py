@@ -74,6 +74,7 @@ class Process:
     __slots__ = (
         "__weakref__",
         "_exited",
+        "_held",
         "_ref",
         "_ref_class",
         "behaviour",
@@ -134,15 +135,23 @@ class Process:
         self._exited: trio.Event | None = None
         self._ref_class = ref_class
         self._ref: Callable[[], ProcessRef | None] = _no_ref
+        self._held: ProcessRef | None = None
 
     @property
     def ref(self) -> ProcessRef:
-        """The handle of this process. The record holds it weakly (the handle holds the
-        record): while anyone holds the handle, this is that same object."""
+        """The handle of this process: always the same object while anyone holds it.
+
+        The record holds it while the process lives, and only weakly once it is gone (the
+        handle holds the record: no reference cycle outlives the process)."""
+        ref = self._held
+        if ref is not None:
+            return ref
         ref = self._ref()
         if ref is None:
             ref = type.__call__(self._ref_class, self)  # (what `_create` does, minus a call)
             self._ref = weakref.ref(ref)
+        if self.status != DEAD:
+            self._held = ref
         return ref
 
     def __repr__(self) -> str:
@@ -300,6 +309,7 @@ class Process:
         """Last step: leave the runtime and the host, tell the host, wake exit waiters."""
         host = self.host
         assert host is not None  # set by `spawn` before the task starts
+        self._held = None
         self.kernel.live.pop(self.id, None)
         host.procs.pop(self, None)
         if notify_host:
