@@ -360,3 +360,33 @@ async def test_a_temporary_child_stopped_is_gone_from_the_table_at_once(rt: Runt
     assert Supervisor.count_children(sup) == 0  # no scheduling point needed
     assert Supervisor.get_children(sup) == []
     await Supervisor.stop(sup)
+
+
+async def test_a_failed_supervisor_start_leaves_no_dead_letters(rt: Runtime) -> None:
+    class Failing(Counter):
+        def init(self, start: int = 0) -> int:
+            raise ValueError("no")
+
+    with pytest.raises(InitializationError):
+        await Supervisor.start(
+            [Counter.child_spec(id="a"), Counter.child_spec(id="b"), Failing.child_spec(id="c")]
+        )
+    # Dead letters are dropped casts and timer messages, not the library's own notices.
+    assert rt.statistics().dead_letters == 0
+
+
+async def test_dead_letters_count_the_casts_a_dying_process_drops(rt: Runtime) -> None:
+    gate = trio.Event()
+
+    class Gated(Counter):
+        async def handle_cast(self, msg: int, state: int) -> int:
+            await gate.wait()
+            return state
+
+    ref = await GenServer.start(Gated)
+    for i in range(3):
+        ref.cast(i)
+    await trio.testing.wait_all_tasks_blocked()  # the first cast is being handled
+    kill(ref)
+    await GenServer.wait_exit(ref)
+    assert rt.statistics().dead_letters == 2
