@@ -378,7 +378,10 @@ async def test_a_failed_supervisor_start_leaves_no_dead_letters(rt: Runtime) -> 
 async def test_dead_letters_count_the_casts_a_dying_process_drops(rt: Runtime) -> None:
     gate = trio.Event()
 
-    class Gated(Counter):
+    class Gated(GenServer[int, str, int, int]):
+        def init(self) -> int:
+            return 0
+
         async def handle_cast(self, msg: int, state: int) -> int:
             await gate.wait()
             return state
