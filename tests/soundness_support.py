@@ -28,7 +28,7 @@ from noex_trio import GenServer
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Wall-clock seconds a scenario may run (its time is virtual) before it is reported as a hang.
-HANG_SECONDS = float(os.environ.get("NOEX_SOUNDNESS_HANG_SECONDS", "5"))
+HANG_SECONDS = float(os.environ.get("NOEX_SOUNDNESS_HANG_SECONDS", "15"))
 
 
 async def maybe_await(value: Any) -> Any:

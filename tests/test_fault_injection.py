@@ -13,7 +13,8 @@ Environment:
 - ``NOEX_CAMPAIGN_ALL=1``: do not stop at the first failing example (report them all).
 - ``NOEX_CAMPAIGN_SEEDS=N``: examples per kind in the normal run (default 100). The ``slow``
   variant (``make test`` runs it too) runs 150 more per kind.
-- ``NOEX_CAMPAIGN_HANG_SECONDS``: wall-clock seconds before an example counts as hung (2).
+- ``NOEX_CAMPAIGN_HANG_SECONDS``: wall-clock seconds before an example counts as hung (10;
+  generous, so that a loaded CI machine never reports a slow example as a hang).
 
 The normal campaign takes about 10 s (an example takes about 10 ms); a failing kind costs at
 most one hang.
