@@ -178,6 +178,7 @@ def _watcher(what: str) -> Process:
     return proc
 
 
+@trio.lowlevel.enable_ki_protection
 def monitor(target: object) -> MonitorRef:
     """Monitor `target` from the calling process; see ``GenServer.monitor``."""
     watcher = _watcher("GenServer.monitor()")
@@ -199,6 +200,7 @@ def monitor(target: object) -> MonitorRef:
     return mref
 
 
+@trio.lowlevel.enable_ki_protection
 def demonitor(mref: MonitorRef, flush: bool = False) -> None:
     """Remove a monitor (idempotent); with `flush`, also drop its `Down` if already queued."""
     checks.instance(mref, "mref", MonitorRef)
@@ -223,6 +225,7 @@ async def wait_exit(target: object) -> DownReason:
 # --- links ------------------------------------------------------------------------------------
 
 
+@trio.lowlevel.enable_ki_protection
 def link(target: object) -> None:
     """Link the calling process to `target`; see ``GenServer.link``."""
     me = _watcher("GenServer.link()")
@@ -247,6 +250,7 @@ def _link_failed(me: Process, target: object) -> None:
     raise ServerNotRunningError(target, "noproc")
 
 
+@trio.lowlevel.enable_ki_protection
 def link_procs(a: Process, b: Process) -> None:
     """Link two processes (idempotent; a process linked to itself is a no-op)."""
     if a is b:
@@ -260,6 +264,7 @@ def link_procs(a: Process, b: Process) -> None:
     b.add_exit_hook((_LINK, a), functools.partial(_linked_exited, b, a))
 
 
+@trio.lowlevel.enable_ki_protection
 def unlink(target: object) -> None:
     """Remove the link between the calling process and `target`; see ``GenServer.unlink``."""
     me = _watcher("GenServer.unlink()")
@@ -276,11 +281,13 @@ def linked(a: ProcessRef, b: ProcessRef) -> bool:
     return process_of(a).has_exit_hook((_LINK, process_of(b)))
 
 
+@trio.lowlevel.enable_ki_protection
 def _linked_exited(dying: Process, peer: Process, reason: ExitReason) -> None:
     peer.remove_exit_hook((_LINK, dying))
     exit_signal(peer, dying, reason)
 
 
+@trio.lowlevel.enable_ki_protection
 def exit_signal(receiver: Process, sender: Process, reason: ExitReason) -> None:
     """Deliver the exit signal of `sender` to `receiver` (OTP's rules, see the guide's table).
 

@@ -19,6 +19,7 @@ import itertools
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
+import trio
 
 from . import _checks as checks
 from ._exceptions import (
@@ -141,6 +142,7 @@ class RegistryInstance:
 
     # -- writing --
 
+    @trio.lowlevel.enable_ki_protection
     def register(self, key: str, ref: ProcessRef, metadata: Any = None) -> None:
         """Register `ref` under `key`.
 
@@ -164,6 +166,7 @@ class RegistryInstance:
         self._by_proc.setdefault(proc, {})[key] = None
         record.add_registry(self)
 
+    @trio.lowlevel.enable_ki_protection
     def unregister(self, key: str, ref: ProcessRef | None = None) -> None:
         """Remove every entry under `key` (or only `ref`'s). Idempotent; never stops a process."""
         check_name(key, "key" if self.keys == "duplicate" else "name")
@@ -181,6 +184,7 @@ class RegistryInstance:
         if not holders:
             del self._entries[key]
 
+    @trio.lowlevel.enable_ki_protection
     def update_metadata(self, key: str, ref: ProcessRef, metadata: Any) -> None:
         """Replace the metadata of `ref`'s entry under `key`.
 
@@ -193,6 +197,7 @@ class RegistryInstance:
             raise NotRegisteredError(key, self.name)
         holders[proc] = metadata
 
+    @trio.lowlevel.enable_ki_protection
     def _noex_release(self, proc: ProcessRef) -> None:
         """The exit sequence of `proc`: drop all its entries (its record calls this)."""
         for key in self._by_proc.pop(proc, ()):

@@ -40,6 +40,7 @@ class TimerRef(metaclass=NoPublicConstructor):
         state = "pending" if self._pending else "done"
         return f"<TimerRef to {self._target.label} {state}>"
 
+    @trio.lowlevel.enable_ki_protection
     def _cancel(self) -> bool:
         if not self._pending:
             return False
@@ -49,6 +50,7 @@ class TimerRef(metaclass=NoPublicConstructor):
         return True
 
 
+@trio.lowlevel.enable_ki_protection
 def send_after(target: object, message: Any, delay: float) -> TimerRef:
     """Cast `message` to `target` after `delay` seconds; see ``GenServer.send_after``."""
     proc = resolve(target)
