@@ -30,7 +30,7 @@ from ._exceptions import (
 )
 from ._process import DEAD, ProcessRef, process_of
 from ._refs import GenServerRef, cast
-from ._topics import parse_pattern
+from ._topics import parse_pattern, segments_match
 
 if TYPE_CHECKING:
     from ._gen_server import GenServer
@@ -63,10 +63,6 @@ def _check_ref(ref: object) -> ProcessRef:
     return checks.instance(ref, "ref", ProcessRef, expected="a process ref")
 
 
-_STAR = "*"
-_GLOBSTAR = "**"
-
-
 def key_matches(pattern: tuple[str, ...], key: str) -> bool:
     """Tell whether a parsed topic pattern (`parse_pattern`) selects the registry key `key`.
 
@@ -74,37 +70,7 @@ def key_matches(pattern: tuple[str, ...], key: str) -> bool:
     segment (``"a..b"``) or a ``*`` inside a segment is just a segment that only the wildcards
     match. ``("*",)`` (the pattern ``"*"`` alone) matches every key, as on the EventBus.
     """
-    if pattern == (_STAR,):
-        return True
-    # An NFA walk over pattern positions, as `_topics.topic_matches` does for topics.
-    last = len(pattern)
-    states = _skip_globstars(pattern, {0})
-    for segment in key.split("."):
-        following: set[int] = set()
-        for position in states:
-            if position < last:
-                wanted = pattern[position]
-                if wanted == _GLOBSTAR:
-                    following.add(position)
-                elif wanted in (_STAR, segment):
-                    following.add(position + 1)
-        if not following:
-            return False
-        states = _skip_globstars(pattern, following)
-    return last in states
-
-
-def _skip_globstars(pattern: tuple[str, ...], states: set[int]) -> set[int]:
-    # A `**` may match zero segments: from its position, the next one is reachable too.
-    pending = list(states)
-    while pending:
-        position = pending.pop()
-        if position < len(pattern) and pattern[position] == _GLOBSTAR:
-            following = position + 1
-            if following not in states:
-                states.add(following)
-                pending.append(following)
-    return states
+    return segments_match(pattern, key.split("."))
 
 
 _unnamed = itertools.count(1)

@@ -41,7 +41,7 @@ matches, never to the number of unrelated subscriptions.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from operator import itemgetter
 from typing import Generic, TypeVar
 
@@ -129,25 +129,30 @@ def topic_matches(pattern: str, topic: str) -> bool:
         TypeError: If either argument is not a `str`.
         ValueError: If `pattern` or `topic` is invalid.
     """
-    pattern_segments = parse_pattern(pattern)
-    topic_segments = parse_topic(topic)
-    if pattern_segments == _MATCH_ALL:
+    return segments_match(parse_pattern(pattern), parse_topic(topic))
+
+
+def segments_match(pattern: tuple[str, ...], segments: Iterable[str]) -> bool:
+    """Whether a parsed pattern (`parse_pattern`) selects these segments. Any text is a segment
+    here (the registry matches keys that are not valid topics: only wildcards select an empty
+    segment or one holding a ``*``); ``("*",)`` selects everything."""
+    if pattern == _MATCH_ALL:
         return True
     # An NFA walk over pattern positions: `states` holds every position the pattern can be at
     # after the segments read so far. A `**` position may be skipped (zero segments) or stay put
     # (one more segment).
-    last = len(pattern_segments)
-    states = _skip_globstars(pattern_segments, {0})
-    for segment in topic_segments:
+    last = len(pattern)
+    states = _skip_globstars(pattern, {0})
+    for segment in segments:
         following = set()
         for position in states:
             if position < last:
-                wanted = pattern_segments[position]
+                wanted = pattern[position]
                 if wanted == _GLOBSTAR:
                     following.add(position)
                 elif wanted in (_STAR, segment):
                     following.add(position + 1)
-        states = _skip_globstars(pattern_segments, following)
+        states = _skip_globstars(pattern, following)
     return last in states
 
 
