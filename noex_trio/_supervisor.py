@@ -14,6 +14,8 @@ import math
 from collections.abc import Iterable
 from typing import Any, cast
 
+import trio
+
 from . import _checks as checks
 from ._child_spec import ChildInfo, ChildSpec, Restart, Shutdown
 from ._context import current_runtime
@@ -22,6 +24,7 @@ from ._exceptions import (
     InitializationError,
     InvalidChildSpecError,
     MissingChildTemplateError,
+    ServerNotRunningError,
 )
 from ._process import Process, ProcessRef
 from ._refs import SupervisorRef, call, resolve, stop
@@ -218,7 +221,7 @@ class Supervisor:
         If ``start_child`` is cancelled after the request was queued, the supervisor still
         starts the child (and keeps it).
         """
-        proc, server = _server_of(sup)
+        proc, server = await _running_server(sup)
         if server.strategy == "simple_one_for_one":
             if len(args) == 1 and isinstance(args[0], ChildSpec):
                 raise InvalidChildSpecError(
@@ -248,7 +251,7 @@ class Supervisor:
 
         If cancelled after the request was queued, the child is still stopped.
         """
-        proc, _ = _server_of(sup)
+        proc, _ = await _running_server(sup)
         await _request(proc, TerminateChild(_check_id(child_id)))
 
     @staticmethod
@@ -267,7 +270,7 @@ class Supervisor:
         If ``restart_child`` is cancelled after the request was queued, the supervisor still
         restarts the child.
         """
-        proc, _ = _server_of(sup)
+        proc, _ = await _running_server(sup)
         ref = await _request(proc, RestartChild(_check_id(child_id)))
         return cast(ProcessRef, ref)
 
@@ -350,6 +353,15 @@ def _server_of(target: object) -> tuple[Process, SupervisorServer]:
     if not proc.ref.is_running():
         raise proc.not_running(target)
     return proc, cast(SupervisorServer, proc.behaviour)
+
+
+async def _running_server(target: object) -> tuple[Process, SupervisorServer]:
+    """`_server_of` for the async functions: a checkpoint also when the supervisor is gone."""
+    try:
+        return _server_of(target)
+    except ServerNotRunningError:
+        await trio.lowlevel.checkpoint()
+        raise
 
 
 async def _request(proc: Process, request: object) -> object:
