@@ -30,6 +30,7 @@ from ._exceptions import MaxRestartsExceededError as MaxRestartsExceededError
 from ._exceptions import MissingChildTemplateError as MissingChildTemplateError
 from ._exceptions import NoexError as NoexError
 from ._exceptions import NoRuntimeError as NoRuntimeError
+from ._exceptions import NotInProcessError as NotInProcessError
 from ._exceptions import NotRegisteredError as NotRegisteredError
 from ._exceptions import ServerNotRunningError as ServerNotRunningError
 from ._gen_server import CallResult as CallResult
@@ -105,6 +106,7 @@ __all__ = [
     "NoReply",
     "NoRuntimeError",
     "NoexError",
+    "NotInProcessError",
     "NotRegisteredError",
     "ProcessRef",
     "Registry",

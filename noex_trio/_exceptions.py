@@ -7,6 +7,7 @@ Every error the library raises on purpose derives from `NoexError`::
     ├── ServerNotRunningError       the target process is not running (`.reason` = its exit reason)
     ├── CallTimeoutError            `call` got no reply in time (also a `trio.TooSlowError`)
     ├── CallToSelfError             a process called (or stopped) itself: it could only deadlock
+    ├── NotInProcessError           `GenServer.self()`, `monitor()`, `link()`... outside a process
     ├── InitializationError         `init` raised or was slower than `init_timeout`
     ├── MailboxFullError            a cast hit a bounded mailbox (or listener buffer) that was full
     ├── AlreadyRegisteredError      a name/key is taken
@@ -150,6 +151,27 @@ class CallToSelfError(NoexError):
             f"{describe(self.target)} called itself; a process cannot call itself "
             "(use cast, or do the work directly)"
         )
+
+
+class NotInProcessError(NoexError, RuntimeError):
+    """A function that acts for the calling process was called outside one (or, for
+    ``GenServer.caller()``, outside ``handle_call``).
+
+    Attributes:
+        operation: what was called (``"GenServer.self()"``, ``"GenServer.monitor()"``, ...).
+        where: where it can be used (``"a process"``, ``"handle_call"``).
+        hint: what to do instead, or ``""``.
+    """
+
+    def __init__(self, operation: str, where: str = "a process", hint: str = "") -> None:
+        super().__init__(operation, where, hint)
+        self.operation = operation
+        self.where = where
+        self.hint = hint
+
+    def _format(self) -> str:
+        hint = "" if _is(self.hint, "") else _text(self.hint)
+        return f"{_text(self.operation)} can only be used inside {_text(self.where)}{hint}"
 
 
 class InitializationError(NoexError):

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeAlias, TypeVar, Union, overload
 from . import _checks as checks
 from ._child_spec import ChildSpec, Restart, Shutdown
 from ._context import current_process, current_runtime
-from ._exceptions import InvalidChildSpecError, NoexError
+from ._exceptions import InvalidChildSpecError, NotInProcessError
 from ._links import (
     DownReason,
     MonitorRef,
@@ -180,8 +180,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
                 raise `MailboxFullError` and ``call`` wait for room.
             trap_exit: receive linked processes' exits as `Exit` messages instead of dying.
             link: link the new process to the calling process (OTP ``start_link``), once
-                ``init`` has succeeded; only inside a process (`NoexError` otherwise). A no-op
-                in a supervisor's child ``start`` function (the supervisor already is linked).
+                ``init`` has succeeded; only inside a process (`NotInProcessError` otherwise).
+                A no-op in a supervisor's child ``start`` function (the supervisor already is
+                linked).
 
         Raises:
             InitializationError: ``init`` raised (as ``__cause__``) or timed out.
@@ -310,7 +311,11 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
 
     @staticmethod
     def caller() -> Caller[Any]:
-        """Inside ``handle_call``: the handle to answer this call later (deferred reply)."""
+        """Inside ``handle_call``: the handle to answer this call later (deferred reply).
+
+        Raises:
+            NotInProcessError: called outside ``handle_call``.
+        """
         return current_caller()
 
     @staticmethod
@@ -318,11 +323,11 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         """Inside a process: its own ref (OTP ``self()``).
 
         Raises:
-            NoexError: called outside a process.
+            NotInProcessError: called outside a process.
         """
         proc = current_process()
         if proc is None:
-            raise NoexError("GenServer.self() can only be used inside a process")
+            raise NotInProcessError("GenServer.self()")
         return proc.ref  # type: ignore[return-value]
 
     # -- monitors and links (see docs/guides/monitors-and-links.md) --
@@ -337,7 +342,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         an independent monitor; they are removed when the calling process exits.
 
         Raises:
-            NoexError: called outside a process (use `wait_exit` there).
+            NotInProcessError: called outside a process (use `wait_exit` there).
         """
         return monitor(target)
 
@@ -363,7 +368,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             ServerNotRunningError: `target` is not running (reason ``"noproc"``) and the
                 calling process does not trap exits; a trapping one gets
                 ``Exit(target, "noproc")`` instead.
-            NoexError: called outside a process.
+            NotInProcessError: called outside a process.
         """
         link(target)
 
@@ -374,7 +379,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         An `Exit` already queued in the calling process's mailbox is still delivered (OTP).
 
         Raises:
-            NoexError: called outside a process.
+            NotInProcessError: called outside a process.
         """
         unlink(target)
 

@@ -30,7 +30,7 @@ import trio
 
 from . import _checks as checks
 from ._context import current_process, host_var, reset_library_context
-from ._exceptions import LinkedExitError, NoexError, ServerNotRunningError
+from ._exceptions import LinkedExitError, NoexError, NotInProcessError, ServerNotRunningError
 from ._handles import NoPublicConstructor
 from ._mailbox import Info
 from ._process import DEAD, Process, ProcessRef, process_of
@@ -171,9 +171,10 @@ async def _deliver_later(proc: Process, message: object) -> None:
 def _watcher(what: str) -> Process:
     proc = current_process()
     if proc is None:
-        raise NoexError(
-            f"{what} can only be used inside a process (the calling process is the watcher); "
-            "from plain Trio code use `await GenServer.wait_exit(target)`"
+        raise NotInProcessError(
+            what,
+            hint=" (the calling process is the watcher); "
+            "from plain Trio code use `await GenServer.wait_exit(target)`",
         )
     return proc
 

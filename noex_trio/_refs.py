@@ -26,7 +26,7 @@ from ._exceptions import (
     CallTimeoutError,
     CallToSelfError,
     MailboxFullError,
-    NoexError,
+    NotInProcessError,
     ServerNotRunningError,
 )
 from ._mailbox import Caller, CastItem, StopRequest, new_caller
@@ -237,5 +237,5 @@ def current_caller() -> Caller[Any]:
     """The caller of the ``handle_call`` now running (for deferred replies)."""
     proc = process_var.get()
     if proc is None or proc.current is None:
-        raise NoexError("GenServer.caller() can only be used inside handle_call")
+        raise NotInProcessError("GenServer.caller()", "handle_call")
     return proc.current

@@ -33,6 +33,7 @@ from noex_trio import (
     MissingChildTemplateError,
     NoexError,
     NoRuntimeError,
+    NotInProcessError,
     NotRegisteredError,
     Runtime,
     ServerNotRunningError,
@@ -43,6 +44,7 @@ from .conftest import Counter
 
 ERRORS = [
     NoRuntimeError,
+    NotInProcessError,
     ServerNotRunningError,
     CallTimeoutError,
     CallToSelfError,
@@ -144,6 +146,13 @@ def test_max_children_message() -> None:
     assert (error.supervisor, error.max_children) == ("sup", 2)
 
 
+def test_not_in_process_message() -> None:
+    error = NotInProcessError("GenServer.caller()", "handle_call")
+    assert str(error) == "GenServer.caller() can only be used inside handle_call"
+    assert isinstance(error, RuntimeError)
+    assert (error.operation, error.where, error.hint) == ("GenServer.caller()", "handle_call", "")
+
+
 def test_registry_is_a_field() -> None:
     assert AlreadyRegisteredError("n", None, "r").registry == "r"
     assert NotRegisteredError("n").registry == ""
@@ -194,6 +203,7 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     NotRegisteredError: [("n",), ("n", "r")],
     MaxRestartsExceededError: [("sup", 3, 5.0), ("sup", 0, math.inf)],
     MaxChildrenError: [("sup", 2)],
+    NotInProcessError: [("GenServer.self()",), ("GenServer.caller()", "handle_call", "")],
     DuplicateChildError: [("sup", "c"), (None, "c")],
     ChildNotFoundError: [("sup", "c")],
     MissingChildTemplateError: [(), ("sup",)],
