@@ -12,6 +12,7 @@ import trio
 
 from ._call_timeouts import unlink
 from ._handles import NoPublicConstructor
+from ._safe_format import safe_repr
 
 R = TypeVar("R")
 
@@ -132,8 +133,6 @@ class Caller(Generic[R], metaclass=NoPublicConstructor):
         return cast(R, self._value)
 
     def __repr__(self) -> str:
-        from ._safe_format import safe_repr
-
         return f"<Caller of {safe_repr(self.message)}>"
 
 
