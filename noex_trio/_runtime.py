@@ -177,18 +177,17 @@ class Runtime(metaclass=NoPublicConstructor):
         # If the body also raised something else (say a call failing as the tree goes down),
         # the cancelled scope's __exit__ raises that remainder: keep it for after the
         # shutdown, which must run in every case.
+        # A fatal error in the body itself (a Ctrl-C there) is recorded first, so that a second
+        # one during the shutdown hurries it. What the scope's __exit__ re-raises is part of
+        # `exc`: its fatal error, if any, is the one recorded here.
+        fatal = find_fatal(exc) if exc is not None else None
+        if fatal is not None:
+            kernel.escalate(fatal)
         body_error: BaseException | None = None
-        if exc is not None and find_fatal(exc) is not None:
-            kernel.escalate(find_fatal(exc))  # type: ignore[arg-type]  # (a Ctrl-C in the body)
         try:
             kernel.body_scope.__exit__(exc_type, exc, tb)
         except BaseException as error:
             body_error = error
-        if body_error is not None:
-            fatal = find_fatal(body_error)
-            if fatal is not None:
-                kernel.escalate(fatal)
-                body_error = None if fatal is body_error else body_error
         try:
             with trio.CancelScope(shield=True):
                 await self._shutdown()
@@ -211,8 +210,8 @@ class Runtime(metaclass=NoPublicConstructor):
 
     async def _shutdown(self) -> None:
         """Stop every process in reverse start order, then the services (the default bus,
-        started first, is stopped last). A Ctrl-C meanwhile hurries it: the processes still
-        running are killed without ``terminate``; the runtime then ends with it."""
+        started first, is stopped last). A second Ctrl-C meanwhile hurries it (`Kernel.hurry`):
+        the processes still running are killed without ``terminate``."""
         kernel = self._kernel
         kernel.closing = kernel.shutting_down = True
         root = kernel.root

@@ -9,7 +9,7 @@ import trio
 
 from . import _checks as checks
 from ._context import reset_library_context
-from ._exceptions import MailboxFullError
+from ._exceptions import MailboxFullError, ServerNotRunningError
 from ._handles import NoPublicConstructor
 from ._mailbox import CastItem
 from ._process import RUNNING, Process
@@ -76,7 +76,7 @@ async def _fire(timer: TimerRef, delay: float) -> None:
             # A full bounded mailbox: wait for room rather than lose the message. The timer
             # stays pending meanwhile (cancel_timer, or the process's exit, cancels it).
             await proc.send.send(CastItem(timer._message))
-        except Exception:  # stopping: dropped like a cast to a process that is going away
+        except ServerNotRunningError:  # stopping: dropped like a cast to a process going away
             proc.kernel.count_dead_letters(1)
         timer._pending = False
         proc.remove_exit_hook(timer)
