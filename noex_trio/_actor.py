@@ -28,16 +28,20 @@ import trio
 from ._exceptions import InitializationError
 from ._mailbox import Caller, CastItem, Crash, Info, StopRequest
 from ._outcome import crash_reason, find_fatal, is_cancellation
-from ._process import Process
+from ._process import NOT_KILLED, Process
 from ._results import (
+    NO_CONTINUE,
     NO_REPLY,
+    Continue,
     Crashed,
     ExitReason,
+    IdleTimeout,
     NoReply,
     Reply,
     Stop,
     Terminated,
-    is_exit_reason,
+    check_idle_timeout,
+    is_crash,
     is_killed,
 )
 from ._safe_format import safe_repr
@@ -60,6 +64,7 @@ class Callbacks:
         "info_async",
         "init",
         "name",
+        "owns_tasks",
         "terminate",
     )
 
@@ -77,6 +82,7 @@ class Callbacks:
         self.call_async = _is_async(self.handle_call)
         self.cast_async = _is_async(self.handle_cast)
         self.info_async = _is_async(self.handle_info)
+        self.owns_tasks = bool(getattr(behaviour, "owns_tasks", False))
 
 
 def _is_async(callback: object) -> bool:
@@ -120,7 +126,8 @@ def _bad_result(cb: Callbacks, handler: str, expected: str, result: object) -> T
 
 @trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
 async def init(proc: Process, cb: Callbacks, args: tuple[Any, ...], init_timeout: float) -> Any:
-    """Run ``init`` (bounded by `init_timeout`); return the first state.
+    """Run ``init`` (bounded by `init_timeout`); return what it returned (the first state, a
+    `Continue` or `Ignore`).
 
     Raises:
         InitializationError: ``init`` raised an error (as ``__cause__``) or timed out.
@@ -164,14 +171,16 @@ def _take_nowait(recv: trio.MemoryReceiveChannel[Any]) -> Any:
 
 @trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
 async def run(
-    proc: Process, cb: Callbacks, state: Any
+    proc: Process, cb: Callbacks, first: Any
 ) -> tuple[ExitReason, Any, BaseException | None]:
     """Handle messages until the process stops; never raises.
 
-    Returns (exit reason, final state, fatal): `fatal` is a `KeyboardInterrupt`/`SystemExit`
-    that ended the loop, for the runtime. After a crash the state is the one the crashing
-    message found (OTP's ``terminate`` gets it).
+    `first` is what ``init`` returned (a state or a `Continue`). Returns (exit reason, final
+    state, fatal): `fatal` is a `KeyboardInterrupt`/`SystemExit` that ended the loop, for the
+    runtime. After a crash the state is the one the crashing message found (OTP's
+    ``terminate`` gets it).
     """
+    state = first
     try:
         recv = proc.recv
         handle_call = cb.handle_call
@@ -179,14 +188,29 @@ async def run(
         call_async = cb.call_async
         cast_async = cb.cast_async
         budget = _YIELD_EVERY
+        # What the last handler asked for: a continuation to run before the next message, or
+        # an idle timeout for the next wait (both rare: the usual path only tests them).
+        cont: Any = NO_CONTINUE
+        idle: float | None = None
+        if type(first) is Continue:
+            state, cont = first.state, first.arg
         while True:
+            while cont is not NO_CONTINUE:
+                result = await _handle_continue(proc, cb, cont, state)
+                if type(result) is Stop:
+                    return result.reason, result.state, None
+                state, cont, idle = _new_state(cb, "handle_continue", result)
             # Take what is queued without a scheduler round trip, but yield regularly.
             item = _take_nowait(recv) if budget else None
             if item is not None:
                 budget -= 1
-            else:
+            elif idle is None:
                 item = await recv.receive()
                 budget = _YIELD_EVERY
+            else:
+                item = await _receive_within(recv, idle)
+                budget = _YIELD_EVERY
+            idle = None
             kind = type(item)
             if kind is Caller:
                 # `current`, `deferred`, `stop_reply` of the record: written by this loop only.
@@ -208,28 +232,42 @@ async def run(
                 ):  # a decorated async handle_call, or another awaitable
                     result = await _resolve(result)
                     rtype = type(result)
-                proc.current = None
                 if rtype is tuple and len(result) == 2:
+                    proc.current = None
                     item.reply(result[0])
                     state = result[1]
                 elif rtype is Reply:
+                    if result.continue_with is not NO_CONTINUE or result.idle_timeout is not None:
+                        state, cont, idle = _options(cb, "handle_call", result)
+                    else:
+                        state = result.state
+                    proc.current = None
                     item.reply(result.value)
-                    state = result.state
                 elif rtype is NoReply:
-                    state = result.state
+                    state, cont, idle = _new_state(cb, "handle_call", result)
+                    proc.current = None
                     if proc.deferred is None:
                         proc.deferred = set()
                     item.defer(proc.deferred)
                 elif rtype is Stop:
+                    proc.current = None
                     if result.reply is not NO_REPLY:
                         proc.stop_reply = (item, result.reply)  # sent after terminate (OTP order)
                     else:
                         proc.current = item  # fails with the exit reason
-                    return _stop_reason(cb, result), result.state, None
+                    return result.reason, result.state, None
                 else:
-                    proc.current = item
+                    hint = (
+                        " (from handle_call, continue with Reply(value, state, continue_with=arg)"
+                        " or NoReply(state, continue_with=arg))"
+                        if rtype is Continue
+                        else ""
+                    )
                     raise _bad_result(
-                        cb, "handle_call", "(reply, state), Reply, NoReply or Stop", result
+                        cb,
+                        "handle_call",
+                        "(reply, state), Reply, NoReply or Stop" + hint,
+                        result,
                     )
             elif kind is CastItem or kind is Info:
                 # handle_cast and handle_info return the same forms: a new state, NoReply, Stop.
@@ -244,13 +282,11 @@ async def run(
                     result = await _resolve(result)
                     rtype = type(result)
                 state = result
-                if rtype is Stop:
-                    return _stop_reason(cb, result), result.state, None
-                if rtype is NoReply:
-                    state = result.state
-                elif rtype is Reply:
+                if rtype is NoReply or rtype is Continue or rtype is Reply:
                     handler = "handle_cast" if kind is CastItem else "handle_info"
-                    raise _bad_result(cb, handler, "a new state, NoReply or Stop", result)
+                    state, cont, idle = _new_state(cb, handler, result)
+                elif rtype is Stop:
+                    return result.reason, result.state, None
             elif kind is StopRequest:
                 return item.reason, state, None
             else:
@@ -263,8 +299,57 @@ async def run(
         if fatal is not None:
             return "shutdown", state, fatal
         if is_cancellation(exc):
-            return proc.kill_reason or "shutdown", state, None
+            kill = proc.kill_reason
+            return ("shutdown" if kill is NOT_KILLED else kill), state, None
         return crash_reason(exc), state, None
+
+
+def _new_state(cb: Callbacks, handler: str, result: Any) -> tuple[Any, Any, float | None]:
+    """(state, continuation, idle timeout) from what a handler returned as its new state: a
+    plain state, `NoReply` or `Continue` (a `Reply` is an error here; `Stop` is handled by the
+    caller)."""
+    rtype = type(result)
+    if rtype is NoReply:
+        if result.continue_with is NO_CONTINUE and result.idle_timeout is None:
+            return result.state, NO_CONTINUE, None
+        return _options(cb, handler, result)
+    if rtype is Continue:
+        return result.state, result.arg, None
+    if rtype is Reply and handler != "handle_call":
+        raise _bad_result(cb, handler, "a new state, NoReply, Continue or Stop", result)
+    return result, NO_CONTINUE, None
+
+
+def _options(
+    cb: Callbacks, handler: str, result: Reply[Any, Any] | NoReply[Any]
+) -> tuple[Any, Any, float | None]:
+    idle = result.idle_timeout
+    if idle is not None:
+        if result.continue_with is not NO_CONTINUE:
+            raise TypeError(
+                f"{cb.name}.{handler} returned {safe_repr(result)}: give either continue_with "
+                "or idle_timeout (the continuation's result may ask for an idle timeout)"
+            )
+        idle = check_idle_timeout(idle, f"{cb.name}.{handler}")
+        if idle == math.inf:
+            idle = None
+    return result.state, result.continue_with, idle
+
+
+async def _receive_within(recv: trio.MemoryReceiveChannel[Any], seconds: float) -> Any:
+    """The next message, or an `IdleTimeout` notice if none arrives within `seconds`."""
+    with trio.move_on_after(seconds):
+        return await recv.receive()
+    return Info(IdleTimeout(seconds))
+
+
+async def _handle_continue(proc: Process, cb: Callbacks, arg: object, state: Any) -> Any:
+    handle_continue = getattr(proc.behaviour, "handle_continue", None)
+    if handle_continue is None:
+        raise TypeError(
+            f"{cb.name} asked for a continuation ({safe_repr(arg)}) but defines no handle_continue"
+        )
+    return await _resolve(handle_continue(arg, state))
 
 
 async def _handle_info(proc: Process, cb: Callbacks, message: object, state: Any) -> Any:
@@ -283,22 +368,14 @@ async def _handle_info(proc: Process, cb: Callbacks, message: object, state: Any
     return result
 
 
-def _stop_reason(cb: Callbacks, result: Stop[Any]) -> ExitReason:
-    reason = result.reason
-    if is_exit_reason(reason):
-        return reason
-    raise TypeError(
-        f"{cb.name} returned Stop with reason {safe_repr(reason)}; "
-        "expected 'normal', 'shutdown' or an exception instance"
-    )
-
-
 # --- the end ------------------------------------------------------------------------------------
 
 
-def abandon(proc: Process, error: BaseException | None) -> None:
-    """Release a process whose init failed: no terminate, no lifecycle events."""
-    reason: ExitReason = error if isinstance(error, Exception) else "shutdown"
+def abandon(proc: Process, error: BaseException | None, reason: ExitReason = "shutdown") -> None:
+    """Release a process whose init failed (or returned `Ignore`): no terminate, no lifecycle
+    events."""
+    if isinstance(error, Exception):
+        reason = error
     proc.kernel.count_dead_letters(proc.release(reason, None))
     proc.forget(notify_host=False)
 
@@ -313,10 +390,18 @@ async def finish(proc: Process, cb: Callbacks, reason: ExitReason, state: Any) -
         reason = await _terminate(proc, cb, reason, state)
     kernel = proc.kernel
     kernel.count_dead_letters(proc.release(reason, crash_error))
-    if isinstance(reason, BaseException):
+    if is_crash(reason) and not is_killed(reason):
         host = proc.host
         host_label = host.label if host is not None else "none"
-        logger.error("%s crashed (supervisor: %s)", proc.label, host_label, exc_info=reason)
+        if isinstance(reason, BaseException):
+            logger.error("%s crashed (supervisor: %s)", proc.label, host_label, exc_info=reason)
+        else:
+            logger.error(
+                "%s exited with reason %s (supervisor: %s)",
+                proc.label,
+                safe_repr(reason),
+                host_label,
+            )
         if kernel.handlers:
             kernel.emit(Crashed(proc.ref, reason))
     if kernel.handlers:  # (no event is built for nobody)

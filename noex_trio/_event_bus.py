@@ -18,6 +18,7 @@ from ._bus_server import server_of, start_bus
 from ._bus_subscription import Handler, Latch
 from ._context import current_process
 from ._exceptions import NoexError, ServerNotRunningError
+from ._process import DEAD
 from ._refs import EventBusRef, resolve, stop
 from ._topics import parse_pattern
 
@@ -137,7 +138,8 @@ class EventBus:
             item._offer(topic, data, latch)
         await latch.event.wait()
         if latch.dropped:
-            raise ServerNotRunningError(bus, resolve(bus, system=True).reason or "shutdown")
+            proc = resolve(bus, system=True)
+            raise ServerNotRunningError(bus, proc.reason if proc.status == DEAD else "shutdown")
 
     @staticmethod
     def listen(bus: EventBusRef | str, pattern: str, buffer: float = 100) -> EventListener:

@@ -121,7 +121,7 @@ class RegistryInstance:
         proc = _check_ref(ref)
         record = process_of(proc)
         if record.status == DEAD:
-            raise ServerNotRunningError(proc, record.reason or "noproc")
+            raise ServerNotRunningError(proc, record.reason)
         holders = self._entries.get(key)
         if holders:
             if self.keys == "unique":
