@@ -49,8 +49,11 @@ from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
 from ._registry_facade import Registry as Registry
+from ._results import Continue as Continue
 from ._results import Crashed as Crashed
 from ._results import ExitReason as ExitReason
+from ._results import IdleTimeout as IdleTimeout
+from ._results import Ignore as Ignore
 from ._results import LifecycleEvent as LifecycleEvent
 from ._results import NoReply as NoReply
 from ._results import Reply as Reply
@@ -83,6 +86,7 @@ __all__ = [
     "CircuitBreakerStatistics",
     "CircuitOpenError",
     "CircuitState",
+    "Continue",
     "Crashed",
     "Down",
     "DownReason",
@@ -94,6 +98,8 @@ __all__ = [
     "ExitReason",
     "GenServer",
     "GenServerRef",
+    "IdleTimeout",
+    "Ignore",
     "InitializationError",
     "InvalidChildSpecError",
     "LifecycleEvent",
