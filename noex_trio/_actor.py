@@ -64,7 +64,6 @@ class Callbacks:
         "info_async",
         "init",
         "name",
-        "owns_tasks",
         "terminate",
     )
 
@@ -82,7 +81,6 @@ class Callbacks:
         self.call_async = _is_async(self.handle_call)
         self.cast_async = _is_async(self.handle_cast)
         self.info_async = _is_async(self.handle_info)
-        self.owns_tasks = bool(getattr(behaviour, "owns_tasks", False))
 
 
 def _is_async(callback: object) -> bool:

@@ -217,7 +217,7 @@ async def _run(
 ) -> BaseException | None:
     """init, then the loop, then the exit sequence; returns a fatal error for the runtime."""
     cb = _actor.Callbacks(proc.behaviour)
-    if cb.owns_tasks:
+    if getattr(proc.behaviour, "owns_tasks", False):  # (not kept per process: nothing paid)
         return await _run_owning_tasks(proc, cb, args, init_timeout, start)
     try:
         first = await _actor.init(proc, cb, args, init_timeout)
