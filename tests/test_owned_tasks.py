@@ -328,3 +328,46 @@ async def test_owned_tasks_under_a_supervisor_shutdown(
     sup = await Supervisor.start([ChildSpec("t", start)])
     await sup.stop()
     assert logs == [["task ended", "terminate str"]]
+
+
+class Fatal(GenServer[None, str, str, Any]):
+    """A task raises KeyboardInterrupt, while init runs or after."""
+
+    owns_tasks = True
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def init(self, during_init: bool) -> None:
+        GenServer.nursery().start_soon(self._interrupt)
+        if during_init:
+            await trio.sleep(10)
+
+    async def _interrupt(self) -> None:
+        await trio.sleep(1)
+        raise KeyboardInterrupt
+
+    def handle_call(self, msg: str, state: None) -> Any:  # pragma: no cover
+        return None, None
+
+    def terminate(self, reason: object, state: None) -> None:
+        self.log.append(f"terminate {reason}")
+
+
+@pytest.mark.parametrize("during_init", [True, False])
+def test_keyboard_interrupt_in_a_task_ends_the_runtime_in_order(during_init: bool) -> None:
+    from noex_trio import open_runtime
+
+    log: list[str] = []
+
+    async def main() -> None:
+        async with open_runtime():
+            try:
+                await GenServer.start(Fatal(log), during_init)
+            except InitializationError:  # pragma: no cover - must not happen
+                log.append("init error")
+            await trio.sleep_forever()
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert log == ([] if during_init else ["terminate shutdown"])
