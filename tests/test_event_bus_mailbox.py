@@ -108,7 +108,9 @@ async def settle() -> None:
 def all_tasks() -> int:
     """How many tasks the run has (to show that publishing starts none)."""
     count = 0
-    pending = [trio.lowlevel.current_root_task()]
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    pending = [root]
     while pending:
         task = pending.pop()
         count += 1
