@@ -15,9 +15,11 @@ import trio
 import trio.testing
 
 import noex_trio
+from examples import event_mailbox
 from noex_trio import (
     BusEvent,
     ChildSpec,
+    Down,
     EventBus,
     EventBusRef,
     GenServer,
@@ -511,6 +513,7 @@ async def test_a_full_mailbox_drops_only_for_that_process(rt: Runtime) -> None:
 async def test_stopping_the_bus_ends_the_subscriptions(rt: Runtime) -> None:
     bus = await EventBus.start()
     ref, inbox = await start_inbox(bus, "a")
+    monitor = await ref.call(lambda: GenServer.monitor(bus))  # to learn that the bus stopped
     gate = trio.Event()
     ref.cast(("gate", gate))
     EventBus.publish(bus, "a", 1)  # in the mailbox before the bus stops: still handled
@@ -519,7 +522,10 @@ async def test_stopping_the_bus_ends_the_subscriptions(rt: Runtime) -> None:
         EventBus.publish(bus, "a", 2)
     inbox.unsubscribes[0]()  # a no-op once the bus is gone
     gate.set()
-    assert await ref.call("log") == [("info", BusEvent("a", 1, "a", bus))]
+    assert (await ref.call("log"))[1:] == [
+        ("info", BusEvent("a", 1, "a", bus)),
+        ("info", Down(monitor, bus, "normal")),  # after the last event of the bus
+    ]
     error = await ref.call(lambda: caught(lambda: EventBus.subscribe_self(bus, "a")))
     assert isinstance(error, ServerNotRunningError)
     # The process outlives its bus and stops normally (its exit does not touch the bus).
@@ -657,3 +663,11 @@ async def test_a_process_keeping_its_unsubscribe_is_no_cycle(rt: Runtime) -> Non
         await ref.stop()
 
     await assert_no_cyclic_garbage(lifecycle)
+
+
+# ---------------------------------------------------------------- the guide's example
+
+
+async def test_the_guide_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await event_mailbox.main() == ["Placed", "Paid", "Shipped"]
+    assert capsys.readouterr().out == "order 1: Placed -> Paid -> Shipped\n"
