@@ -13,6 +13,8 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import noex_trio
 from examples import event_mailbox
@@ -28,10 +30,12 @@ from noex_trio import (
     Runtime,
     ServerNotRunningError,
     Supervisor,
+    open_runtime,
 )
 from noex_trio.testing import crash, kill, wait_for_restart
 
 from .conftest import assert_no_cyclic_garbage
+from .test_event_bus import patterns, reference_match, topics
 
 Log = list[tuple[str, Any]]
 
@@ -307,6 +311,46 @@ async def test_publishing_to_many_processes_starts_no_task(rt: Runtime) -> None:
         log = await ref.call("log")
         assert [m.data for _, m in log] == [0, 1, 2, 3, 4]
         await ref.stop()
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("publish"), topics),
+        st.tuples(st.just("cast"), st.integers(0, 9)),
+        st.tuples(st.just("unsubscribe"), st.integers(0, 5)),
+    ),
+    max_size=12,
+)
+
+
+@settings(deadline=None, max_examples=60)
+@given(subscribed=st.lists(patterns, min_size=1, max_size=5), operations=ops)
+async def test_the_mailbox_order_is_the_order_of_the_operations(
+    subscribed: list[str], operations: list[tuple[str, Any]]
+) -> None:
+    """Whatever the patterns (overlapping or not) and the interleaving of publishes, casts and
+    unsubscribes, the process handles exactly what a sequential model predicts, in order."""
+    async with open_runtime() as rt:
+        bus = rt.event_bus
+        ref, inbox = await start_inbox(bus, *subscribed)
+        active = [True] * len(subscribed)
+        expected: Log = []
+        for n, (op, arg) in enumerate(operations):
+            if op == "publish":
+                EventBus.publish(bus, arg, n)
+                expected += [
+                    ("info", BusEvent(arg, n, pattern, bus))
+                    for pattern, on in zip(subscribed, active, strict=True)
+                    if on and reference_match(pattern, arg)
+                ]
+            elif op == "cast":
+                ref.cast(arg)
+                expected.append(("cast", arg))
+            elif arg < len(subscribed):
+                inbox.unsubscribes[arg]()
+                active[arg] = False
+        assert await ref.call("log") == expected
+        assert await EventBus.subscription_count(bus) == sum(active)
 
 
 # ---------------------------------------------------------------- publish_sync
