@@ -13,6 +13,7 @@ from ._child_spec import Shutdown as Shutdown
 from ._circuit_breaker import CircuitBreaker as CircuitBreaker
 from ._circuit_breaker import CircuitBreakerStatistics as CircuitBreakerStatistics
 from ._circuit_breaker import CircuitState as CircuitState
+from ._event_bus import BusEvent as BusEvent
 from ._event_bus import EventBus as EventBus
 from ._event_bus import EventListener as EventListener
 from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
@@ -74,6 +75,7 @@ from ._timers import TimerRef as TimerRef
 __all__ = [
     "AlreadyRegisteredError",
     "AutoShutdown",
+    "BusEvent",
     "CallResult",
     "CallTimeoutError",
     "CallToSelfError",
