@@ -227,8 +227,8 @@ async def _run(
         _ignored(proc, start)
         return None
     _started(proc, start)
-    reason, state, fatal = await _actor.run(proc, cb, first)
-    await _actor.finish(proc, cb, reason, state)
+    reason, state, fatal, last = await _actor.run(proc, cb, first)
+    await _actor.finish(proc, cb, reason, state, last)
     return fatal
 
 
@@ -261,7 +261,7 @@ async def _run_owning_tasks(
     nursery (``GenServer.nursery()``), the exit sequence after its tasks have finished."""
     first: Any = None
     init_error: BaseException | None = None
-    ended: tuple[Any, Any, BaseException | None] | None = None
+    ended: _actor.Ended | None = None
     task_failed = False
     tasks_error: BaseException | None = None
     tables = proc.kernel.task_nurseries
@@ -300,10 +300,11 @@ async def _run_owning_tasks(
             return _init_failed(proc, start, init_error)
         _ignored(proc, start)
         return None
-    reason, state, loop_fatal = ended
+    reason, state, loop_fatal, last = ended
     if task_failed and task_crash is not None and proc.kill_reason is NOT_KILLED:
         reason = task_crash  # the loop was cancelled because this task failed
-    await _actor.finish(proc, cb, reason, state)
+        last = None  # (not a message's fault)
+    await _actor.finish(proc, cb, reason, state, last)
     return loop_fatal or fatal
 
 
