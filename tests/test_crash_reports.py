@@ -93,7 +93,7 @@ async def test_the_report_shows_the_state_through_format_status(
     [
         (lambda state: 1 / 0, "<format_status raised ZeroDivisionError>"),
         (
-            lambda state: trio.lowlevel.checkpoint(),
+            lambda state: trio.lowlevel.checkpoint(),  # noqa: ASYNC105 - never awaited, on purpose
             "<format_status must be a plain def, not async>",
         ),
         (lambda state: "x" * 1000, "'" + "x" * 296 + "..."),
