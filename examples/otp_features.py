@@ -9,6 +9,7 @@ Run it with ``python -m examples.otp_features`` (about 35 s: it waits on real ti
 from __future__ import annotations
 
 import logging
+
 import trio
 
 from noex_trio import (
