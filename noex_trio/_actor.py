@@ -168,16 +168,15 @@ def _take_nowait(recv: trio.MemoryReceiveChannel[Any]) -> Any:
 
 
 @trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
-async def run(proc: Process, cb: Callbacks, first: Any) -> Ended:
+async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
     """Handle messages until the process stops; never raises.
 
-    `first` is what ``init`` returned (a state or a `Continue`). Returns (exit reason, final
+    `state` is what ``init`` returned (a state or a `Continue`). Returns (exit reason, final
     state, fatal, last message): `fatal` is a `KeyboardInterrupt`/`SystemExit` that ended the
     loop, for the runtime; the last message (the item being handled) is for the crash report.
     After a crash the state is the one the crashing message found (OTP's ``terminate`` gets
     it).
     """
-    state = first
     item: Any = None
     try:
         recv = proc.recv
@@ -190,8 +189,8 @@ async def run(proc: Process, cb: Callbacks, first: Any) -> Ended:
         # an idle timeout for the next wait (both rare: the usual path only tests them).
         cont: Any = NO_CONTINUE
         idle: float | None = None
-        if type(first) is Continue:
-            state, cont = first.state, first.arg
+        if type(state) is Continue:
+            state, cont = state.state, state.arg
         while True:
             while cont is not NO_CONTINUE:
                 item = _Continuation(cont)
@@ -256,18 +255,7 @@ async def run(proc: Process, cb: Callbacks, first: Any) -> Ended:
                         proc.current = item  # fails with the exit reason
                     return result.reason, result.state, None, item
                 else:
-                    hint = (
-                        " (from handle_call, continue with Reply(value, state, continue_with=arg)"
-                        " or NoReply(state, continue_with=arg))"
-                        if rtype is Continue
-                        else ""
-                    )
-                    raise _bad_result(
-                        cb,
-                        "handle_call",
-                        "(reply, state), Reply, NoReply or Stop" + hint,
-                        result,
-                    )
+                    raise _bad_call_result(cb, result)
             elif kind is CastItem or kind is Info:
                 # handle_cast and handle_info return the same forms: a new state, NoReply, Stop.
                 if kind is CastItem:
@@ -282,8 +270,9 @@ async def run(proc: Process, cb: Callbacks, first: Any) -> Ended:
                     rtype = type(result)
                 state = result
                 if rtype is NoReply or rtype is Continue or rtype is Reply:
-                    handler = "handle_cast" if kind is CastItem else "handle_info"
-                    state, cont, idle = _new_state(cb, handler, result)
+                    state, cont, idle = _new_state(
+                        cb, "handle_cast" if kind is CastItem else "handle_info", result
+                    )
                 elif rtype is Stop:
                     return result.reason, result.state, None, item
             elif kind is StopRequest:
@@ -294,13 +283,32 @@ async def run(proc: Process, cb: Callbacks, first: Any) -> Ended:
     except BaseException as exc:
         if isinstance(exc, Exception) and not isinstance(exc, ExceptionGroup):
             return exc, state, None, item  # the usual crash
-        fatal = find_fatal(exc)
-        if fatal is not None:
-            return "shutdown", state, fatal, item
-        if is_cancellation(exc):
-            kill = proc.kill_reason
-            return ("shutdown" if kill is NOT_KILLED else kill), state, None, item
-        return crash_reason(exc), state, None, item
+        return _ended_by(proc, exc), state, find_fatal(exc), item
+
+
+def _ended_by(proc: Process, exc: BaseException) -> ExitReason:
+    """The exit reason for a loop that `exc` (not a plain `Exception`) ended."""
+    if find_fatal(exc) is not None:
+        return "shutdown"
+    if is_cancellation(exc):
+        return _killed_reason(proc)
+    return crash_reason(exc)
+
+
+def _killed_reason(proc: Process) -> ExitReason:
+    """The exit reason of a loop that was cancelled: the kill's, or ``"shutdown"``."""
+    kill = proc.kill_reason
+    return "shutdown" if kill is NOT_KILLED else kill
+
+
+def _bad_call_result(cb: Callbacks, result: object) -> TypeError:
+    hint = (
+        " (from handle_call, continue with Reply(value, state, continue_with=arg)"
+        " or NoReply(state, continue_with=arg))"
+        if type(result) is Continue
+        else ""
+    )
+    return _bad_result(cb, "handle_call", "(reply, state), Reply, NoReply or Stop" + hint, result)
 
 
 #: What `run` returns: (exit reason, final state, fatal error, last message).
@@ -392,11 +400,10 @@ def abandon(proc: Process, error: BaseException | None, reason: ExitReason = "sh
     proc.forget(notify_host=False)
 
 
-async def finish(
-    proc: Process, cb: Callbacks, reason: ExitReason, state: Any, last: Any = None
-) -> None:
-    """Run the exit sequence described in the module docstring; never raises. `last` is the
-    message being handled when the process ended (for the crash report)."""
+async def finish(proc: Process, cb: Callbacks, ended: Ended) -> BaseException | None:
+    """Run the exit sequence described in the module docstring; never raises. `ended` is
+    what `run` returned; returns its fatal error (for the runtime)."""
+    reason, state, fatal, last = ended
     proc.refuse_messages()
     crash_error = reason if isinstance(reason, BaseException) else None
     if is_killed(proc.kill_reason):
@@ -412,6 +419,7 @@ async def finish(
     if kernel.handlers:  # (no event is built for nobody)
         kernel.emit(Terminated(proc.ref, reason))
     proc.forget()
+    return fatal
 
 
 def crash_report(proc: Process, reason: ExitReason, state: Any, last: Any) -> None:
