@@ -715,3 +715,17 @@ async def test_a_process_keeping_its_unsubscribe_is_no_cycle(rt: Runtime) -> Non
 async def test_the_guide_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert await event_mailbox.main() == ["Placed", "Paid", "Shipped"]
     assert capsys.readouterr().out == "order 1: Placed -> Paid -> Shipped\n"
+
+
+async def test_events_left_in_the_mailbox_of_a_dying_process_are_dead_letters(rt: Runtime) -> None:
+    bus = rt.event_bus
+    ref, inbox = await start_inbox(bus, "a")
+    gate = trio.Event()
+    ref.cast(("gate", gate))
+    EventBus.publish(bus, "a", 1)
+    EventBus.publish(bus, "a", 2)
+    GenServer.exit(ref, "bye")  # overtakes the mailbox: both events are left behind
+    gate.set()
+    assert await GenServer.wait_exit(ref) == "bye"
+    assert events(inbox.log) == []
+    assert rt.statistics().dead_letters == 2
