@@ -283,6 +283,24 @@ async def _run_owning_tasks(
         tasks_error = exc
     finally:
         tables.pop(proc, None)
+    try:
+        return await _after_tasks(proc, cb, start, ended, task_failed, init_error, tasks_error)
+    finally:
+        # Raised through this frame, they would hold it (and it them) in a reference cycle.
+        init_error = tasks_error = None
+
+
+async def _after_tasks(
+    proc: Process,
+    cb: _actor.Callbacks,
+    start: _Start,
+    ended: _actor.Ended | None,
+    task_failed: bool,
+    init_error: BaseException | None,
+    tasks_error: BaseException | None,
+) -> BaseException | None:
+    """The end of `_run_owning_tasks`, once its nursery is closed: sort what its tasks raised
+    (a failed task's error is the exit reason), then fail the start or run the exit sequence."""
     fatal = None if tasks_error is None else find_fatal(tasks_error)
     task_crash = None
     if tasks_error is not None and fatal is None and not is_cancellation(tasks_error):
