@@ -69,6 +69,9 @@ from ._runtime import current_runtime as current_runtime
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor_server import AutoShutdown as AutoShutdown
 from ._supervisor_server import Strategy as Strategy
+from ._task import Task as Task
+from ._task import TaskRef as TaskRef
+from ._task import TaskTimeoutError as TaskTimeoutError
 from ._timers import TimerRef as TimerRef
 
 __all__ = [
@@ -130,6 +133,9 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "SupervisorRef",
+    "Task",
+    "TaskRef",
+    "TaskTimeoutError",
     "Terminated",
     "TimerRef",
     "backoff_delays",
