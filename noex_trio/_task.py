@@ -30,7 +30,7 @@ import trio
 
 from . import _checks as checks
 from ._child_spec import ChildSpec, Restart, Shutdown
-from ._context import current_process, process_var
+from ._context import current_kernel, current_process, process_var
 from ._exceptions import CallTimeoutError, NotInProcessError, ServerNotRunningError
 from ._gen_server import GenServer
 from ._handles import NoPublicConstructor
@@ -79,16 +79,8 @@ class _Outcome:
         self.error: BaseException | None = None
 
 
-class _Done:
-    """The runner's message to its process: the function is over, exit."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<task done>"
-
-
-_DONE: Final = _Done()
+#: The runner's message to its process: the function is over, exit.
+_DONE: Final = object()
 
 
 class _TaskServer(GenServer[None, Never, Never, Never]):
@@ -171,8 +163,7 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Awaitable[Any]:
     awaitable = fn(*args)
     if inspect.isawaitable(awaitable):
         return awaitable
-    if inspect.isasyncgen(awaitable):
-        awaitable.aclose().close()  # (never started: nothing to finalize)
+    if inspect.isasyncgen(awaitable):  # (never started: dropping it finalizes nothing)
         raise TypeError(
             f"expected fn to be an async function, got async generator function "
             f"{safe_repr(fn)}; iterate it inside an async function"
@@ -192,7 +183,7 @@ def _close(awaitable: Awaitable[Any]) -> None:
 
 def _label(fn: object) -> str:
     inner = getattr(fn, "func", fn)  # functools.partial
-    name = getattr(inner, "__qualname__", None) or getattr(inner, "__name__", None)
+    name = getattr(inner, "__name__", None)
     if not isinstance(name, str) or not name:
         name = type(fn).__name__
     return f"Task({name})"
@@ -283,11 +274,13 @@ class Task(Generic[T_co], metaclass=NoPublicConstructor):
             TypeError: `fn` is not callable, or not async (it returned something that is not
                 awaitable: it already ran, in the caller); or calling it raised TypeError.
             NotInProcessError: ``link=True`` outside a process.
+            NoRuntimeError: outside ``async with open_runtime()``.
             AlreadyRegisteredError: `name` is taken (the function never runs).
             Exception: whatever calling `fn` raised before returning its awaitable.
 
         If ``start`` is cancelled, no task runs.
         """
+        current_kernel()  # NoRuntimeError before `fn` is called
         _check_fn(fn)
         if link is not False:
             link = checks.boolean(link, "link")
