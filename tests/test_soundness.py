@@ -69,6 +69,7 @@ from noex_trio import (
     ServerNotRunningError,
     Supervisor,
     SupervisorRef,
+    TaskTimeoutError,
     Terminated,
     TimerRef,
     open_runtime,
@@ -977,6 +978,7 @@ EXCEPTIONS: list[tuple[type[BaseException], Callable[[], BaseException]]] = [
     (InvalidChildSpecError, lambda: InvalidChildSpecError("bad restart 'sometimes'")),
     (LinkedExitError, lambda: LinkedExitError("peer", "killed")),
     (CircuitOpenError, lambda: CircuitOpenError("db", 2.5)),
+    (TaskTimeoutError, lambda: TaskTimeoutError("task", 5.0)),
 ]
 
 
