@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import attrs
 
-from . import _actor
 from . import _checks as checks
 from ._child_spec import ChildSpec, Restart, Shutdown
 from ._context import current_runtime
@@ -353,7 +352,16 @@ def _spec_of(spec: object, args: tuple[Any, ...]) -> ChildSpec:
                 )
             spec = built
         else:
-            _actor.check_behaviour(spec)
+            missing = [
+                callback
+                for callback in ("init", "handle_call", "handle_cast")
+                if not callable(getattr(spec, callback, None))
+            ]
+            if missing:
+                raise TypeError(
+                    f"behaviour {spec.__name__} is missing required callbacks: "
+                    + ", ".join(missing)
+                )
             start = functools.partial(
                 start_process,
                 spec,
