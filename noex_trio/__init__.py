@@ -13,6 +13,9 @@ from ._child_spec import Shutdown as Shutdown
 from ._circuit_breaker import CircuitBreaker as CircuitBreaker
 from ._circuit_breaker import CircuitBreakerStatistics as CircuitBreakerStatistics
 from ._circuit_breaker import CircuitState as CircuitState
+from ._dynamic_supervisor import ChildCounts as ChildCounts
+from ._dynamic_supervisor import DynamicChildInfo as DynamicChildInfo
+from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
 from ._event_bus import EventBus as EventBus
 from ._event_bus import EventListener as EventListener
 from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
@@ -82,6 +85,7 @@ __all__ = [
     "CallToSelfError",
     "Caller",
     "CastResult",
+    "ChildCounts",
     "ChildInfo",
     "ChildNotFoundError",
     "ChildSpec",
@@ -94,6 +98,8 @@ __all__ = [
     "Down",
     "DownReason",
     "DuplicateChildError",
+    "DynamicChildInfo",
+    "DynamicSupervisor",
     "EventBus",
     "EventBusRef",
     "EventListener",
