@@ -74,6 +74,7 @@ from ._supervisor_server import AutoShutdown as AutoShutdown
 from ._supervisor_server import Strategy as Strategy
 from ._task import Task as Task
 from ._task import TaskRef as TaskRef
+from ._task import TaskSupervisor as TaskSupervisor
 from ._task import TaskTimeoutError as TaskTimeoutError
 from ._timers import TimerRef as TimerRef
 
@@ -141,6 +142,7 @@ __all__ = [
     "SupervisorRef",
     "Task",
     "TaskRef",
+    "TaskSupervisor",
     "TaskTimeoutError",
     "Terminated",
     "TimerRef",

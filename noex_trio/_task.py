@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import inspect
 import logging
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Generic, Never, TypeVar, TypeVarTuple, final
 
@@ -31,14 +32,15 @@ import trio
 from . import _checks as checks
 from ._child_spec import ChildSpec, Restart, Shutdown
 from ._context import current_kernel, current_process, process_var
+from ._dynamic_supervisor import DynamicSupervisor
 from ._exceptions import CallTimeoutError, NotInProcessError, ServerNotRunningError
 from ._gen_server import GenServer
 from ._handles import NoPublicConstructor
 from ._links import link_procs, start_link_owner, unlink
 from ._outcome import crash_reason, find_fatal, is_cancellation
 from ._process import DEAD, Process, ProcessRef, process_of
-from ._refs import GenServerRef, cast, check_timeout, shutdown
-from ._results import NoReply, Stop
+from ._refs import GenServerRef, SupervisorRef, cast, check_timeout, shutdown
+from ._results import ExitReason, NoReply, Stop
 from ._safe_format import describe, safe_repr, safe_str
 from ._spawn import start_process
 
@@ -181,12 +183,17 @@ def _close(awaitable: Awaitable[Any]) -> None:
         awaitable.close()
 
 
-def _label(fn: object) -> str:
+def _child_id(fn: object) -> str:
+    """The function's name (the default child id): ``__name__``, through a partial."""
     inner = getattr(fn, "func", fn)  # functools.partial
     name = getattr(inner, "__name__", None)
     if not isinstance(name, str) or not name:
         name = type(fn).__name__
-    return f"Task({name})"
+    return name
+
+
+def _label(fn: object) -> str:
+    return f"Task({_child_id(fn)})"
 
 
 async def _start(
@@ -200,7 +207,7 @@ async def _start(
             (),
             name=name,
             init_timeout=5.0,
-            mailbox_size=float("inf"),
+            mailbox_size=math.inf,
             trap_exit=False,
             label=_label(fn),
         )
@@ -246,7 +253,7 @@ class Task(Generic[T_co], metaclass=NoPublicConstructor):
     async def start(
         fn: Callable[[*Ts], Awaitable[T]],
         *args: *Ts,
-        supervisor: object = None,
+        supervisor: SupervisorRef | str | None = None,
         link: bool = False,
         name: str | None = None,
     ) -> Task[T]:
@@ -259,8 +266,10 @@ class Task(Generic[T_co], metaclass=NoPublicConstructor):
             fn: an async function (``async def``, or any callable returning an awaitable).
             *args: its arguments (checked by mypy against `fn`'s parameters).
             supervisor: None (the task is a process of the runtime's root, stopped when the
-                runtime closes), or a task supervisor (``TaskSupervisor.start``) whose
-                temporary child it becomes.
+                runtime closes), or a task supervisor (``TaskSupervisor.start``; any
+                `DynamicSupervisor`, by ref or name) whose temporary child it becomes (Elixir's
+                ``Task.Supervisor.async_nolink``): it is stopped with the supervisor, and its
+                ``max_children`` applies.
             link: link the task to the calling process (which must be one): if either exits
                 abnormally, the other does too (unless it traps exits). Off by default, unlike
                 Elixir's ``Task.async``: the failure reaches the caller through `result`
@@ -276,16 +285,24 @@ class Task(Generic[T_co], metaclass=NoPublicConstructor):
             NotInProcessError: ``link=True`` outside a process.
             NoRuntimeError: outside ``async with open_runtime()``.
             AlreadyRegisteredError: `name` is taken (the function never runs).
+            MaxChildrenError: the supervisor already has ``max_children`` children.
+            ServerNotRunningError: the supervisor is not running.
             Exception: whatever calling `fn` raised before returning its awaitable.
 
-        If ``start`` is cancelled, no task runs.
+        If ``start`` is cancelled, the task is cancelled too (``fn`` sees `trio.Cancelled` at
+        its first checkpoint), except under a `supervisor` that already got the request: there
+        the task runs on, as the supervisor's child.
         """
         current_kernel()  # NoRuntimeError before `fn` is called
         _check_fn(fn)
         if link is not False:
             link = checks.boolean(link, "link")
-        if supervisor is not None:
-            raise checks.type_error("supervisor", "None", supervisor)  # (until TaskSupervisor)
+        if supervisor is not None and not isinstance(supervisor, SupervisorRef | str):
+            raise checks.type_error(
+                "supervisor", "a task supervisor (its SupervisorRef or name) or None", supervisor
+            )
+        if name is not None:
+            checks.name(name, "name")
         owner = None
         if link:
             if current_process() is None:
@@ -294,7 +311,15 @@ class Task(Generic[T_co], metaclass=NoPublicConstructor):
                 )
             owner = start_link_owner()
         outcome = _Outcome()
-        ref = await _start(fn, args, outcome, name)
+        if supervisor is None:
+            ref = await _start(fn, args, outcome, name)
+        else:
+
+            async def start_task() -> ProcessRef:
+                return await _start(fn, args, outcome, name)
+
+            spec = ChildSpec(_child_id(fn), start_task, restart="temporary")
+            ref = await DynamicSupervisor.start_child(supervisor, spec)  # type: ignore[assignment]
         if owner is not None:
             link_procs(owner, process_of(ref))
         task: Task[T] = Task[T]._create(ref, outcome, owner)
@@ -390,10 +415,140 @@ class Task(Generic[T_co], metaclass=NoPublicConstructor):
             return await _start(fn, (*args, *extra), _Outcome(), name)
 
         if id is None:
-            id = getattr(getattr(fn, "func", fn), "__name__", None) or _label(fn)
+            id = _child_id(fn)
         return ChildSpec(
             id, start_task, restart=restart, shutdown=shutdown, significant=significant
         )
+
+
+class TaskSupervisor:
+    """A supervisor of tasks started on demand (Elixir's ``Task.Supervisor``).
+
+    A task supervisor is a `DynamicSupervisor` (every ``DynamicSupervisor`` function works on
+    it); these functions start functions under it::
+
+        sup = await TaskSupervisor.start(name="jobs", max_children=100)
+        ref = await TaskSupervisor.start_child(sup, send_email, "alice")   # fire and forget
+        task = await Task.start(render, page, supervisor=sup)              # awaited later
+        html = await task.result()
+
+    Put it in your supervision tree with ``TaskSupervisor.child_spec(name="jobs")``; stopping
+    it cancels every task it runs.
+    """
+
+    @staticmethod
+    async def start(
+        *,
+        name: str | None = None,
+        max_children: float = math.inf,
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+    ) -> SupervisorRef:
+        """Start a task supervisor, with no children (``DynamicSupervisor.start``).
+
+        Args:
+            name: register it under this name.
+            max_children: how many tasks it may run at once (``math.inf``: no limit); one more
+                raises `MaxChildrenError`.
+            max_restarts: restarts of its (transient or permanent) tasks tolerated within
+                `max_seconds`; one more and it gives up (`MaxRestartsExceededError`).
+            max_seconds: the length of that window, in seconds.
+
+        Raises:
+            InvalidChildSpecError: a bad option (nothing was started).
+            AlreadyRegisteredError: `name` is taken.
+        """
+        return await DynamicSupervisor.start(
+            max_children=max_children,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            name=name,
+        )
+
+    @staticmethod
+    def child_spec(
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        max_children: float = math.inf,
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        restart: Restart = "permanent",
+        shutdown: Shutdown = math.inf,
+    ) -> ChildSpec:
+        """A `ChildSpec` that starts a task supervisor under another supervisor.
+
+        `id` defaults to `name`, else ``"TaskSupervisor"``; `shutdown` to ``math.inf`` (a
+        supervisor child). A restarted task supervisor starts empty.
+        """
+        return DynamicSupervisor.child_spec(
+            id=id if id is not None else name if name is not None else "TaskSupervisor",
+            name=name,
+            max_children=max_children,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            restart=restart,
+            shutdown=shutdown,
+        )
+
+    @staticmethod
+    async def start_child(
+        sup: SupervisorRef | str,
+        fn: Callable[[*Ts], Awaitable[object]],
+        *args: *Ts,
+        restart: Restart = "temporary",
+        shutdown: Shutdown = 5.0,
+        name: str | None = None,
+    ) -> TaskRef:
+        """Run ``await fn(*args)`` as a child of `sup`; return its ref (fire and forget).
+
+        ``Task.child_spec(fn, *args, restart=..., shutdown=..., name=...)`` started with
+        ``DynamicSupervisor.start_child``. Nobody awaits its result: a failure is logged (and
+        restarted if `restart` says so). For a result, use ``Task.start(fn, *args,
+        supervisor=sup)``.
+
+        Raises:
+            TypeError: `fn` is not callable, or not async (from the supervisor, which called
+                it), or `sup` is not a task supervisor.
+            MaxChildrenError: `sup` already has ``max_children`` children.
+            ServerNotRunningError: `sup` is not running.
+            InvalidChildSpecError: a bad `restart` or `shutdown`.
+
+        If ``start_child`` is cancelled after the request was queued, the task still starts.
+        """
+        spec = Task.child_spec(fn, *args, restart=restart, shutdown=shutdown, name=name)
+        ref = await DynamicSupervisor.start_child(sup, spec)
+        return ref  # type: ignore[return-value]
+
+    @staticmethod
+    def children(sup: SupervisorRef | str) -> list[ProcessRef]:
+        """The refs of the tasks `sup` runs, in start order (Elixir's
+        ``Task.Supervisor.children``).
+
+        Raises:
+            TypeError: `sup` is not a task supervisor.
+            ServerNotRunningError: `sup` is not running.
+        """
+        return [child.ref for child in DynamicSupervisor.which_children(sup)]
+
+    @staticmethod
+    async def terminate_child(sup: SupervisorRef | str, ref: ProcessRef) -> None:
+        """Stop the task `ref` (its function is cancelled) and remove it.
+
+        Raises:
+            ChildNotFoundError: `ref` is not (or no longer) a child of `sup`.
+            TypeError: `sup` is not a task supervisor.
+            ServerNotRunningError: `sup` is not running.
+        """
+        await DynamicSupervisor.terminate_child(sup, ref)
+
+    @staticmethod
+    async def stop(sup: SupervisorRef | str, reason: ExitReason = "normal") -> None:
+        """Stop the supervisor: its tasks are cancelled (concurrently), then it exits.
+
+        Idempotent: a dead supervisor or unknown name returns quietly.
+        """
+        await DynamicSupervisor.stop(sup, reason)
 
 
 async def _result(proc: Process, outcome: _Outcome, timeout: float) -> Any:  # noqa: ASYNC109
@@ -430,4 +585,4 @@ def _unlink_in(owner: Process, ref: TaskRef) -> None:
     unlink(ref)
 
 
-__all__ = ["Task", "TaskRef", "TaskTimeoutError"]
+__all__ = ["Task", "TaskRef", "TaskSupervisor", "TaskTimeoutError"]

@@ -23,11 +23,13 @@ from noex_trio import (
     CallTimeoutError,
     ChildNotFoundError,
     Crashed,
+    DynamicSupervisor,
     Exit,
     GenServer,
     GenServerRef,
     InvalidChildSpecError,
     LinkedExitError,
+    MaxChildrenError,
     MaxRestartsExceededError,
     NoRuntimeError,
     NotInProcessError,
@@ -39,6 +41,7 @@ from noex_trio import (
     Supervisor,
     Task,
     TaskRef,
+    TaskSupervisor,
     TaskTimeoutError,
     Terminated,
     open_runtime,
@@ -47,6 +50,7 @@ from noex_trio._links import linked
 from noex_trio.testing import wait_exit, wait_for_restart
 
 from .conftest import Echo, assert_no_cyclic_garbage
+from .supervisor_helpers import child_ref
 
 # ---------------------------------------------------------------- functions run as tasks
 
@@ -516,8 +520,7 @@ async def test_a_temporary_task_is_never_restarted(rt: Runtime, autojump_clock: 
         [Task.child_spec(counted, log, "raise"), Task.child_spec(forever, log)]
     )
     assert [child.id for child in Supervisor.get_children(sup)] == ["counted", "forever"]
-    ref = Supervisor.get_child(sup, "counted").ref
-    assert isinstance(await wait_exit(ref), Boom)
+    assert isinstance(await wait_exit(child_ref(sup, "counted")), Boom)
     with pytest.raises(ChildNotFoundError):
         Supervisor.get_child(sup, "counted")
     assert log.runs == 1
@@ -540,7 +543,7 @@ async def test_restart_types(
 ) -> None:
     log = Log()
     sup = await Supervisor.start([Task.child_spec(counted, log, outcome, restart=restart)])
-    first = Supervisor.get_child(sup, "counted").ref
+    first = child_ref(sup, "counted")
     if restarted:
         second = await wait_for_restart(sup, "counted", first)
         assert Supervisor.get_child(sup, "counted").restart_count == 1
@@ -604,7 +607,7 @@ async def test_the_supervisor_stopping_cancels_its_tasks(rt: Runtime) -> None:
             Task.child_spec(forever, log, "b", id="b", shutdown="brutal_kill"),
         ]
     )
-    refs = [child.ref for child in Supervisor.get_children(sup)]
+    refs = [child_ref(sup, "a"), child_ref(sup, "b")]
     await log.wait_for("start b")
     await Supervisor.stop(sup)
     assert log.entries == [
@@ -650,6 +653,7 @@ async def test_a_template_for_simple_one_for_one(rt: Runtime, autojump_clock: ob
     template = Task.child_spec(add, 1)  # type: ignore[arg-type]
     sup = await Supervisor.start(strategy="simple_one_for_one", child_template=template)
     ref = await Supervisor.start_child(sup, 2)
+    assert ref is not None
     assert await wait_exit(ref) == "normal"
     assert Supervisor.count_children(sup) == 0
     assert Started(ref) in seen
@@ -662,6 +666,164 @@ async def test_a_sync_function_fails_the_start(rt: Runtime) -> None:
 
     with pytest.raises(TypeError, match=r"^expected fn to be an async function, got "):
         await Supervisor.start([Task.child_spec(sync)])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- task supervisors
+
+
+async def test_a_task_under_a_task_supervisor(rt: Runtime, autojump_clock: object) -> None:
+    sup = await TaskSupervisor.start(name="jobs")
+    task = await Task.start(double, 4, supervisor=sup)
+    assert TaskSupervisor.children(sup) == [task.ref]
+    assert DynamicSupervisor.which_children(sup)[0].restart == "temporary"
+    assert await task.result() == 8
+    assert TaskSupervisor.children("jobs") == []
+    by_name = await Task.start(fail, Boom(), supervisor="jobs")
+    with pytest.raises(Boom):
+        await by_name.result()
+    assert TaskSupervisor.children(sup) == []  # temporary: a failed task is not restarted
+    await TaskSupervisor.stop(sup)
+
+
+async def test_stopping_a_task_supervisor_cancels_its_tasks(rt: Runtime) -> None:
+    log = Log()
+    sup = await TaskSupervisor.start()
+    task = await Task.start(forever, log, "a", supervisor=sup)
+    ref = await TaskSupervisor.start_child(sup, forever, log, "b")
+    await log.wait_for("start b")
+    await TaskSupervisor.stop(sup)
+    assert sorted(log.entries) == sorted(
+        ["start a", "start b", "cancelled a", "finally a", "cancelled b", "finally b"]
+    )
+    assert ref.exit_reason == "shutdown"
+    with pytest.raises(ServerNotRunningError) as caught:
+        await task.result()
+    assert caught.value.reason == "shutdown"
+
+
+async def test_start_child_fire_and_forget(rt: Runtime, autojump_clock: object) -> None:
+    log = Log()
+    sup = await TaskSupervisor.start()
+    ref = await TaskSupervisor.start_child(sup, counted, log, "return")
+    assert_type(ref, TaskRef)
+    assert TaskSupervisor.children(sup) == [ref]
+    assert await wait_exit(ref) == "normal"
+    assert TaskSupervisor.children(sup) == []
+    assert log.entries == ["run 1"]
+    await TaskSupervisor.stop(sup)
+
+
+async def test_start_child_transient_is_retried(rt: Runtime, autojump_clock: object) -> None:
+    runs: list[TaskRef] = []
+    done = trio.Event()
+
+    async def flaky() -> None:
+        runs.append(GenServer.self())
+        await trio.sleep(1)
+        if len(runs) < 2:
+            raise Boom()
+        done.set()
+
+    sup = await TaskSupervisor.start()
+    first = await TaskSupervisor.start_child(sup, flaky, restart="transient", name="flaky")
+    await done.wait()
+    assert runs[0] is first
+    assert [info.restart_count for info in DynamicSupervisor.which_children(sup)] == [1]
+    assert Registry.lookup("flaky") is runs[1]
+    assert await wait_exit(runs[1]) == "normal"
+    assert TaskSupervisor.children(sup) == []
+    await TaskSupervisor.stop(sup)
+
+
+async def test_terminate_child_cancels_a_task(rt: Runtime) -> None:
+    log = Log()
+    sup = await TaskSupervisor.start()
+    ref = await TaskSupervisor.start_child(sup, forever, log)
+    await log.wait_for("start t")
+    await TaskSupervisor.terminate_child(sup, ref)
+    assert log.entries == ["start t", "cancelled t", "finally t"]
+    assert TaskSupervisor.children(sup) == []
+    with pytest.raises(ChildNotFoundError):
+        await TaskSupervisor.terminate_child(sup, ref)
+    await TaskSupervisor.stop(sup)
+
+
+async def test_max_children(rt: Runtime) -> None:
+    log = Log()
+    sup = await TaskSupervisor.start(max_children=1)
+    await TaskSupervisor.start_child(sup, forever, log, "a")
+    with pytest.raises(MaxChildrenError):
+        await TaskSupervisor.start_child(sup, forever, log, "b")
+    with pytest.raises(MaxChildrenError):
+        await Task.start(forever, log, "c", supervisor=sup)
+    await log.wait_for("start a")
+    await trio.testing.wait_all_tasks_blocked()
+    assert log.entries == ["start a"]  # the refused functions never ran
+    await TaskSupervisor.stop(sup)
+
+
+async def test_a_task_supervisor_in_a_tree(rt: Runtime, autojump_clock: object) -> None:
+    app = await Supervisor.start([TaskSupervisor.child_spec(name="jobs")])
+    assert [child.id for child in Supervisor.get_children(app)] == ["jobs"]
+    assert TaskSupervisor.child_spec().id == "TaskSupervisor"
+    task = await Task.start(double, 1, supervisor="jobs")
+    assert await task.result() == 2
+    await Supervisor.stop(app)
+
+
+async def test_a_linked_task_under_a_task_supervisor(rt: Runtime, autojump_clock: object) -> None:
+    sup = await TaskSupervisor.start()
+    owner = await GenServer.start(Echo())
+
+    async def start_linked(state: Any) -> Any:
+        return await Task.start(fail, Boom(), supervisor=sup, link=True), state
+
+    task: Task[int] = await owner.call(start_linked)
+    assert linked(owner, task.ref)
+    assert isinstance(await wait_exit(owner), LinkedExitError)
+    await TaskSupervisor.stop(sup)
+
+
+def test_a_task_supervisor_gives_up() -> None:
+    async def main() -> None:
+        async with open_runtime():
+            sup = await TaskSupervisor.start(max_restarts=1, max_seconds=10.0)
+            await TaskSupervisor.start_child(sup, fail, Boom(), restart="permanent")
+            await trio.sleep_forever()
+
+    with pytest.raises(MaxRestartsExceededError) as caught:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert caught.value.max_restarts == 1
+    assert isinstance(caught.value.__cause__, Boom)
+
+
+async def test_task_supervisor_bad_arguments(rt: Runtime) -> None:
+    sup = await TaskSupervisor.start()
+    plain = await Supervisor.start()
+
+    def sync() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match=r"^expected fn to be an async function, got "):
+        await TaskSupervisor.start_child(sup, sync)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^expected fn to be an async function, got "):
+        await Task.start(sync, supervisor=sup)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^expected fn to be an async function, got 1$"):
+        await TaskSupervisor.start_child(sup, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^expected sup to be a DynamicSupervisor"):
+        await Task.start(immediate, "x", supervisor=plain)
+    with pytest.raises(InvalidChildSpecError):
+        await TaskSupervisor.start_child(sup, immediate, "x", restart="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidChildSpecError):
+        await TaskSupervisor.start(max_children=-1)
+    assert TaskSupervisor.children(sup) == []
+    await TaskSupervisor.stop(sup)
+    await Supervisor.stop(plain)
+    with pytest.raises(ServerNotRunningError):
+        await Task.start(immediate, "x", supervisor=sup)
+    with pytest.raises(ServerNotRunningError):
+        await Task.start(immediate, "x", supervisor="nobody")
+    await TaskSupervisor.stop("nobody")  # idempotent
 
 
 # ---------------------------------------------------------------- Ctrl-C
@@ -724,8 +886,12 @@ async def test_bad_arguments(rt: Runtime) -> None:
         await Task.start(immediate, "x", link=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^expected name to be a non-empty str, got ''$"):
         await Task.start(immediate, "x", name="")
-    with pytest.raises(TypeError, match=r"^expected supervisor to be "):
-        await Task.start(immediate, "x", supervisor=42)
+    with pytest.raises(
+        TypeError,
+        match=r"^expected supervisor to be a task supervisor \(its SupervisorRef or name\) or "
+        r"None, got 42$",
+    ):
+        await Task.start(immediate, "x", supervisor=42)  # type: ignore[arg-type]
     task = await Task.start(immediate, "x")
     with pytest.raises(ValueError, match=r"^expected timeout to be a number of seconds > 0"):
         await task.result(timeout=0)
