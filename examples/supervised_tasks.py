@@ -1,8 +1,10 @@
-"""Supervised tasks: async functions run as processes (Elixir's ``Task``).
+"""Supervised tasks: async functions run as processes (Elixir's ``Task`` and
+``Task.Supervisor``).
 
 A one-off ``Task`` fetches pages and hands back their result or their error; a slow one is
-given up on and cancelled; then a supervisor keeps two function children: a ``permanent``
-poller (a loop that must always run) and a ``transient`` migration, retried until it succeeds.
+given up on and cancelled; a supervisor keeps two function children: a ``permanent`` poller (a
+loop that must always run) and a ``transient`` migration, retried until it succeeds; last, a
+``TaskSupervisor`` in an application tree runs tasks on demand.
 
 Run it with ``python -m examples.supervised_tasks``; ``tests/test_examples_supervised_tasks.py``
 checks every line it prints. ``docs/guides/supervised-tasks.md`` walks through it.
@@ -15,7 +17,7 @@ from collections.abc import Callable
 
 import trio
 
-from noex_trio import GenServer, ProcessRef, Supervisor, Task, open_runtime
+from noex_trio import GenServer, ProcessRef, Supervisor, Task, TaskSupervisor, open_runtime
 
 Say = Callable[[str], None]
 
@@ -63,6 +65,15 @@ async def migrate(say: Say, runs: list[ProcessRef], done: trio.Event) -> None:
 # --8<-- [end:children-functions]
 
 
+# --8<-- [start:notify]
+async def notify(say: Say, user: str) -> None:
+    """Stands in for sending an email."""
+    say(f"notified {user}")
+
+
+# --8<-- [end:notify]
+
+
 async def main() -> list[str]:
     lines: list[str] = []
     say = lines.append
@@ -107,6 +118,19 @@ async def main() -> list[str]:
         say(f"children left: {[child.id for child in Supervisor.get_children(sup)]}")
         await Supervisor.stop(sup)  # cancels the poller
         # --8<-- [end:children]
+
+        # --8<-- [start:task-supervisor]
+        app = await Supervisor.start([TaskSupervisor.child_spec(name="jobs", max_children=10)])
+
+        sent = await TaskSupervisor.start_child("jobs", notify, say, "alice")  # fire and forget
+        await GenServer.wait_exit(sent)
+
+        page = await Task.start(fetch, "https://example.org/about", supervisor="jobs")
+        say(f"running under jobs: {len(TaskSupervisor.children('jobs'))}")
+        say(await page.result())
+        say(f"running under jobs: {len(TaskSupervisor.children('jobs'))}")
+        await Supervisor.stop(app)  # would cancel the tasks still running
+        # --8<-- [end:task-supervisor]
     say("done")
     return lines
 

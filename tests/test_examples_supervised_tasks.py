@@ -23,5 +23,10 @@ async def test_supervised_tasks_example(autojump_clock: trio.testing.MockClock) 
         "last run exited: 'normal'",
         "children left: ['poll']",
         "poller cancelled",
+        # a task supervisor in a tree: a fire-and-forget task and an awaited one
+        "notified alice",
+        "running under jobs: 1",
+        "<page https://example.org/about>",
+        "running under jobs: 0",
         "done",
     ]

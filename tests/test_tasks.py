@@ -367,6 +367,16 @@ async def test_a_named_task(rt: Runtime) -> None:
     assert not Registry.is_registered("worker")
 
 
+async def test_a_cancelled_start_cancels_the_task(rt: Runtime) -> None:
+    log = Log()
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await Task.start(forever, log)
+    assert scope.cancelled_caught
+    assert log.entries == ["start t", "cancelled t", "finally t"]
+    assert user_count(rt) == 0
+
+
 async def test_a_taken_name_runs_nothing(rt: Runtime) -> None:
     log = Log()
     holder = await GenServer.start(Echo(), name="worker")
