@@ -103,7 +103,11 @@ class _TaskServer(GenServer[None, Never, Never, Never]):
         if msg is _DONE:
             error = self._outcome.error
             return Stop("normal" if error is None else error, None)
-        logger.warning("task %s got cast %s; dropped", GenServer.self(), safe_repr(msg))
+        logger.warning(
+            "%s got cast %s but is a task (it takes no messages); dropped",
+            describe(GenServer.self()),
+            safe_repr(msg),
+        )
         return None
 
     def handle_call(self, msg: object, state: None) -> NoReply[None]:
@@ -149,6 +153,12 @@ async def _settle(awaitable: Awaitable[Any]) -> tuple[bool, Any]:
 
 
 def _check_fn(fn: object) -> None:
+    if inspect.iscoroutine(fn):
+        fn.close()  # (it will never run: no "never awaited" warning)
+        raise TypeError(
+            f"expected fn to be an async function, got the coroutine {safe_repr(fn)}: pass the "
+            "function and its arguments, Task.start(fn, *args), not fn(*args)"
+        )
     if not callable(fn):
         raise checks.type_error("fn", "an async function", fn)
 

@@ -419,7 +419,7 @@ async def test_calls_to_a_task_fail_and_casts_are_dropped(
     await trio.testing.wait_all_tasks_blocked()
     assert ref.is_running()
     assert [r.getMessage() for r in caplog.records] == [
-        f"task <GenServerRef Task(forever)#{ref.id}> got cast 'hello'; dropped"
+        f"Task(forever)#{ref.id} got cast 'hello' but is a task (it takes no messages); dropped"
     ]
     await task.cancel()
 
@@ -873,6 +873,14 @@ def test_a_fatal_error_in_a_task_ends_the_runtime(error: BaseException) -> None:
 async def test_bad_arguments(rt: Runtime) -> None:
     with pytest.raises(TypeError, match=r"^expected fn to be an async function, got 42$"):
         await Task.start(42)  # type: ignore[arg-type]
+
+    with pytest.raises(
+        TypeError,
+        match=r"^expected fn to be an async function, got the coroutine <coroutine object "
+        r"double at 0x\w+>: pass the function and its arguments, Task\.start\(fn, \*args\), "
+        r"not fn\(\*args\)$",
+    ):
+        await Task.start(double(1))  # type: ignore[arg-type]
 
     def sync(x: int) -> int:
         return x
