@@ -670,6 +670,22 @@ async def test_a_template_for_simple_one_for_one(rt: Runtime, autojump_clock: ob
     await Supervisor.stop(sup)
 
 
+async def test_a_significant_task_shuts_its_supervisor_down(
+    rt: Runtime, autojump_clock: object
+) -> None:
+    log = Log()
+    sup = await Supervisor.start(
+        [
+            Task.child_spec(forever, log),
+            Task.child_spec(double, 1, restart="transient", significant=True),
+        ],
+        auto_shutdown="any_significant",
+    )
+    assert await wait_exit(sup) == "shutdown"
+    assert trio.current_time() == 1.0
+    assert log.entries == ["start t", "cancelled t", "finally t"]
+
+
 async def test_a_sync_function_fails_the_start(rt: Runtime) -> None:
     def sync() -> int:
         return 1
