@@ -57,9 +57,11 @@ class ChildSpec:
     Args:
         id: unique among the supervisor's children.
         start: a zero-argument async callable returning the child's ref — typically
-            ``lambda: GenServer.start(Worker, ...)`` or ``lambda: Supervisor.start(...)``.
-            Processes it starts are placed under the supervisor. For a ``simple_one_for_one``
-            template it receives the arguments given to ``Supervisor.start_child``.
+            ``lambda: GenServer.start(Worker, ...)`` or ``lambda: Supervisor.start(...)`` —
+            or None when the child's ``init`` returned `Ignore` (the supervisor keeps the
+            child as not running). Processes it starts are placed under the supervisor. For a
+            ``simple_one_for_one`` template it receives the arguments given to
+            ``Supervisor.start_child``.
         restart: ``"permanent"`` (always restarted, also after a normal exit),
             ``"transient"`` (restarted only after a crash) or ``"temporary"`` (never; the spec
             is dropped when the child exits).
@@ -75,7 +77,7 @@ class ChildSpec:
     """
 
     id: str = attrs.field(converter=_child_id)
-    start: Callable[..., Awaitable[ProcessRef]] = attrs.field(validator=_check_start)
+    start: Callable[..., Awaitable[ProcessRef | None]] = attrs.field(validator=_check_start)
     restart: Restart = attrs.field(default="permanent", converter=_restart, kw_only=True)
     shutdown: Shutdown = attrs.field(default=5.0, converter=check_shutdown, kw_only=True)
     significant: bool = attrs.field(default=False, converter=_significant, kw_only=True)
@@ -85,10 +87,12 @@ class ChildSpec:
 class ChildInfo:
     """A child as ``Supervisor.get_children`` reports it.
 
-    `ref` is its current process (while a restart is under way, the one that exited);
-    `restart_count` counts its restarts (a sibling's restart that took it down too does not).
+    `ref` is its current process (while a restart is under way, the one that exited), or None
+    when the child is not running because its ``init`` returned `Ignore` (OTP's ``undefined``
+    pid; ``Supervisor.restart_child`` tries to start it again); `restart_count` counts its
+    restarts (a sibling's restart that took it down too does not).
     """
 
     id: str
-    ref: ProcessRef
+    ref: ProcessRef | None
     restart_count: int

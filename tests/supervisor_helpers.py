@@ -8,7 +8,15 @@ import attrs
 import trio
 import trio.testing
 
-from noex_trio import ChildSpec, GenServer, GenServerRef, Stop
+from noex_trio import (
+    ChildSpec,
+    GenServer,
+    GenServerRef,
+    ProcessRef,
+    Stop,
+    Supervisor,
+    SupervisorRef,
+)
 from noex_trio._child_spec import Restart, Shutdown
 
 Ref = GenServerRef[Any, Any, Any]
@@ -113,3 +121,11 @@ def worker(
 async def settle() -> None:
     """Let every task run until all are blocked (restarts done, exits handled)."""
     await trio.testing.wait_all_tasks_blocked()
+
+
+def child_ref(sup: SupervisorRef | str, child_id: str) -> ProcessRef:
+    """The current ref of the child `child_id`; fails the test if the child is not running
+    (its ``init`` returned `Ignore`)."""
+    ref = Supervisor.get_child(sup, child_id).ref
+    assert ref is not None, f"child {child_id!r} is not running"
+    return ref

@@ -466,6 +466,7 @@ async def test_a_restarted_child_subscribes_again_in_init(rt: Runtime) -> None:
 
     sup = await Supervisor.start([ChildSpec("inbox", start)])
     first = Supervisor.get_child(sup, "inbox").ref
+    assert first is not None
     EventBus.publish(bus, "a", 1)
     crash(first, ValueError("boom"))  # queued behind event 1
     EventBus.publish(bus, "a", 2)  # queued behind the crash: lost with the process
