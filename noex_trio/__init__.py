@@ -16,6 +16,7 @@ from ._circuit_breaker import CircuitState as CircuitState
 from ._dynamic_supervisor import ChildCounts as ChildCounts
 from ._dynamic_supervisor import DynamicChildInfo as DynamicChildInfo
 from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
+from ._event_bus import BusEvent as BusEvent
 from ._event_bus import EventBus as EventBus
 from ._event_bus import EventListener as EventListener
 from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
@@ -77,6 +78,7 @@ from ._timers import TimerRef as TimerRef
 __all__ = [
     "AlreadyRegisteredError",
     "AutoShutdown",
+    "BusEvent",
     "CallResult",
     "CallTimeoutError",
     "CallToSelfError",

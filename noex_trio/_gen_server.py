@@ -401,6 +401,22 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             raise NotInProcessError("GenServer.self()")
         return proc.ref  # type: ignore[return-value]
 
+    @staticmethod
+    def set_label(label: str) -> None:
+        """Inside a process: name it `label` in logs, crash reports, reprs and errors from now on
+        (shown as ``label#id``), e.g. a session process showing its user's nick. It does not
+        register a name (use ``name=`` or the `Registry` for lookups).
+
+        Raises:
+            NotInProcessError: called outside a process.
+            TypeError, ValueError: `label` is not a non-empty str.
+        """
+        proc = current_process()
+        if proc is None:
+            raise NotInProcessError("GenServer.set_label()")
+        label = checks.name(label, "label")
+        proc.label = f"{label}#{proc.id}"
+
     # -- monitors and links (see docs/guides/monitors-and-links.md) --
 
     @staticmethod
