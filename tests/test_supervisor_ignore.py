@@ -21,6 +21,7 @@ from noex_trio import (
     GenServer,
     Ignore,
     MaxRestartsExceededError,
+    ProcessRef,
     Restarted,
     Runtime,
     Started,
@@ -269,3 +270,21 @@ async def test_a_simple_one_for_one_child_that_ignores_leaves_no_trace(rt: Runti
     crash(gen(y))  # restarted, ignored: removed (Elixir's DynamicSupervisor)
     await settle()
     assert Supervisor.get_children(pool) == []
+
+
+async def test_wait_for_restart_refuses_a_child_that_changed_kind(rt: Runtime) -> None:
+    # (wait_for_restart types its result after `old`: a child that comes back as another kind
+    # of process is an error, not a silent lie.)
+    starts: list[str] = []
+
+    async def start() -> ProcessRef:
+        starts.append("x")
+        if len(starts) == 1:
+            return await GenServer.start(Maybe, "a", Plan())
+        return await Supervisor.start()
+
+    sup = await Supervisor.start([ChildSpec("a", start)])
+    old = child_ref(sup, "a")
+    crash(old)
+    with pytest.raises(TypeError, match=r"^child 'a' was <GenServerRef Maybe#\d+> and is now "):
+        await wait_for_restart(sup, "a", old)
