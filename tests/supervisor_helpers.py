@@ -58,8 +58,8 @@ class Journal:
 
 class Worker(GenServer[str, Any, Any, Any]):
     """Calls: ``"tag"``, ``"exit"`` (stops normally, replies ``"bye"``), ``"shutdown"`` (stops
-    with reason ``"shutdown"``), ``("raise", exc)``, ``("interrupt",)`` (raises
-    KeyboardInterrupt).
+    with reason ``"shutdown"``), ``("stop", reason)`` (stops with any reason, replies
+    ``"bye"``), ``("raise", exc)``, ``("interrupt",)`` (raises KeyboardInterrupt).
     """
 
     journal: Journal
@@ -80,6 +80,8 @@ class Worker(GenServer[str, Any, Any, Any]):
             return Stop("normal", state, reply="bye")
         if msg == "shutdown":
             return Stop("shutdown", state, reply="bye")
+        if msg[0] == "stop":
+            return Stop(msg[1], state, reply="bye")
         if msg[0] == "raise":
             raise msg[1]
         if msg[0] == "interrupt":

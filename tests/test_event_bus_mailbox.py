@@ -35,6 +35,7 @@ from noex_trio import (
 from noex_trio.testing import crash, kill, wait_for_restart
 
 from .conftest import assert_no_cyclic_garbage
+from .supervisor_helpers import child_ref
 from .test_event_bus import patterns, reference_match, topics
 
 Log = list[tuple[str, Any]]
@@ -465,8 +466,7 @@ async def test_a_restarted_child_subscribes_again_in_init(rt: Runtime) -> None:
         return ref
 
     sup = await Supervisor.start([ChildSpec("inbox", start)])
-    first = Supervisor.get_child(sup, "inbox").ref
-    assert first is not None
+    first = child_ref(sup, "inbox")
     EventBus.publish(bus, "a", 1)
     crash(first, ValueError("boom"))  # queued behind event 1
     EventBus.publish(bus, "a", 2)  # queued behind the crash: lost with the process
