@@ -45,6 +45,7 @@ from ._open_runtime import open_runtime as open_runtime
 from ._process import ProcessRef as ProcessRef
 from ._refs import EventBusRef as EventBusRef
 from ._refs import GenServerRef as GenServerRef
+from ._refs import RegistryRef as RegistryRef
 from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
@@ -67,6 +68,7 @@ from ._supervisor import Supervisor as Supervisor
 from ._supervisor_server import AutoShutdown as AutoShutdown
 from ._supervisor_server import Strategy as Strategy
 from ._timers import TimerRef as TimerRef
+from ._via import Via as Via
 
 __all__ = [
     "AlreadyRegisteredError",
@@ -112,6 +114,7 @@ __all__ = [
     "Registry",
     "RegistryEntry",
     "RegistryInstance",
+    "RegistryRef",
     "Reply",
     "Restart",
     "Restarted",
@@ -126,6 +129,7 @@ __all__ = [
     "SupervisorRef",
     "Terminated",
     "TimerRef",
+    "Via",
     "backoff_delays",
     "current_runtime",
     "open_runtime",
