@@ -146,8 +146,7 @@ def resolve(target: object, *, system: bool = False) -> Process:
     if not system and type(found) is not GenServerRef:
         facade = "Registry.*" if type(found) is RegistryRef else "Supervisor.*, EventBus.*"
         raise TypeError(
-            f"{safe_repr(found)} is not a GenServer; use the functions of its own facade "
-            f"({facade})"
+            f"{safe_repr(found)} is not a GenServer; use the functions of its own facade ({facade})"
         )
     return found._proc
 

@@ -30,7 +30,6 @@ and the pattern `"*"` alone matches every str key. Keys that are not str are nev
 from __future__ import annotations
 
 import itertools
-import weakref
 from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 
@@ -46,8 +45,9 @@ from ._exceptions import (
     NotRegisteredError,
     ServerNotRunningError,
 )
-from ._process import DEAD, Process, ProcessRef, process_of
+from ._process import DEAD, ProcessRef, process_of
 from ._refs import GenServerRef, cast, via_registry
+from ._results import ExitReason
 from ._safe_format import safe_repr
 from ._topics import parse_pattern, segments_match
 from ._via import KeyTable, Via, check_key
@@ -159,7 +159,7 @@ class RegistryInstance(KeyTable):
         self._by_proc: dict[ProcessRef, dict[_Slot, None]] = {}
         # Set once the registry process owning this registry exited (`_noex_close`).
         self._closed = False
-        self._owner: weakref.ref[Process] | None = None
+        self._closed_reason: ExitReason | None = None
 
     def __repr__(self) -> str:
         if self._closed:
@@ -176,17 +176,15 @@ class RegistryInstance(KeyTable):
             if type(key) is str and key:
                 return key
             return checks.name(key, what)
-        return check_key(key, what)
+        return check_key(key)
 
     def _check_open(self) -> None:
         if self._closed:
             raise self._gone()
 
     def _gone(self) -> ServerNotRunningError:
-        owner = self._owner() if self._owner is not None else None
-        if owner is not None:
-            return owner.not_running(self.name)
-        return ServerNotRunningError(self.name)  # pragma: no cover - the owner outlives its use
+        assert self._closed_reason is not None
+        return ServerNotRunningError(self.name, self._closed_reason)
 
     def _noex_check_key(self, key: object) -> Hashable:
         """For `Via`: `key` checked as a key of this registry."""
@@ -323,14 +321,12 @@ class RegistryInstance(KeyTable):
             if not slot.holders:
                 self._drop(slot)
 
-    def _noex_own(self, owner: Process) -> None:
-        """This registry belongs to the registry process `owner` (see `_noex_close`)."""
-        self._owner = weakref.ref(owner)
-
     @trio.lowlevel.enable_ki_protection
-    def _noex_close(self, _reason: object = None) -> None:
-        """The owner's exit: drop every entry and refuse every call from now on."""
+    def _noex_close(self, reason: ExitReason) -> None:
+        """The exit (for `reason`) of the registry process owning this registry: drop every
+        entry and refuse every call from now on."""
         self._closed = True
+        self._closed_reason = reason
         for proc in self._by_proc:
             process_of(proc).discard_registry(self)
         self._by_proc.clear()
@@ -500,10 +496,11 @@ class RegistryInstance(KeyTable):
 
     def _snapshot(self) -> Iterator[RegistryEntry]:
         """Every entry, by key in first-registration order, then in registration order, as
-        the registry was when iteration began (a predicate may change the registry)."""
-        for slot in tuple(self._entries.values()):
-            for proc, meta in tuple(slot.holders.items()):
-                yield RegistryEntry(slot.key, proc, meta)
+        the registry is now (a predicate called meanwhile may change the registry)."""
+        entries = [(slot.key, list(slot.holders.items())) for slot in self._entries.values()]
+        for key, holders in entries:
+            for proc, meta in holders:
+                yield RegistryEntry(key, proc, meta)
 
     def select(self, predicate: Callable[[RegistryEntry], object]) -> list[RegistryEntry]:
         """The entries for which ``predicate(entry)`` is true (Elixir's ``Registry.select/2``).

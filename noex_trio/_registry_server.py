@@ -34,7 +34,6 @@ class RegistryServer:
     def init(self) -> None:
         proc = current_process()
         assert proc is not None
-        self.registry._noex_own(proc)
         proc.add_exit_hook(self, self._exited)
 
     def handle_call(self, msg: object, state: None) -> tuple[None, None]:  # pragma: no cover
@@ -45,7 +44,7 @@ class RegistryServer:
 
     def _exited(self, reason: ExitReason) -> None:
         # Exit hook (runs after a brutal kill too, after the process's own names are gone).
-        self.registry._noex_close()
+        self.registry._noex_close(reason)
 
 
 async def start_registry(name: str, keys: Literal["unique", "duplicate"]) -> RegistryRef:
