@@ -157,6 +157,7 @@ async def test_a_str_subclass_is_a_plain_name(rt: Runtime) -> None:
     assert Registry.names() == ["svc"]
     assert type(Registry.names()[0]) is str
     assert Registry.lookup("svc") is ref
+    assert await GenServer.call(StrName("svc"), "get") == 0  # a target, too
 
 
 #: An unhashable key (typed Any: mypy refuses a list where a Hashable is expected).

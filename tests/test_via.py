@@ -368,8 +368,13 @@ async def test_a_registry_process(rt: Runtime) -> None:
         r"facade \(Registry\.\*\)$",
     ):
         await GenServer.call(ref, "x")
+    held = Via(registry, ("user", 42))  # a Via that holds the registry itself
     await ref.stop()
     assert worker.is_running()  # its entry went with the registry; it runs on
+    with pytest.raises(ServerNotRunningError, match=r"^Via\(<registry 'sessions'>, \('user'"):
+        await GenServer.call(held, "get")
+    with pytest.raises(ServerNotRunningError, match=r"^'sessions' is not running \(exit reason"):
+        Via(registry, "new")  # a closed registry makes no new Via
     assert Registry.whereis_registry("sessions") is None
     assert Registry.whereis_registry(ref) is None
     with pytest.raises(ServerNotRunningError, match=r"^'sessions' is not running$"):
