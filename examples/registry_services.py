@@ -19,6 +19,7 @@ import trio
 from noex_trio import (
     AlreadyRegisteredError,
     GenServer,
+    ProcessRef,
     Registry,
     ServerNotRunningError,
     Supervisor,
@@ -62,7 +63,7 @@ async def main() -> list[str]:
 
         bob = await GenServer.start(Session, "bob")
         carol = await GenServer.start(Session, "carol")
-        nick = {alice: "alice", bob: "bob", carol: "carol"}
+        nick: dict[ProcessRef, str] = {alice: "alice", bob: "bob", carol: "carol"}
         # --8<-- [start:rooms]
         rooms = Registry.create(keys="duplicate", name="rooms")
         rooms.register(("room", "lobby"), alice, metadata="admin")
