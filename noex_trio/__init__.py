@@ -13,6 +13,7 @@ from ._child_spec import Shutdown as Shutdown
 from ._circuit_breaker import CircuitBreaker as CircuitBreaker
 from ._circuit_breaker import CircuitBreakerStatistics as CircuitBreakerStatistics
 from ._circuit_breaker import CircuitState as CircuitState
+from ._event_bus import BusEvent as BusEvent
 from ._event_bus import EventBus as EventBus
 from ._event_bus import EventListener as EventListener
 from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
@@ -50,8 +51,11 @@ from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
 from ._registry_facade import Registry as Registry
+from ._results import Continue as Continue
 from ._results import Crashed as Crashed
 from ._results import ExitReason as ExitReason
+from ._results import IdleTimeout as IdleTimeout
+from ._results import Ignore as Ignore
 from ._results import LifecycleEvent as LifecycleEvent
 from ._results import NoReply as NoReply
 from ._results import Reply as Reply
@@ -73,6 +77,7 @@ from ._via import Via as Via
 __all__ = [
     "AlreadyRegisteredError",
     "AutoShutdown",
+    "BusEvent",
     "CallResult",
     "CallTimeoutError",
     "CallToSelfError",
@@ -85,6 +90,7 @@ __all__ = [
     "CircuitBreakerStatistics",
     "CircuitOpenError",
     "CircuitState",
+    "Continue",
     "Crashed",
     "Down",
     "DownReason",
@@ -96,6 +102,8 @@ __all__ = [
     "ExitReason",
     "GenServer",
     "GenServerRef",
+    "IdleTimeout",
+    "Ignore",
     "InitializationError",
     "InvalidChildSpecError",
     "LifecycleEvent",

@@ -7,11 +7,14 @@ synchronous, never blocks, and costs nothing for unrelated subscriptions.
 
 Handler subscriptions (`Subscription`) each have a delivery task, living in a nursery inside
 the bus's task (the ``_noex_wants_nursery`` hook). Listeners (``EventBus.listen``) have no task:
-the consumer reads their buffer itself; the bus only knows them as a `Listener`.
+the consumer reads their buffer itself; the bus only knows them as a `Listener`. Mailbox
+subscriptions (``EventBus.subscribe_self``, `MailboxSubscription`) have no task either: an event
+goes straight into the subscribed process's mailbox.
 
 When the bus stops, ``terminate`` closes every queue and waits (within the bus's shutdown
 budget, `SHUTDOWN_BUDGET`) for the delivery tasks to finish what was already queued; an exit
-hook on the bus then cancels whatever is left, so the nursery closes even after a brutal kill.
+hook on the bus then cancels whatever is left, so the nursery closes even after a brutal kill,
+and ends the mailbox subscriptions (events already in a mailbox stay there).
 
 The runtime starts its default bus with `start_default_bus`, from this module: it never needs
 the facade.
@@ -26,6 +29,7 @@ from typing import Any, Final, Protocol
 import trio
 
 from . import _checks as checks
+from ._bus_mailbox import MailboxSubscription
 from ._bus_subscription import Handler, Latch, Subscription
 from ._context import current_process
 from ._exceptions import NoexError
@@ -61,10 +65,11 @@ class BusServer:
     _noex_nursery: trio.Nursery
 
     def __init__(self) -> None:
-        self.index: TopicIndex[Subscription | Listener] = TopicIndex()
+        self.index: TopicIndex[Subscription | Listener | MailboxSubscription] = TopicIndex()
         self.label = "EventBus"
         self.subscriptions: dict[Subscription, None] = {}
         self.listeners: dict[Listener, None] = {}
+        self.mailboxes: dict[MailboxSubscription, None] = {}
         self.idle = trio.Event()
         self._escalate: Callable[[BaseException], None] | None = None
 
@@ -96,6 +101,8 @@ class BusServer:
         # everything, and detach from the processes that owned subscriptions.
         for listener in list(self.listeners):
             listener._unsubscribe()
+        for mailbox in list(self.mailboxes):
+            mailbox.unsubscribe()
         for sub in self.subscriptions:
             sub.end(bus_gone=True)
             sub.scope.cancel()
@@ -112,6 +119,18 @@ class BusServer:
         if owner is not None:
             owner.add_exit_hook(sub, lambda _reason: sub.unsubscribe())
         return sub
+
+    def subscribe_mailbox(
+        self, ref: EventBusRef, pattern: str, owner: Process
+    ) -> MailboxSubscription:
+        sub = MailboxSubscription(self, ref, pattern, owner)
+        self.index.add(pattern, sub)  # validates the pattern first
+        self.mailboxes[sub] = None
+        owner.add_exit_hook(sub, lambda _reason: sub.unsubscribe())
+        return sub
+
+    def mailbox_ended(self, sub: MailboxSubscription) -> None:
+        del self.mailboxes[sub]
 
     def delivery_ended(self, sub: Subscription) -> None:
         del self.subscriptions[sub]
@@ -134,13 +153,18 @@ class BusServer:
 
 def server_of(bus: object) -> BusServer:
     """The state of a running bus given by ref or name (raises if it is not running)."""
+    server: BusServer = bus_process(bus).behaviour
+    return server
+
+
+def bus_process(bus: object) -> Process:
+    """The record of a running bus given by ref or name (raises if it is not running)."""
     proc = resolve(bus, system=True)
     if type(proc.ref) is not EventBusRef:
         raise checks.type_error("bus", "an EventBusRef or the name of one", bus)
     if proc.status > RUNNING:
         raise proc.not_running(bus)
-    server: BusServer = proc.behaviour
-    return server
+    return proc
 
 
 async def start_bus(name: str | None) -> EventBusRef:

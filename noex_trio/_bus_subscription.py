@@ -116,6 +116,8 @@ class Subscription:
             self.bus.index.remove(self.pattern, self)
             if self.owner is not None:
                 self.owner.remove_exit_hook(self)
+                # A process that keeps its ``unsubscribe`` would otherwise be in a cycle.
+                self.owner = None
             self.send.close()
         while True:
             try:

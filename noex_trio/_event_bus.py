@@ -2,7 +2,7 @@
 
 This module is the facade users call. The bus process and its index are in ``_bus_server``,
 a handler subscription and its delivery task in ``_bus_subscription``, `EventListener` in
-``_bus_listener``.
+``_bus_listener``, a process's own subscription (`BusEvent` in its mailbox) in ``_bus_mailbox``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import trio
 
 from . import _checks as checks
 from ._bus_listener import EventListener, check_buffer
-from ._bus_server import server_of, start_bus
+from ._bus_mailbox import BusEvent
+from ._bus_server import BusServer, bus_process, server_of, start_bus
 from ._bus_subscription import Handler, Latch
 from ._context import current_process
-from ._exceptions import NoexError, ServerNotRunningError
-from ._refs import EventBusRef, resolve, stop
+from ._exceptions import NoexError, NotInProcessError, ServerNotRunningError
+from ._process import DEAD
+from ._refs import EventBusRef, GenServerRef, resolve, stop
 from ._topics import parse_pattern
 
-__all__ = ["EventBus", "EventBusRef", "EventListener", "Handler"]
+__all__ = ["BusEvent", "EventBus", "EventBusRef", "EventListener", "Handler"]
 
 
 class EventBus:
@@ -69,7 +71,8 @@ class EventBus:
         `SystemExit`, which end the runtime: it shuts down in order, then raises the exception
         from its ``async with`` (this subscription ends at once). Subscribing twice makes two
         subscriptions. Called inside a process, the subscription belongs to that process and
-        is removed when it exits.
+        is removed when it exits. For a process, `subscribe_self` is usually better: the
+        events arrive in its mailbox, in order with its other messages.
 
         Returns:
             ``unsubscribe()``: sync and idempotent. Events queued for this subscription and not
@@ -88,6 +91,53 @@ class EventBus:
         return server.subscribe(pattern, handler, current_process()).unsubscribe
 
     @staticmethod
+    async def subscribe_self(bus: EventBusRef | str, pattern: str) -> Callable[[], None]:
+        """Subscribe the calling process: matching events arrive in its ``handle_info``.
+
+        Call it inside a GenServer (in ``init`` or any handler). Each event whose topic
+        `pattern` matches is put in the process's mailbox as a `BusEvent` when it is
+        published, so the process handles the events of all its subscriptions in publish
+        order, and in order with the messages sent to it after the publish (Phoenix.PubSub).
+        Subscribing twice, or under two patterns that both match a topic, makes two
+        subscriptions: such a topic brings two events (``event.pattern`` tells them apart).
+        The subscription ends with ``unsubscribe()``, when the process exits (a restarted
+        process subscribes again in its ``init``), or when the bus stops.
+
+        A bounded mailbox (``mailbox_size=``) that is full when an event is published drops
+        the event for this process: the publisher is never blocked nor failed. Each dropped
+        event counts as a dead letter (``Runtime.statistics().dead_letters``), and a run of
+        drops is logged (logger ``noex_trio``, warning) when it starts and when it ends. A
+        process that is stopping gets no new events.
+
+        Returns:
+            ``unsubscribe()``: sync and idempotent. Events already in the mailbox stay there
+            and are handled (as in OTP: unsubscribing does not flush the mailbox).
+
+        Raises:
+            TypeError: `pattern` is not a str.
+            ValueError: `pattern` is invalid (the message names the bad part).
+            NotInProcessError: not called inside a GenServer process (from plain Trio code,
+                use `listen`).
+            ServerNotRunningError: the bus is not running.
+
+        If ``subscribe_self`` is cancelled, no subscription was made.
+        """
+        await trio.lowlevel.checkpoint()
+        parse_pattern(pattern)
+        owner = current_process()
+        if owner is None or not isinstance(owner.ref, GenServerRef):
+            raise NotInProcessError(
+                "EventBus.subscribe_self()",
+                "a GenServer process",
+                hint="; from plain Trio code use `async with EventBus.listen(bus, pattern)`",
+            )
+        proc = bus_process(bus)
+        server: BusServer = proc.behaviour
+        ref = proc.ref
+        assert isinstance(ref, EventBusRef)  # (bus_process checks it)
+        return server.subscribe_mailbox(ref, pattern, owner).unsubscribe
+
+    @staticmethod
     def publish(bus: EventBusRef | str, topic: str, data: Any) -> None:
         """Deliver `data` to every subscription matching `topic`; sync, never blocks.
 
@@ -104,8 +154,9 @@ class EventBus:
         """Publish, then wait until every matching handler has finished with this event.
 
         Handler errors are logged, not raised. A listener counts as finished once the event is
-        in its buffer. The event is ordered with ``publish`` as usual: each handler first
-        finishes the events queued for it before.
+        in its buffer, a process subscribed with `subscribe_self` once the event is in its
+        mailbox (or dropped, its mailbox being full). The event is ordered with ``publish`` as
+        usual: each handler first finishes the events queued for it before.
 
         Raises:
             TypeError, ValueError: as for `publish`.
@@ -137,7 +188,8 @@ class EventBus:
             item._offer(topic, data, latch)
         await latch.event.wait()
         if latch.dropped:
-            raise ServerNotRunningError(bus, resolve(bus, system=True).reason or "shutdown")
+            proc = resolve(bus, system=True)
+            raise ServerNotRunningError(bus, proc.reason if proc.status == DEAD else "shutdown")
 
     @staticmethod
     def listen(bus: EventBusRef | str, pattern: str, buffer: float = 100) -> EventListener:
@@ -186,7 +238,7 @@ class EventBus:
 
     @staticmethod
     async def subscription_count(bus: EventBusRef | str) -> int:
-        """The number of subscriptions (handlers and listeners) on the bus.
+        """The number of subscriptions on the bus (handlers, listeners and processes).
 
         Raises:
             ServerNotRunningError: the bus is not running.

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeAlias, TypeVar, Union, overload
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, Union, overload
+
+import trio
 
 from . import _checks as checks
 from ._child_spec import ChildSpec, Restart, Shutdown
 from ._context import current_process, current_runtime
-from ._exceptions import InvalidChildSpecError, NotInProcessError
+from ._exceptions import InvalidChildSpecError, NoexError, NotInProcessError
 from ._links import (
     DownReason,
     MonitorRef,
@@ -24,6 +26,7 @@ from ._links import (
     link,
     link_procs,
     monitor,
+    send_exit,
     start_link_owner,
     unlink,
     wait_exit,
@@ -31,7 +34,7 @@ from ._links import (
 from ._mailbox import Caller
 from ._process import ProcessRef, process_of
 from ._refs import GenServerRef, call, cast, current_caller, stop, whereis
-from ._results import ExitReason, LifecycleEvent, NoReply, Reply, Stop
+from ._results import Continue, ExitReason, LifecycleEvent, NoReply, Reply, Stop
 from ._safe_format import safe_repr
 from ._spawn import start_process
 from ._timers import TimerRef, cancel_timer, send_after
@@ -51,8 +54,9 @@ R = TypeVar("R")
 
 #: What ``handle_call`` may return.
 CallResult = tuple[R, S] | Reply[R, S] | NoReply[S] | Stop[S]
-#: What ``handle_cast`` and ``handle_info`` may return (a plain value is the new state).
-CastResult: TypeAlias = Union[S, NoReply[S], Stop[S]]  # noqa: UP007
+#: What ``handle_cast``, ``handle_info`` and ``handle_continue`` may return (a plain value is
+#: the new state).
+CastResult: TypeAlias = Union[S, NoReply[S], Continue[S], Stop[S]]  # noqa: UP007
 
 
 class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
@@ -79,9 +83,16 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     - ``handle_cast(msg, state)``: return the new state, `NoReply(state)` or `Stop`.
     - ``handle_info(msg, state)`` (optional): monitor `Down` and trapped `Exit` notices; same
       returns as ``handle_cast``. The default logs the message (warning) and drops it.
+    - ``handle_continue(arg, state)`` (optional): runs when ``init`` returned
+      ``Continue(state, arg)`` or a handler asked for a continuation, before any other message;
+      same returns as ``handle_cast``.
     - ``terminate(reason, state)`` (optional): runs once when the process stops, crashes or is
       shut down by its supervisor (not on ``brutal_kill``), within its shutdown budget. The
       default does nothing.
+
+    Set ``owns_tasks = True`` on the class to give each process a nursery of its own
+    (``GenServer.nursery()``) for Trio tasks that run beside its message loop — a socket
+    reader, ``trio.serve_tcp``. See the "Tasks and I/O" guide.
 
     An exception escaping a handler crashes the process (OTP "let it crash"): the caller being
     served gets that exception, ``terminate`` runs, queued callers get
@@ -90,6 +101,12 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     A class given to ``GenServer.start`` is instantiated with no arguments on every (re)start;
     an instance is used as it is.
     """
+
+    #: True: each process of this behaviour gets a nursery of its own, ``GenServer.nursery()``,
+    #: open around ``init`` and the message loop. A task that fails there crashes the process
+    #: with its error; when the process exits, its tasks are cancelled (and finished) before
+    #: ``terminate`` runs. False (the default): no nursery, nothing paid.
+    owns_tasks: ClassVar[bool] = False
 
     # -- default callbacks --
 
@@ -203,7 +220,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             mailbox_size=mailbox_size,
             trap_exit=trap_exit,
         )
-        if owner is not None:
+        if owner is not None and ref is not None:
             link_procs(owner, process_of(ref))
         return ref  # type: ignore[return-value]
 
@@ -276,10 +293,11 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
 
         Args:
             target: a ref or a registered name.
-            reason: ``"normal"``, ``"shutdown"`` or an exception instance (a crash).
+            reason: any value (OTP): ``"normal"``, ``"shutdown"`` and ``("shutdown", detail)``
+                are clean exits; an exception or any other value is abnormal.
 
         Raises:
-            ValueError: `reason` is none of these, or `target` is an empty name.
+            ValueError: `target` is an empty name.
             CallToSelfError: called from inside the target process itself.
             TypeError: `target` is neither a `GenServerRef` nor a str (or is a supervisor or
                 bus: use their own facade).
@@ -287,6 +305,59 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         If ``stop`` is cancelled, the stop request stays queued and the process still stops.
         """
         await stop(target, reason)
+
+    @staticmethod
+    def exit(target: ProcessRef | str | Via, reason: ExitReason) -> None:
+        """Send an exit signal to `target` (a ref or name), as OTP's ``Process.exit/2``.
+
+        - ``"kill"``: the target cannot trap it; it ends at once with reason ``"killed"``,
+          without ``terminate`` (a supervisor stops its children first).
+        - a target that traps exits (``trap_exit=True``) gets ``Exit(sender, reason)`` in
+          ``handle_info`` (`sender` is the calling process's ref, None from plain Trio code),
+          and decides itself.
+        - ``"normal"``: ignored by a process that does not trap exits, unless it is the calling
+          process itself (then it exits normally).
+        - any other reason: the target exits with it, overtaking its mailbox; ``terminate``
+          runs (within its shutdown budget). ``"shutdown"`` and ``("shutdown", detail)`` are
+          clean exits, anything else abnormal (a supervisor restarts a transient child).
+
+        Sync, like ``cast``: the signal is sent, the function does not wait for the exit (use
+        ``GenServer.wait_exit``). A dead target or a name nobody holds is ignored.
+        """
+        send_exit(target, reason)
+
+    @staticmethod
+    def nursery() -> trio.Nursery:
+        """Inside a process whose behaviour sets ``owns_tasks = True``: its own nursery.
+
+        Open from the start of ``init`` until the message loop ends. Tasks started there run
+        beside the loop (they may call and cast the process itself); one that raises crashes
+        the process with that error as the exit reason; when the process exits, for any
+        reason, they are cancelled and awaited before ``terminate`` runs. For example::
+
+            class Listener(GenServer[None, str, str, int]):
+                owns_tasks = True
+
+                async def init(self, port: int) -> None:
+                    await GenServer.nursery().start(trio.serve_tcp, self.on_connection, port)
+
+        Raises:
+            NotInProcessError: called outside a process.
+            NoexError: the process's behaviour does not set ``owns_tasks = True``, or its loop
+                has ended (in ``terminate``).
+        """
+        proc = current_process()
+        if proc is None:
+            raise NotInProcessError("GenServer.nursery()")
+        nursery = proc.kernel.task_nurseries.get(proc)
+        if nursery is None:
+            if getattr(proc.behaviour, "owns_tasks", False):
+                raise NoexError(f"{proc.label}: its tasks have ended (the process is exiting)")
+            raise NoexError(
+                f"{proc.label} owns no tasks: set `owns_tasks = True` on "
+                f"{type(proc.behaviour).__name__} to give its processes a nursery"
+            )
+        return nursery
 
     @staticmethod
     def is_running(target: object) -> bool:
@@ -331,6 +402,22 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         if proc is None:
             raise NotInProcessError("GenServer.self()")
         return proc.ref  # type: ignore[return-value]
+
+    @staticmethod
+    def set_label(label: str) -> None:
+        """Inside a process: name it `label` in logs, crash reports, reprs and errors from now on
+        (shown as ``label#id``), e.g. a session process showing its user's nick. It does not
+        register a name (use ``name=`` or the `Registry` for lookups).
+
+        Raises:
+            NotInProcessError: called outside a process.
+            TypeError, ValueError: `label` is not a non-empty str.
+        """
+        proc = current_process()
+        if proc is None:
+            raise NotInProcessError("GenServer.set_label()")
+        label = checks.name(label, "label")
+        proc.label = f"{label}#{proc.id}"
 
     # -- monitors and links (see docs/guides/monitors-and-links.md) --
 
@@ -423,7 +510,8 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             raise InvalidChildSpecError("child_spec must be called on a GenServer subclass")
 
         async def start_child(*extra: Any) -> ProcessRef:
-            return await start_process(
+            # None when init returned Ignore: the supervisor keeps the child as not running.
+            return await start_process(  # type: ignore[return-value]
                 cls,
                 (*args, *extra),
                 name=name,

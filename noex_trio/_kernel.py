@@ -46,6 +46,9 @@ class Kernel:
         #: Live processes by id, in start order.
         self.live: dict[int, Process] = {}
         self.handlers: dict[object, Callable[[LifecycleEvent], object]] = {}
+        #: The nurseries of processes that own tasks (``owns_tasks``), while init and the loop
+        #: run: kept here, not in every record, so that other processes pay nothing.
+        self.task_nurseries: dict[Process, trio.Nursery] = {}
         self.dead_letters = 0
         #: The error the runtime ends with (a top-level give-up, a Ctrl-C), raised from its exit.
         self.fatal: BaseException | None = None

@@ -122,18 +122,20 @@ class Down:
 
 @attrs.frozen
 class Exit:
-    """A linked process exited and the receiver traps exits: delivered to ``handle_info``.
+    """An exit signal reached a process that traps exits: delivered to ``handle_info``.
 
     Only processes started with ``trap_exit=True`` receive it (for every exit reason, ``"normal"``
     included, like OTP); the others die with the linked process instead (unless its reason is
-    ``"normal"``).
+    ``"normal"``). It comes from a linked process that exited, or from ``GenServer.exit``.
 
     Attributes:
-        ref: the linked process that exited (the name, if ``link`` got a name nobody held).
-        reason: its exit reason; ``"noproc"`` if it was gone when ``link`` was called.
+        ref: the linked process that exited (the name, if ``link`` got a name nobody held), or
+            the process that called ``GenServer.exit`` (None if plain Trio code called it).
+        reason: the exit reason; ``"noproc"`` if the linked process was gone when ``link`` was
+            called.
     """
 
-    ref: ProcessRef | str | Via
+    ref: ProcessRef | str | Via | None
     reason: DownReason
 
 
@@ -258,9 +260,7 @@ def link_procs(a: Process, b: Process) -> None:
     if a is b:
         return
     if b.status >= DEAD:  # gone meanwhile (start(link=True)): the link would have fired
-        reason = b.reason
-        assert reason is not None
-        exit_signal(a, b, reason)
+        exit_signal(a, b, b.reason)
         return
     a.add_exit_hook((_LINK, b), functools.partial(_linked_exited, a, b))
     b.add_exit_hook((_LINK, a), functools.partial(_linked_exited, b, a))
@@ -310,6 +310,28 @@ def exit_signal(receiver: Process, sender: Process, reason: ExitReason) -> None:
     receiver.kill(reason)
 
 
+@trio.lowlevel.enable_ki_protection
+def send_exit(target: object, reason: ExitReason) -> None:
+    """Send an exit signal to `target` (OTP ``exit/2``); see ``GenServer.exit``."""
+    try:
+        proc = resolve(target, system=True)
+    except ServerNotRunningError:
+        return  # a name nobody holds: like a signal to a dead process, nothing happens
+    if proc.status >= DEAD:
+        return
+    sender = current_process()
+    if type(reason) is str and reason == "kill":
+        logger.debug("%s killed by an exit signal", proc.label)
+        proc.kill("killed", "brutal_kill")  # untrappable: no terminate
+        return
+    if proc.trap_exit:
+        deliver(proc, Exit(None if sender is None else sender.ref, reason))
+        return
+    if is_normal(reason) and sender is not proc:
+        return  # OTP: "normal" from another process is ignored by a non-trapping one
+    proc.kill(reason)
+
+
 def start_link_owner() -> Process | None:
     """For ``GenServer.start(link=True)``: the calling process to link the new one to.
 
@@ -331,6 +353,7 @@ __all__ = [
     "link_procs",
     "linked",
     "monitor",
+    "send_exit",
     "start_link_owner",
     "unlink",
     "wait_exit",

@@ -35,6 +35,9 @@ from ._mailbox import Caller, CastItem, Info
 if TYPE_CHECKING:
     from ._results import ExitReason
 
+#: `Process.kill_reason` before any kill (None is a valid exit reason).
+NOT_KILLED: Final = type("NotKilled", (), {"__repr__": lambda self: "NOT_KILLED"})()
+
 # Process status, ordered: anything above RUNNING accepts no new messages.
 STARTING: Final = 0
 RUNNING: Final = 1
@@ -126,7 +129,7 @@ class Process:
         #: The caller whose ``handle_call`` is running (for deferred replies and crashes).
         self.current: Caller[Any] | None = None
         self.deferred: set[Caller[Any]] | None = None
-        self.kill_reason: ExitReason | None = None
+        self.kill_reason: ExitReason = NOT_KILLED
         self.stop_reply: tuple[Caller[Any], Any] | None = None
         self.budget = budget
         self.trap_exit = trap_exit
@@ -184,7 +187,7 @@ class Process:
             self.kill_reason = "killed"
             if self.terminate_scope is not None:
                 self.terminate_scope.cancel()
-        elif self.kill_reason is None:
+        elif self.kill_reason is NOT_KILLED:
             self.kill_reason = reason
         if budget is not None:
             self.budget = budget
@@ -236,7 +239,7 @@ class Process:
 
     def not_running(self, target: object) -> ServerNotRunningError:
         """The error for a message to this process when it takes no more."""
-        if self.reason is not None:
+        if self.status == DEAD:
             return ServerNotRunningError(target, self.reason)
         return ServerNotRunningError(target, "stopping" if self.status == STOPPING else "noproc")
 
@@ -248,7 +251,6 @@ class Process:
             await self._exited.wait()
         else:
             await trio.lowlevel.checkpoint()
-        assert self.reason is not None
         return self.reason
 
     # -- the end (called by the exit sequence, in this order) --
@@ -313,7 +315,6 @@ class Process:
         self.kernel.live.pop(self.id, None)
         host.procs.pop(self, None)
         if notify_host:
-            assert self.reason is not None
             host.child_exited(self, self.reason)
         if self._exited is not None:
             self._exited.set()

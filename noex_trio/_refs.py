@@ -34,7 +34,7 @@ from ._exceptions import (
 )
 from ._mailbox import Caller, CastItem, StopRequest, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef
-from ._results import ExitReason, check_exit_reason
+from ._results import ExitReason
 from ._safe_format import safe_repr
 from ._via import Via
 
@@ -221,7 +221,7 @@ async def call(
     if proc.status > RUNNING:
         await trio.lowlevel.checkpoint()
         raise proc.not_running(target)
-    if process_var.get() is proc:
+    if process_var.get() is proc and in_own_loop(proc):
         await trio.lowlevel.checkpoint()
         raise CallToSelfError(target)
     caller: Caller[Any] = new_caller(message, target)
@@ -273,7 +273,6 @@ def cast(target: object, message: object, *, system: bool = False) -> None:
 
 async def stop(target: object, reason: ExitReason = "normal", *, system: bool = False) -> None:
     """Queue a stop request behind earlier messages and wait until the process is gone."""
-    reason = check_exit_reason(reason)
     try:
         proc = resolve(target, system=system)
     except ServerNotRunningError:
@@ -282,7 +281,7 @@ async def stop(target: object, reason: ExitReason = "normal", *, system: bool = 
     if proc.status == DEAD:
         await trio.lowlevel.checkpoint()
         return
-    if process_var.get() is proc:
+    if process_var.get() is proc and in_own_loop(proc):
         await trio.lowlevel.checkpoint()
         raise CallToSelfError(target, "stop")
     if proc.status <= RUNNING:
@@ -303,6 +302,23 @@ async def shutdown(proc: Process, reason: ExitReason, budget: float | str | None
     return await proc.wait_exited()
 
 
+def in_own_loop(proc: Process) -> bool:
+    """True if the calling task (which runs in `proc`'s context) is `proc`'s loop, or a task that
+    one of its handlers started: a call from there could only deadlock. False for the tasks of
+    its own nursery (``owns_tasks``), which run beside the loop, and for tasks elsewhere."""
+    nursery = proc.kernel.task_nurseries.get(proc)
+    if nursery is None:
+        return True
+    loop_task = nursery.parent_task
+    task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+    while task is not None and task is not loop_task:
+        parent = task.parent_nursery
+        if parent is nursery:
+            return False
+        task = None if parent is None else parent.parent_task
+    return task is loop_task
+
+
 def check_timeout(timeout: object, what: str = "timeout") -> float:
     """Accept a positive number of seconds or math.inf."""
     if type(timeout) is float and timeout > 0:
@@ -313,6 +329,6 @@ def check_timeout(timeout: object, what: str = "timeout") -> float:
 def current_caller() -> Caller[Any]:
     """The caller of the ``handle_call`` now running (for deferred replies)."""
     proc = process_var.get()
-    if proc is None or proc.current is None:
+    if proc is None or proc.current is None or not in_own_loop(proc):
         raise NotInProcessError("GenServer.caller()", "handle_call")
     return proc.current

@@ -211,7 +211,7 @@ class RegistryInstance(KeyTable):
         proc = _check_ref(ref)
         record = process_of(proc)
         if record.status == DEAD:
-            raise ServerNotRunningError(proc, record.reason or "noproc")
+            raise ServerNotRunningError(proc, record.reason)
         slot = self._entries.get(key)
         if slot is None:
             slot = _Slot(key)

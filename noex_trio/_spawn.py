@@ -5,6 +5,11 @@ returns once ``init`` has finished (OTP ``start_link``). Its task runs inside it
 cancel scope (`Process.scope`), so that only its host (and, while ``init`` runs, its starter)
 can cancel it: outer cancellation (a deadline around the runtime, Ctrl-C) never tears a tree
 down out of order.
+
+A behaviour with ``owns_tasks = True`` gets a nursery of its own around ``init`` and the loop
+(`_run_owning_tasks`): its tasks run beside the loop, one that fails crashes the process with
+that error, and all are cancelled and finished before ``terminate`` runs. Other processes open
+no nursery and pay nothing for the feature.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from . import _actor
 from . import _checks as checks
 from ._context import current_kernel, host_var, reset_library_context
 from ._exceptions import InitializationError
-from ._outcome import find_fatal, is_cancellation
-from ._process import Host, Process, ProcessRef
+from ._outcome import crash_reason, find_fatal, is_cancellation
+from ._process import NOT_KILLED, Host, Process, ProcessRef
 from ._refs import GenServerRef, check_timeout
 from ._registry import name_entry
-from ._results import Started
+from ._results import Ignore, Started
+from ._safe_format import safe_repr
 from ._via import Via
 
 
@@ -38,8 +44,10 @@ async def start_process(
     ref_class: type[ProcessRef] = GenServerRef,
     budget: float | str = 5.0,
     label: str | None = None,
-) -> ProcessRef:
+) -> ProcessRef | None:
     """Validate, create the process record, register its name, and spawn it.
+
+    Returns the ref, or None if ``init`` returned `Ignore`.
 
     Raises:
         InitializationError: ``init`` raised (as ``__cause__``), timed out, or the process was
@@ -78,12 +86,15 @@ async def start_process(
     ref = proc.ref  # held from now on: every event and error of this start shows this object
     if entry is not None:
         entry.registry.register(entry.key, ref)  # before init, atomically (OTP)
-    await spawn(host, proc, args, init_timeout)
-    return ref
+    if await spawn(host, proc, args, init_timeout):
+        return ref
+    return None
 
 
-async def spawn(host: Host, proc: Process, args: tuple[Any, ...], init_timeout: float) -> None:
+async def spawn(host: Host, proc: Process, args: tuple[Any, ...], init_timeout: float) -> bool:
     """Run `proc` as a task of `host`; return once ``init`` finished (raise if it failed).
+
+    Returns False if ``init`` returned `Ignore` (the process is gone, without a trace).
 
     What ``await host.nursery.start(...)`` does, without its temporary nursery, cancel scope
     and task status (which, with the reparenting of the task, cost about 11 µs, a sixth of a
@@ -102,6 +113,7 @@ async def spawn(host: Host, proc: Process, args: tuple[Any, ...], init_timeout: 
     await trio.lowlevel.wait_task_rescheduled(start.abort)
     if start.error is not None or start.raise_cancel is not None:  # (once cancelled, no start)
         start.raise_failure()
+    return not start.ignored
 
 
 class _Start:
@@ -114,13 +126,14 @@ class _Start:
     ``KeyboardInterrupt``) through the stored ``raise_cancel``, as ``nursery.start`` does.
     """
 
-    __slots__ = ("error", "proc", "raise_cancel", "task")
+    __slots__ = ("error", "ignored", "proc", "raise_cancel", "task")
 
     def __init__(self, task: trio.lowlevel.Task, proc: Process) -> None:
         self.task: trio.lowlevel.Task | None = task  # the parked starter; None once woken
         self.proc = proc
         self.error: BaseException | None = None
         self.raise_cancel: Callable[[], NoReturn] | None = None
+        self.ignored = False
 
     def abort(self, raise_cancel: Callable[[], NoReturn]) -> trio.lowlevel.Abort:
         # The starter is cancelled while init runs: cancel init, and wait for it to unwind.
@@ -133,6 +146,13 @@ class _Start:
         assert task is not None
         self.task = None
         trio.lowlevel.reschedule(task)
+
+    def ignore(self) -> None:
+        """init returned `Ignore`: the starter gets None (unless it was cancelled meanwhile)."""
+        self.ignored = True
+        self.fail(None)
+        if self.raise_cancel is None:
+            self.error = None
 
     def fail(self, error: BaseException | None) -> None:
         """init did not finish: `error` is what the starter should raise (None: init was
@@ -198,20 +218,97 @@ async def _run(
 ) -> BaseException | None:
     """init, then the loop, then the exit sequence; returns a fatal error for the runtime."""
     cb = _actor.Callbacks(proc.behaviour)
+    if getattr(proc.behaviour, "owns_tasks", False):  # (not kept per process: nothing paid)
+        return await _run_owning_tasks(proc, cb, args, init_timeout, start)
     try:
         state = await _actor.init(proc, cb, args, init_timeout)
     except BaseException as exc:
-        fatal = find_fatal(exc)
-        _actor.abandon(proc, exc if fatal is None else None)
-        if fatal is not None:
-            start.fail(fatal)
-            return fatal
-        start.fail(None if is_cancellation(exc) else exc)
+        return _init_failed(proc, start, exc)
+    if type(state) is Ignore:
+        _ignored(proc, start)
         return None
+    _started(proc, start)
+    # (Few locals here and in the loop: each is 8 bytes of every idle process.)
+    ended = await _actor.run(proc, cb, state)
+    return await _actor.finish(proc, cb, ended)
+
+
+def _init_failed(proc: Process, start: _Start, exc: BaseException) -> BaseException | None:
+    fatal = find_fatal(exc)
+    _actor.abandon(proc, exc if fatal is None else None)
+    if fatal is not None:
+        start.fail(fatal)
+        return fatal
+    start.fail(None if is_cancellation(exc) else exc)
+    return None
+
+
+def _ignored(proc: Process, start: _Start) -> None:
+    _actor.abandon(proc, None, "normal")
+    start.ignore()
+
+
+def _started(proc: Process, start: _Start) -> None:
     proc.mark_running()
     start.started()
     if proc.kernel.handlers:  # (no event is built for nobody)
         proc.kernel.emit(Started(proc.ref))
-    reason, state, fatal = await _actor.run(proc, cb, state)
-    await _actor.finish(proc, cb, reason, state)
-    return fatal
+
+
+async def _run_owning_tasks(
+    proc: Process, cb: _actor.Callbacks, args: tuple[Any, ...], init_timeout: float, start: _Start
+) -> BaseException | None:
+    """`_run` for a behaviour with ``owns_tasks``: init and the loop inside the process's own
+    nursery (``GenServer.nursery()``), the exit sequence after its tasks have finished."""
+    first: Any = None
+    init_error: BaseException | None = None
+    ended: _actor.Ended | None = None
+    task_failed = False
+    tasks_error: BaseException | None = None
+    tables = proc.kernel.task_nurseries
+    try:
+        async with trio.open_nursery() as nursery:
+            tables[proc] = nursery
+            try:
+                first = await _actor.init(proc, cb, args, init_timeout)
+            except BaseException as exc:  # (sorted below, once the tasks are done)
+                init_error = exc
+            else:
+                if type(first) is not Ignore:
+                    _started(proc, start)
+                    ended = await _actor.run(proc, cb, first)
+                    # The nursery cancels itself only when one of its tasks failed.
+                    task_failed = nursery.cancel_scope.cancel_called
+            nursery.cancel_scope.cancel()  # the tasks end before terminate runs
+    except BaseException as exc:  # what the tasks raised (the loop never raises)
+        tasks_error = exc
+    finally:
+        tables.pop(proc, None)
+    fatal = None if tasks_error is None else find_fatal(tasks_error)
+    task_crash = None
+    if tasks_error is not None and fatal is None and not is_cancellation(tasks_error):
+        task_crash = _single(crash_reason(tasks_error))
+    if ended is None:  # init failed, or returned Ignore
+        if fatal is not None:
+            return _init_failed(proc, start, fatal)
+        if task_crash is not None:
+            error = InitializationError(
+                proc.ref, f"a task of the process failed during init: {safe_repr(task_crash)}"
+            )
+            error.__cause__ = task_crash
+            return _init_failed(proc, start, error)
+        if init_error is not None:
+            return _init_failed(proc, start, init_error)
+        _ignored(proc, start)
+        return None
+    if task_failed and task_crash is not None and proc.kill_reason is NOT_KILLED:
+        # The loop was cancelled because this task failed (not a message's fault).
+        ended = (task_crash, ended[1], ended[2], None)
+    return await _actor.finish(proc, cb, ended) or fatal
+
+
+def _single(error: BaseException) -> BaseException:
+    """A group of one error (what a nursery raises for one failed task) → that error."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error

@@ -666,8 +666,8 @@ async def test_monitor_ref_repr_and_values(rt: Runtime) -> None:
         case Down(monitor=m, ref=r, reason="normal"):
             assert (m, r) == (mref, t)
     match Exit(t, "shutdown"):
-        case Exit(r, reason):
-            assert (r, reason) == (t, "shutdown")
+        case Exit(sender, reason):
+            assert (sender, reason) == (t, "shutdown")
     assert {"Down", "Exit", "MonitorRef", "LinkedExitError"} <= set(noex_trio.__all__)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from noex_trio._results import check_exit_reason, is_crash, is_exit_reason
+from noex_trio._results import check_idle_timeout, is_crash, is_normal, is_shutdown
 
 
 class Spiteful:
@@ -22,30 +24,57 @@ class Spiteful:
         raise RuntimeError("no repr")
 
 
-def test_predicates() -> None:
-    assert is_crash(ValueError("x"))
-    assert is_crash("killed")
-    assert not is_crash("normal")
-    assert not is_crash(Spiteful())
-    assert is_exit_reason("normal")
-    assert is_exit_reason("shutdown")
-    assert is_exit_reason(KeyError("k"))
-    assert not is_exit_reason("killed")
-    assert not is_exit_reason(Spiteful())
+class SpitefulStr(str):
+    """A str subclass whose comparisons raise: not the built-in "normal"."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no eq")
+
+    __hash__ = str.__hash__
 
 
-def test_check_exit_reason() -> None:
-    error = ValueError("x")
-    assert check_exit_reason(error) is error
-    assert check_exit_reason("normal") == "normal"
-    with pytest.raises(
-        ValueError,
-        match=r"^expected reason to be 'normal', 'shutdown' or an exception instance, got 'bye'$",
-    ):
-        check_exit_reason("bye")
-    with pytest.raises(
-        ValueError,
-        match=r"^expected Stop reason to be 'normal', 'shutdown' or an exception instance, "
-        r"got <Spiteful object at 0x[0-9a-f]+; repr\(\) raised RuntimeError>$",
-    ):
-        check_exit_reason(Spiteful(), "Stop reason")
+@pytest.mark.parametrize(
+    "reason", ["normal", "shutdown", ("shutdown", "detail"), ("shutdown", Spiteful())]
+)
+def test_clean_reasons(reason: object) -> None:
+    assert not is_crash(reason)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        ValueError("x"),
+        "killed",
+        "bye",
+        ("shutdown",),
+        ("shutdown", 1, 2),
+        ["shutdown", 1],
+        (Spiteful(), 1),
+        Spiteful(),
+        SpitefulStr("normal"),
+        None,
+        42,
+    ],
+)
+def test_abnormal_reasons(reason: object) -> None:
+    assert is_crash(reason)
+
+
+def test_predicates_never_compare_user_objects() -> None:
+    assert not is_normal(Spiteful())
+    assert not is_shutdown(Spiteful())
+    assert not is_shutdown((SpitefulStr("shutdown"), 1))
+    assert is_shutdown(("shutdown", Spiteful()))
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [(0, 0.0), (1.5, 1.5), (3, 3.0), (math.inf, math.inf)]
+)
+def test_idle_timeout_values(given: float, expected: float) -> None:
+    assert check_idle_timeout(given, "X.handle_cast") == expected
+
+
+@pytest.mark.parametrize("bad", [-1, math.nan, "1", True, None])
+def test_idle_timeout_rejects(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"^expected idle_timeout of X.handle_cast to be a number"):
+        check_idle_timeout(bad, "X.handle_cast")

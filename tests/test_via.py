@@ -244,6 +244,15 @@ def watcher_inbox(ref: GenServerRef[Any, Any, Any]) -> list[Any]:
     return behaviour.inbox
 
 
+async def test_exit_signal_to_a_via(rt: Runtime) -> None:
+    sessions = Registry.create()
+    ref = await GenServer.start(Counter, name=Via(sessions, ("user", 1)))
+    GenServer.exit(Via(sessions, ("user", 1)), "kill")
+    assert await GenServer.wait_exit(ref) == "killed"
+    assert sessions.names() == []
+    GenServer.exit(Via(sessions, ("user", 1)), "kill")  # nobody holds it: nothing happens
+
+
 async def test_send_after_to_a_via(rt: Runtime, autojump_clock: trio.testing.MockClock) -> None:
     sessions = Registry.create()
     via = Via(sessions, "c")
