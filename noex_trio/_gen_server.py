@@ -33,11 +33,12 @@ from ._links import (
 )
 from ._mailbox import Caller
 from ._process import ProcessRef, process_of
-from ._refs import GenServerRef, call, cast, current_caller, stop
+from ._refs import GenServerRef, call, cast, current_caller, stop, whereis
 from ._results import Continue, ExitReason, LifecycleEvent, NoReply, Reply, Stop
 from ._safe_format import safe_repr
 from ._spawn import start_process
 from ._timers import TimerRef, cancel_timer, send_after
+from ._via import Via
 
 logger = logging.getLogger("noex_trio")
 
@@ -147,7 +148,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def start(
         behaviour: type[GenServer[Any, C, K, R]],
         *args: Any,
-        name: str | None = None,
+        name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
@@ -158,7 +159,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def start(
         behaviour: GenServer[Any, C, K, R],
         *args: Any,
-        name: str | None = None,
+        name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
@@ -169,7 +170,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def start(
         behaviour: object,
         *args: Any,
-        name: str | None = None,
+        name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
@@ -179,7 +180,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def start(
         behaviour: object,
         *args: Any,
-        name: str | None = None,
+        name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
@@ -190,8 +191,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         Args:
             behaviour: a behaviour class (instantiated with no arguments) or object.
             *args: passed to ``init``.
-            name: register the process under this name, atomically: if it is taken,
-                `AlreadyRegisteredError` is raised and ``init`` never runs.
+            name: register the process under this name (a str, or a `Via`: a key in another
+                registry), atomically: if it is taken, `AlreadyRegisteredError` is raised and
+                ``init`` never runs.
             init_timeout: seconds ``init`` may take (then it is cancelled).
             mailbox_size: ``math.inf`` (default) or a bound; a full mailbox makes ``cast``
                 raise `MailboxFullError` and ``call`` wait for room.
@@ -227,7 +229,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def call(target: GenServerRef[C, Any, R], msg: C, timeout: float = 5.0) -> R: ...  # noqa: ASYNC109
     @overload
     @staticmethod
-    async def call(target: str | ProcessRef, msg: Any, timeout: float = 5.0) -> Any: ...  # noqa: ASYNC109
+    async def call(target: str | Via | ProcessRef, msg: Any, timeout: float = 5.0) -> Any: ...  # noqa: ASYNC109
     @staticmethod
     async def call(target: object, msg: Any, timeout: float = 5.0) -> Any:  # noqa: ASYNC109 (OTP parity)
         """Send `msg` to ``handle_call`` and wait for the reply.
@@ -257,7 +259,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     def cast(target: GenServerRef[Any, K, Any], msg: K) -> None: ...
     @overload
     @staticmethod
-    def cast(target: str | ProcessRef, msg: Any) -> None: ...
+    def cast(target: str | Via | ProcessRef, msg: Any) -> None: ...
     @staticmethod
     def cast(target: object, msg: Any) -> None:
         """Queue `msg` for ``handle_cast`` and return at once (sync, fire-and-forget).
@@ -305,7 +307,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         await stop(target, reason)
 
     @staticmethod
-    def exit(target: ProcessRef | str, reason: ExitReason) -> None:
+    def exit(target: ProcessRef | str | Via, reason: ExitReason) -> None:
         """Send an exit signal to `target` (a ref or name), as OTP's ``Process.exit/2``.
 
         - ``"kill"``: the target cannot trap it; it ends at once with reason ``"killed"``,
@@ -360,8 +362,8 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     @staticmethod
     def is_running(target: object) -> bool:
         """True if `target` (a ref or name) is a process accepting messages."""
-        if isinstance(target, str):
-            ref = current_runtime().registry.whereis(target)
+        if isinstance(target, (str, Via)):
+            ref = whereis(target)
             return ref is not None and ref.is_running()
         if not isinstance(target, ProcessRef):
             raise checks.type_error("target", "a GenServerRef or a registered name", target)
@@ -420,7 +422,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     # -- monitors and links (see docs/guides/monitors-and-links.md) --
 
     @staticmethod
-    def monitor(target: ProcessRef | str) -> MonitorRef:
+    def monitor(target: ProcessRef | str | Via) -> MonitorRef:
         """Inside a process: watch `target` (a ref or name); returns a new `MonitorRef`.
 
         When `target` exits, ``Down(monitor=mref, ref=target, reason=...)`` arrives in the
@@ -443,7 +445,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         demonitor(mref, flush)
 
     @staticmethod
-    def link(target: ProcessRef | str) -> None:
+    def link(target: ProcessRef | str | Via) -> None:
         """Inside a process: link it to `target` (a ref or name); idempotent.
 
         A link is two-way: if either process exits with an abnormal reason (a crash,
@@ -460,7 +462,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         link(target)
 
     @staticmethod
-    def unlink(target: ProcessRef | str) -> None:
+    def unlink(target: ProcessRef | str | Via) -> None:
         """Inside a process: remove its link to `target`; idempotent.
 
         An `Exit` already queued in the calling process's mailbox is still delivered (OTP).
@@ -471,7 +473,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         unlink(target)
 
     @staticmethod
-    async def wait_exit(target: ProcessRef | str) -> DownReason:
+    async def wait_exit(target: ProcessRef | str | Via) -> DownReason:
         """Wait until `target` (a ref or name) has exited and return its exit reason.
 
         For plain Trio code, where there is no mailbox to receive a `Down`. A process that
@@ -490,7 +492,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         cls,
         *args: Any,
         id: str | None = None,
-        name: str | None = None,
+        name: str | Via | None = None,
         restart: Restart = "permanent",
         shutdown: Shutdown = 5.0,
         significant: bool = False,
