@@ -400,9 +400,12 @@ def abandon(proc: Process, error: BaseException | None, reason: ExitReason = "sh
     proc.forget(notify_host=False)
 
 
-async def finish(proc: Process, cb: Callbacks, ended: Ended) -> BaseException | None:
+async def finish(
+    proc: Process, cb: Callbacks, ended: Ended, *, forget: bool = True
+) -> BaseException | None:
     """Run the exit sequence described in the module docstring; never raises. `ended` is
-    what `run` returned; returns its fatal error (for the runtime)."""
+    what `run` returned; returns its fatal error (for the runtime). Without `forget`, the last
+    step (`Process.forget`: the host is told) is left to the caller."""
     reason, state, fatal, last = ended
     proc.refuse_messages()
     crash_error = reason if isinstance(reason, BaseException) else None
@@ -418,7 +421,8 @@ async def finish(proc: Process, cb: Callbacks, ended: Ended) -> BaseException | 
             kernel.emit(Crashed(proc.ref, reason))
     if kernel.handlers:  # (no event is built for nobody)
         kernel.emit(Terminated(proc.ref, reason))
-    proc.forget()
+    if forget:
+        proc.forget()
     return fatal
 
 

@@ -244,8 +244,10 @@ class Process:
         return ServerNotRunningError(target, "stopping" if self.status == STOPPING else "noproc")
 
     async def wait_exited(self) -> ExitReason:
-        """Wait until the process is gone (a checkpoint even if it already is); its reason."""
-        if self.status != DEAD:
+        """Wait until the process is gone (a checkpoint even if it already is); its reason.
+
+        Gone means out of its host (`forget`): for a supervisor, after its children too."""
+        if self.kernel.live.get(self.id) is self:
             if self._exited is None:
                 self._exited = trio.Event()
             await self._exited.wait()

@@ -28,7 +28,7 @@ from ._exceptions import MaxRestartsExceededError, NoexError
 from ._handles import NoPublicConstructor
 from ._kernel import Kernel
 from ._outcome import find_fatal
-from ._process import DEAD, Process, ProcessRef
+from ._process import Process, ProcessRef
 from ._registry import RegistryInstance
 from ._results import ExitReason, LifecycleEvent
 
@@ -225,7 +225,7 @@ class Runtime(metaclass=NoPublicConstructor):
                     proc.kill("killed", "brutal_kill")
                 else:
                     proc.kill("shutdown")
-                while proc.status != DEAD:
+                while proc in root.procs:  # (a supervisor: until its children are gone too)
                     try:
                         await proc.wait_exited()
                     except KeyboardInterrupt as interrupt:

@@ -25,7 +25,7 @@ from . import _checks as checks
 from ._context import current_kernel, host_var, reset_library_context
 from ._exceptions import InitializationError
 from ._outcome import crash_reason, find_fatal, is_cancellation
-from ._process import NOT_KILLED, Host, Process, ProcessRef
+from ._process import DEAD, NOT_KILLED, Host, Process, ProcessRef
 from ._refs import GenServerRef, check_timeout
 from ._registry import name_entry
 from ._results import Ignore, Started
@@ -202,7 +202,11 @@ async def _process_main(
             # Nothing raises into it (started processes never raise), so it closes quietly.
             async with trio.open_nursery() as nursery:
                 proc.behaviour._noex_nursery = nursery
-                fatal = await _run(proc, args, init_timeout, start)
+                fatal = await _run(proc, args, init_timeout, start, forget=False)
+            # Its host hears of its exit (and may start it again, with the same child names)
+            # only once every child of the nursery is gone, even after a brutal kill.
+            if proc.status == DEAD and proc.host is not None and proc in proc.host.procs:
+                proc.forget()
         else:
             fatal = await _run(proc, args, init_timeout, start)
     if fatal is not None:
@@ -214,9 +218,10 @@ _TASK_NAME: Final = f"{_process_main.__module__}.{_process_main.__qualname__}"
 
 
 async def _run(
-    proc: Process, args: tuple[Any, ...], init_timeout: float, start: _Start
+    proc: Process, args: tuple[Any, ...], init_timeout: float, start: _Start, *, forget: bool = True
 ) -> BaseException | None:
-    """init, then the loop, then the exit sequence; returns a fatal error for the runtime."""
+    """init, then the loop, then the exit sequence; returns a fatal error for the runtime.
+    Without `forget`, the caller makes the process leave its host (`Process.forget`)."""
     cb = _actor.Callbacks(proc.behaviour)
     if getattr(proc.behaviour, "owns_tasks", False):  # (not kept per process: nothing paid)
         return await _run_owning_tasks(proc, cb, args, init_timeout, start)
@@ -230,7 +235,7 @@ async def _run(
     _started(proc, start)
     # (Few locals here and in the loop: each is 8 bytes of every idle process.)
     ended = await _actor.run(proc, cb, state)
-    return await _actor.finish(proc, cb, ended)
+    return await _actor.finish(proc, cb, ended, forget=forget)
 
 
 def _init_failed(proc: Process, start: _Start, exc: BaseException) -> BaseException | None:

@@ -419,3 +419,17 @@ def test_values_repr_and_equality() -> None:
     assert (
         repr(Reply(1, 2)) == "Reply(value=1, state=2, continue_with=NO_CONTINUE, idle_timeout=None)"
     )
+
+
+@pytest.mark.parametrize("reason", ["kill", "shutdown"])
+async def test_a_supervisor_is_gone_only_once_its_children_are(rt: Runtime, reason: str) -> None:
+    from noex_trio import Supervisor
+
+    sup = await Supervisor.start([Recorder.child_spec(id="a", name="a")])
+    child = Supervisor.get_child(sup, "a").ref
+    assert child is not None
+    GenServer.exit(sup, reason)  # a signal from plain Trio code: the top supervisor's parent
+    await GenServer.wait_exit(sup)
+    assert child.exit_reason in ("killed", "shutdown")
+    assert rt.registry.whereis("a") is None
+    assert rt.processes() == [rt.event_bus]
