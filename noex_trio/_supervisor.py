@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import trio
 
@@ -26,8 +26,8 @@ from ._exceptions import (
     MissingChildTemplateError,
     ServerNotRunningError,
 )
-from ._process import Process, ProcessRef
-from ._refs import SupervisorRef, call, resolve, stop
+from ._process import Process, ProcessRef, process_of
+from ._refs import GenServerRef, SupervisorRef, call, resolve, stop
 from ._restart_intensity import RestartIntensity, check_intensity
 from ._results import ExitReason
 from ._spawn import start_process
@@ -42,6 +42,16 @@ from ._supervisor_server import (
     SupervisorServer,
     TerminateChild,
 )
+
+if TYPE_CHECKING:
+    from ._gen_server import GenServer
+
+#: A spec of any child: whatever its ``start`` returns (None for a child that ignores).
+AnySpec = ChildSpec[ProcessRef | None]
+RefT = TypeVar("RefT", bound=ProcessRef | None)
+C = TypeVar("C")
+K = TypeVar("K")
+R = TypeVar("R")
 
 
 class Supervisor:
@@ -64,13 +74,13 @@ class Supervisor:
 
     @staticmethod
     async def start(
-        children: Iterable[ChildSpec] = (),
+        children: Iterable[AnySpec] = (),
         *,
         strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5.0,
         name: str | None = None,
-        child_template: ChildSpec | None = None,
+        child_template: AnySpec | None = None,
         auto_shutdown: AutoShutdown = "never",
         max_children: float = math.inf,
     ) -> SupervisorRef:
@@ -143,20 +153,20 @@ class Supervisor:
 
     @staticmethod
     def child_spec(
-        children: Iterable[ChildSpec] = (),
+        children: Iterable[AnySpec] = (),
         *,
         id: str | None = None,
         strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5.0,
         name: str | None = None,
-        child_template: ChildSpec | None = None,
+        child_template: AnySpec | None = None,
         auto_shutdown: AutoShutdown = "never",
         max_children: float = math.inf,
         restart: Restart = "permanent",
         shutdown: Shutdown = math.inf,
         significant: bool = False,
-    ) -> ChildSpec:
+    ) -> ChildSpec[SupervisorRef]:
         """A `ChildSpec` that starts a supervisor as a child of another one (a subtree).
 
         Takes the options of `start` plus the child options. `id` defaults to `name`, else
@@ -201,14 +211,24 @@ class Supervisor:
             significant=significant,
         )
 
+    @overload
     @staticmethod
-    async def start_child(sup: SupervisorRef | str, *args: Any) -> ProcessRef:
+    async def start_child(sup: SupervisorRef | str, spec: ChildSpec[RefT], /) -> RefT: ...
+    @overload
+    @staticmethod
+    async def start_child(sup: SupervisorRef | str, *args: Any) -> ProcessRef: ...
+    @staticmethod
+    async def start_child(sup: SupervisorRef | str, *args: Any) -> Any:
         """Start a new child and return its ref.
 
         ``start_child(sup, spec)`` adds `spec` after the existing children;
         ``start_child(sup, *args)`` on a ``simple_one_for_one`` supervisor starts a child from
         its template with ``template.start(*args)`` (the same args on every restart), with
         the id ``child_N``.
+
+        Typed by the spec: ``start_child(sup, Counter.child_spec(0))`` returns Counter's
+        ``GenServerRef[Call, Cast, Reply]`` (a ``ChildSpec[X]`` gives an ``X``). The ref of a
+        ``simple_one_for_one`` child is a plain `ProcessRef`.
 
         Raises:
             Exception: whatever the child's start raised (nothing is added).
@@ -236,7 +256,7 @@ class Supervisor:
                 )
             _check_significant(args[0], server.auto_shutdown)
             request = StartChild(args[0])
-        return cast(ProcessRef, await _request(proc, request))
+        return await _request(proc, request)
 
     @staticmethod
     async def terminate_child(sup: SupervisorRef | str, child_id: str) -> None:
@@ -254,25 +274,58 @@ class Supervisor:
         proc, _ = await _running_server(sup)
         await _request(proc, TerminateChild(_check_id(child_id)))
 
+    @overload
     @staticmethod
-    async def restart_child(sup: SupervisorRef | str, child_id: str) -> ProcessRef:
+    async def restart_child(sup: SupervisorRef | str, child_id: str) -> ProcessRef: ...
+    @overload
+    @staticmethod
+    async def restart_child(
+        sup: SupervisorRef | str, child_id: str, expected: type[GenServer[Any, C, K, R]]
+    ) -> GenServerRef[C, K, R]: ...
+    @staticmethod
+    async def restart_child(
+        sup: SupervisorRef | str, child_id: str, expected: type[Any] | None = None
+    ) -> ProcessRef:
         """Stop a child if it runs, start it again, and return its new ref.
 
         Its ``restart_count`` goes up by one and a `Restarted` event is emitted; a manual
         restart does not count toward the restart intensity. If the new start fails, the
         child is removed and the error raised.
 
+        Args:
+            sup: the supervisor (a ref or name).
+            child_id: the child's id.
+            expected: optionally the behaviour class the child runs (as in
+                ``Registry.lookup``): the ref is then typed as that class's
+                ``GenServerRef[Call, Cast, Reply]``. Checked before the restart, and again on
+                the new process.
+
         Raises:
             ChildNotFoundError: no child has that id.
             ServerNotRunningError: the supervisor is not running.
+            TypeError: `expected` is not a class, or the child does not run one (the child was
+                not restarted; if only the new process does not, it runs on).
             Exception: whatever the child's start raised.
 
         If ``restart_child`` is cancelled after the request was queued, the supervisor still
         restarts the child.
         """
-        proc, _ = await _running_server(sup)
-        ref = await _request(proc, RestartChild(_check_id(child_id)))
-        return cast(ProcessRef, ref)
+        child_id = _check_id(child_id)
+        if expected is not None:
+            checks.instance(expected, "expected", type, expected="a behaviour class")
+        proc, server = await _running_server(sup)
+        if expected is not None:
+            child = server.children.get(child_id)  # (an unknown id: the request raises)
+            error = None if child is None else _not_running(child.current(), child_id, expected)
+            if error is not None:
+                await trio.lowlevel.checkpoint()
+                raise error
+        ref = cast(ProcessRef, await _request(proc, RestartChild(child_id)))
+        if expected is not None and ref is not None:
+            error = _not_running(process_of(ref), child_id, expected)
+            if error is not None:
+                raise error
+        return ref
 
     @staticmethod
     def get_children(sup: SupervisorRef | str) -> list[ChildInfo]:
@@ -408,6 +461,16 @@ def _new_server(
 
 def _check_id(child_id: object) -> str:
     return checks.instance(child_id, "child_id", str)
+
+
+def _not_running(proc: Process, child_id: str, expected: type[Any]) -> TypeError | None:
+    """The error for a child that does not run `expected` (``restart_child``), else None."""
+    if isinstance(proc.behaviour, expected):
+        return None
+    return TypeError(
+        f"child {child_id!r} is {proc.ref!r} running {type(proc.behaviour).__name__}, "
+        f"expected {expected.__name__}"
+    )
 
 
 def _check_children(children: object) -> list[ChildSpec]:
