@@ -1151,6 +1151,28 @@ async def test_self(rt: Runtime) -> None:
         GenServer.self()
 
 
+async def test_self_typed_by_the_behaviour_class(rt: Runtime) -> None:
+    class Me(Counter):
+        def handle_call(self, msg: str, state: int) -> tuple[Any, int]:
+            if msg == "own class":
+                return GenServer.self(Me), state
+            if msg == "base class":
+                return GenServer.self(Counter), state
+            return GenServer.self(Echo), state  # not what this process runs
+
+    ref: Ref = await GenServer.start(Me)
+    assert await ref.call("own class") is ref
+    assert await ref.call("base class") is ref
+    with pytest.raises(
+        TypeError, match=r"^the calling process <GenServerRef Me#\d+> runs Me, expected Echo$"
+    ):
+        await ref.call("other class")
+    with pytest.raises(TypeError, match=r"^expected expected to be a behaviour class, got 'Me'$"):
+        GenServer.self("Me")  # type: ignore[call-overload]
+    with pytest.raises(NoexError, match=r"^GenServer.self\(\) can only be used inside a process$"):
+        GenServer.self(Counter)
+
+
 async def test_lifecycle_handlers(rt: Runtime, caplog: pytest.LogCaptureFixture) -> None:
     first: list[LifecycleEvent] = []
     last: list[LifecycleEvent] = []
