@@ -68,6 +68,7 @@ async def restart_latency(settings: Settings) -> list[Row]:
             async def run() -> None:
                 nonlocal restarted
                 ref = Supervisor.get_child(sup, "echo").ref
+                assert ref is not None
                 for _ in range(count):
                     new_ref.clear()
                     restarted = trio.Event()

@@ -561,7 +561,7 @@ def tree_lines(sup: SupervisorRef, prefix: str = "") -> list[str]:
         return [f"{prefix}└─ (restarting)"]
     for index, child in enumerate(children):
         last = index == len(children) - 1
-        status = "up" if child.ref.is_running() else "down"
+        status = "up" if child.ref is not None and child.ref.is_running() else "down"
         label = f"{prefix}{'└─ ' if last else '├─ '}{child.id}"
         lines.append(f"{label:<34}{status:<6}restarts {child.restart_count:>3}")
         if isinstance(child.ref, SupervisorRef):

@@ -160,6 +160,8 @@ async def main() -> list[str]:
         # --8<-- [start:jobs]
         resize = await Supervisor.start_child("jobs", "resize")  # Job.init("resize")
         upload = await Supervisor.start_child("jobs", "upload")
+        assert resize is not None  # (None if Job.init had returned Ignore)
+        assert upload is not None
         say(await GenServer.call(resize, "finish"))  # a normal exit: transient, so removed
         await Supervisor.start_child("jobs", "thumbnail")  # handled after that exit
         say(f"jobs: {ids('jobs')}")

@@ -13,6 +13,9 @@ from ._child_spec import Shutdown as Shutdown
 from ._circuit_breaker import CircuitBreaker as CircuitBreaker
 from ._circuit_breaker import CircuitBreakerStatistics as CircuitBreakerStatistics
 from ._circuit_breaker import CircuitState as CircuitState
+from ._dynamic_supervisor import ChildCounts as ChildCounts
+from ._dynamic_supervisor import DynamicChildInfo as DynamicChildInfo
+from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
 from ._event_bus import BusEvent as BusEvent
 from ._event_bus import EventBus as EventBus
 from ._event_bus import EventListener as EventListener
@@ -70,6 +73,10 @@ from ._runtime import current_runtime as current_runtime
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor_server import AutoShutdown as AutoShutdown
 from ._supervisor_server import Strategy as Strategy
+from ._task import Task as Task
+from ._task import TaskRef as TaskRef
+from ._task import TaskSupervisor as TaskSupervisor
+from ._task import TaskTimeoutError as TaskTimeoutError
 from ._timers import TimerRef as TimerRef
 
 __all__ = [
@@ -81,6 +88,7 @@ __all__ = [
     "CallToSelfError",
     "Caller",
     "CastResult",
+    "ChildCounts",
     "ChildInfo",
     "ChildNotFoundError",
     "ChildSpec",
@@ -93,6 +101,8 @@ __all__ = [
     "Down",
     "DownReason",
     "DuplicateChildError",
+    "DynamicChildInfo",
+    "DynamicSupervisor",
     "EventBus",
     "EventBusRef",
     "EventListener",
@@ -132,6 +142,10 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "SupervisorRef",
+    "Task",
+    "TaskRef",
+    "TaskSupervisor",
+    "TaskTimeoutError",
     "Terminated",
     "TimerRef",
     "backoff_delays",

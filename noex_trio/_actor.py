@@ -168,17 +168,16 @@ def _take_nowait(recv: trio.MemoryReceiveChannel[Any]) -> Any:
 
 
 @trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
-async def run(
-    proc: Process, cb: Callbacks, first: Any
-) -> tuple[ExitReason, Any, BaseException | None]:
+async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
     """Handle messages until the process stops; never raises.
 
-    `first` is what ``init`` returned (a state or a `Continue`). Returns (exit reason, final
-    state, fatal): `fatal` is a `KeyboardInterrupt`/`SystemExit` that ended the loop, for the
-    runtime. After a crash the state is the one the crashing message found (OTP's
-    ``terminate`` gets it).
+    `state` is what ``init`` returned (a state or a `Continue`). Returns (exit reason, final
+    state, fatal, last message): `fatal` is a `KeyboardInterrupt`/`SystemExit` that ended the
+    loop, for the runtime; the last message (the item being handled) is for the crash report.
+    After a crash the state is the one the crashing message found (OTP's ``terminate`` gets
+    it).
     """
-    state = first
+    item: Any = None
     try:
         recv = proc.recv
         handle_call = cb.handle_call
@@ -190,13 +189,14 @@ async def run(
         # an idle timeout for the next wait (both rare: the usual path only tests them).
         cont: Any = NO_CONTINUE
         idle: float | None = None
-        if type(first) is Continue:
-            state, cont = first.state, first.arg
+        if type(state) is Continue:
+            state, cont = state.state, state.arg
         while True:
             while cont is not NO_CONTINUE:
+                item = _Continuation(cont)
                 result = await _handle_continue(proc, cb, cont, state)
                 if type(result) is Stop:
-                    return result.reason, result.state, None
+                    return result.reason, result.state, None, item
                 state, cont, idle = _new_state(cb, "handle_continue", result)
             # Take what is queued without a scheduler round trip, but yield regularly.
             item = _take_nowait(recv) if budget else None
@@ -253,20 +253,9 @@ async def run(
                         proc.stop_reply = (item, result.reply)  # sent after terminate (OTP order)
                     else:
                         proc.current = item  # fails with the exit reason
-                    return result.reason, result.state, None
+                    return result.reason, result.state, None, item
                 else:
-                    hint = (
-                        " (from handle_call, continue with Reply(value, state, continue_with=arg)"
-                        " or NoReply(state, continue_with=arg))"
-                        if rtype is Continue
-                        else ""
-                    )
-                    raise _bad_result(
-                        cb,
-                        "handle_call",
-                        "(reply, state), Reply, NoReply or Stop" + hint,
-                        result,
-                    )
+                    raise _bad_call_result(cb, result)
             elif kind is CastItem or kind is Info:
                 # handle_cast and handle_info return the same forms: a new state, NoReply, Stop.
                 if kind is CastItem:
@@ -281,25 +270,58 @@ async def run(
                     rtype = type(result)
                 state = result
                 if rtype is NoReply or rtype is Continue or rtype is Reply:
-                    handler = "handle_cast" if kind is CastItem else "handle_info"
-                    state, cont, idle = _new_state(cb, handler, result)
+                    state, cont, idle = _new_state(
+                        cb, "handle_cast" if kind is CastItem else "handle_info", result
+                    )
                 elif rtype is Stop:
-                    return result.reason, result.state, None
+                    return result.reason, result.state, None, item
             elif kind is StopRequest:
-                return item.reason, state, None
+                return item.reason, state, None, item
             else:
                 assert kind is Crash
                 raise item.error
     except BaseException as exc:
         if isinstance(exc, Exception) and not isinstance(exc, ExceptionGroup):
-            return exc, state, None  # the usual crash
-        fatal = find_fatal(exc)
-        if fatal is not None:
-            return "shutdown", state, fatal
-        if is_cancellation(exc):
-            kill = proc.kill_reason
-            return ("shutdown" if kill is NOT_KILLED else kill), state, None
-        return crash_reason(exc), state, None
+            return exc, state, None, item  # the usual crash
+        return _ended_by(proc, exc), state, find_fatal(exc), item
+
+
+def _ended_by(proc: Process, exc: BaseException) -> ExitReason:
+    """The exit reason for a loop that `exc` (not a plain `Exception`) ended."""
+    if find_fatal(exc) is not None:
+        return "shutdown"
+    if is_cancellation(exc):
+        return _killed_reason(proc)
+    return crash_reason(exc)
+
+
+def _killed_reason(proc: Process) -> ExitReason:
+    """The exit reason of a loop that was cancelled: the kill's, or ``"shutdown"``."""
+    kill = proc.kill_reason
+    return "shutdown" if kill is NOT_KILLED else kill
+
+
+def _bad_call_result(cb: Callbacks, result: object) -> TypeError:
+    hint = (
+        " (from handle_call, continue with Reply(value, state, continue_with=arg)"
+        " or NoReply(state, continue_with=arg))"
+        if type(result) is Continue
+        else ""
+    )
+    return _bad_result(cb, "handle_call", "(reply, state), Reply, NoReply or Stop" + hint, result)
+
+
+#: What `run` returns: (exit reason, final state, fatal error, last message).
+Ended = tuple[ExitReason, Any, BaseException | None, Any]
+
+
+class _Continuation:
+    """The "message" a continuation is, for the crash report."""
+
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: object) -> None:
+        self.arg = arg
 
 
 def _new_state(cb: Callbacks, handler: str, result: Any) -> tuple[Any, Any, float | None]:
@@ -378,8 +400,10 @@ def abandon(proc: Process, error: BaseException | None, reason: ExitReason = "sh
     proc.forget(notify_host=False)
 
 
-async def finish(proc: Process, cb: Callbacks, reason: ExitReason, state: Any) -> None:
-    """Run the exit sequence described in the module docstring; never raises."""
+async def finish(proc: Process, cb: Callbacks, ended: Ended) -> BaseException | None:
+    """Run the exit sequence described in the module docstring; never raises. `ended` is
+    what `run` returned; returns its fatal error (for the runtime)."""
+    reason, state, fatal, last = ended
     proc.refuse_messages()
     crash_error = reason if isinstance(reason, BaseException) else None
     if is_killed(proc.kill_reason):
@@ -389,22 +413,94 @@ async def finish(proc: Process, cb: Callbacks, reason: ExitReason, state: Any) -
     kernel = proc.kernel
     kernel.count_dead_letters(proc.release(reason, crash_error))
     if is_crash(reason) and not is_killed(reason):
-        host = proc.host
-        host_label = host.label if host is not None else "none"
-        if isinstance(reason, BaseException):
-            logger.error("%s crashed (supervisor: %s)", proc.label, host_label, exc_info=reason)
-        else:
-            logger.error(
-                "%s exited with reason %s (supervisor: %s)",
-                proc.label,
-                safe_repr(reason),
-                host_label,
-            )
+        crash_report(proc, reason, state, last)
         if kernel.handlers:
             kernel.emit(Crashed(proc.ref, reason))
     if kernel.handlers:  # (no event is built for nobody)
         kernel.emit(Terminated(proc.ref, reason))
     proc.forget()
+    return fatal
+
+
+def crash_report(proc: Process, reason: ExitReason, state: Any, last: Any) -> None:
+    """Log an abnormal exit at ERROR on the ``noex_trio`` logger: who (label, supervisors),
+    why (the traceback, or the reason), the last message and the state (through the
+    behaviour's ``format_status``). The same facts are attributes of the log record
+    (``noex_process``, ``noex_supervisors``, ``noex_last_message``, ``noex_state``)."""
+    supervisors = supervisor_path(proc)
+    message = describe_message(last)
+    shown_state = format_state(proc, state)
+    facts = {
+        "noex_process": proc.label,
+        "noex_supervisors": supervisors,
+        "noex_last_message": message,
+        "noex_state": shown_state,
+    }
+    head = "%s crashed" if isinstance(reason, BaseException) else "%s exited with reason %s"
+    args: tuple[Any, ...] = (proc.label,)
+    if not isinstance(reason, BaseException):
+        args += (safe_repr(reason),)
+    logger.error(
+        head + " (supervisor: %s)\n  last message: %s\n  state: %s",
+        *args,
+        supervisors,
+        message,
+        shown_state,
+        exc_info=reason if isinstance(reason, BaseException) else None,
+        extra=facts,
+    )
+
+
+def supervisor_path(proc: Process) -> str:
+    """The supervisors above `proc`, nearest first (``"workers#5 < app#2"``), or ``"none"``."""
+    labels = []
+    host = proc.host
+    while host is not None:
+        owner = getattr(host, "_proc", None)  # a supervisor's process (the root has none)
+        if owner is None:
+            break
+        labels.append(owner.label)
+        host = owner.host
+    return " < ".join(labels) or "none"
+
+
+def describe_message(item: object) -> str:
+    """How the crash report shows the message being handled."""
+    kind = type(item)
+    if kind is Caller:
+        return f"call {safe_repr(item.message)}"  # type: ignore[attr-defined]
+    if kind is CastItem:
+        return f"cast {safe_repr(item.message)}"  # type: ignore[attr-defined]
+    if kind is Info:
+        return f"info {safe_repr(item.message)}"  # type: ignore[attr-defined]
+    if kind is _Continuation:
+        return f"continue {safe_repr(item.arg)}"  # type: ignore[attr-defined]
+    if kind is StopRequest:
+        return f"stop {safe_repr(item.reason)}"  # type: ignore[attr-defined]
+    if kind is Crash:
+        return "testing.crash()"
+    return "none"
+
+
+def format_state(proc: Process, state: Any) -> str:
+    """A bounded repr of `state`, through the behaviour's ``format_status(state)`` if it has
+    one (to redact secrets or shorten big states, as OTP's ``format_status/1``)."""
+    format_status = getattr(proc.behaviour, "format_status", None)
+    if format_status is None:
+        return safe_repr(state)
+    try:
+        shown = format_status(state)
+    except BaseException as exc:  # user code: nothing it raises breaks the exit
+        fatal = find_fatal(exc)
+        if fatal is not None:
+            proc.kernel.escalate(fatal)
+        return f"<format_status raised {type(exc).__name__}>"
+    if inspect.isawaitable(shown):
+        close = getattr(shown, "close", None)
+        if close is not None:
+            close()
+        return "<format_status must be a plain def, not async>"
+    return safe_repr(shown)
 
 
 async def _terminate(proc: Process, cb: Callbacks, reason: ExitReason, state: Any) -> ExitReason:

@@ -18,7 +18,7 @@ dropped). The subscription ends with ``unsubscribe()``, with its owner's exit, a
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 import attrs
 
@@ -50,6 +50,10 @@ class BusEvent:
     data: Any
     pattern: str
     bus: EventBusRef
+
+    #: Left in the mailbox of a process that exits, it counts as a dead letter (user data, as
+    #: a cast; the library's own notices, ``Down``/``Exit``, do not).
+    _noex_dead_letter: ClassVar[bool] = True
 
 
 class MailboxBus(Protocol):

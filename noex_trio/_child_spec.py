@@ -12,13 +12,15 @@ from ._exceptions import InvalidChildSpecError
 
 if TYPE_CHECKING:
     # A default for the type parameter (PEP 696), so that a bare ``ChildSpec`` means
-    # ``ChildSpec[ProcessRef]``; `typing.TypeVar` takes ``default=`` from Python 3.13 on.
+    # ``ChildSpec[ProcessRef | None]``; `typing.TypeVar` takes ``default=`` from Python 3.13 on.
     from typing_extensions import TypeVar as TypeVarWithDefault
 
     from ._process import ProcessRef
 
     #: What the child's ``start`` returns: its ref, or None if it does not start (``Ignore``).
-    RefT = TypeVarWithDefault("RefT", bound=ProcessRef | None, default=ProcessRef, covariant=True)
+    RefT = TypeVarWithDefault(
+        "RefT", bound=ProcessRef | None, default=ProcessRef | None, covariant=True
+    )
 else:
     RefT = TypeVar("RefT", covariant=True)
 
@@ -65,14 +67,17 @@ class ChildSpec(Generic[RefT]):
 
     Generic in the ref its ``start`` returns: ``ChildSpec[GenServerRef[str, int, int]]`` makes
     ``Supervisor.start_child`` return that ref type. A bare ``ChildSpec`` is
-    ``ChildSpec[ProcessRef]``; the type is inferred from `start` when you build one.
+    ``ChildSpec[ProcessRef | None]`` (any child); the type is inferred from `start` when you
+    build one.
 
     Args:
         id: unique among the supervisor's children.
         start: a zero-argument async callable returning the child's ref — typically
-            ``lambda: GenServer.start(Worker, ...)`` or ``lambda: Supervisor.start(...)``.
-            Processes it starts are placed under the supervisor. For a ``simple_one_for_one``
-            template it receives the arguments given to ``Supervisor.start_child``.
+            ``lambda: GenServer.start(Worker, ...)`` or ``lambda: Supervisor.start(...)`` —
+            or None when the child's ``init`` returned `Ignore` (the supervisor keeps the
+            child as not running). Processes it starts are placed under the supervisor. For a
+            ``simple_one_for_one`` template it receives the arguments given to
+            ``Supervisor.start_child``.
         restart: ``"permanent"`` (always restarted, also after a normal exit),
             ``"transient"`` (restarted only after a crash) or ``"temporary"`` (never; the spec
             is dropped when the child exits).
@@ -98,10 +103,12 @@ class ChildSpec(Generic[RefT]):
 class ChildInfo:
     """A child as ``Supervisor.get_children`` reports it.
 
-    `ref` is its current process (while a restart is under way, the one that exited);
-    `restart_count` counts its restarts (a sibling's restart that took it down too does not).
+    `ref` is its current process (while a restart is under way, the one that exited), or None
+    when the child is not running because its ``init`` returned `Ignore` (OTP's ``undefined``
+    pid; ``Supervisor.restart_child`` tries to start it again); `restart_count` counts its
+    restarts (a sibling's restart that took it down too does not).
     """
 
     id: str
-    ref: ProcessRef
+    ref: ProcessRef | None
     restart_count: int

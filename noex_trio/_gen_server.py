@@ -85,8 +85,8 @@ InitResult: TypeAlias = Union[S, Continue[S]]  # noqa: UP007
 # A behaviour is read through a Protocol: its ``init``'s parameters (`Ts`, so the init arguments
 # are checked), its state type `S` and its ref type (from the ``_noex_state``/``_noex_ref`` that
 # `GenServer` declares for type checkers only). `S` is pinned by ``_noex_state`` (invariant), so
-# an ``init`` declared to return ``State | Ignore`` does not fit `_InitTakes` and falls to
-# `_InitTakesOrIgnores`, whose start returns ``ref | None``.
+# an ``init`` declared to return ``State | Ignore`` does not fit `InitTakes` and falls to
+# `InitTakesOrIgnores`, whose start returns ``ref | None``.
 
 Ts = TypeVarTuple("Ts")
 P = ParamSpec("P")
@@ -94,7 +94,7 @@ RefT = TypeVar("RefT", bound=ProcessRef | None)
 Ref_co = TypeVar("Ref_co", bound=ProcessRef | None, covariant=True)
 
 
-class _InitTakes(Protocol[*Ts, S, Ref_co]):
+class InitTakes(Protocol[*Ts, S, Ref_co]):
     """A GenServer subclass whose ``init`` takes `Ts` and never returns `Ignore`."""
 
     def init(self, *args: *Ts) -> InitResult[S] | Awaitable[InitResult[S]]: ...
@@ -102,7 +102,7 @@ class _InitTakes(Protocol[*Ts, S, Ref_co]):
     def _noex_ref(self) -> Ref_co: ...
 
 
-class _InitTakesOrIgnores(Protocol[*Ts, S, Ref_co]):
+class InitTakesOrIgnores(Protocol[*Ts, S, Ref_co]):
     """A GenServer subclass whose ``init`` takes `Ts` and may return `Ignore`."""
 
     def init(self, *args: *Ts) -> InitResult[S] | Ignore | Awaitable[InitResult[S] | Ignore]: ...
@@ -110,13 +110,13 @@ class _InitTakesOrIgnores(Protocol[*Ts, S, Ref_co]):
     def _noex_ref(self) -> Ref_co: ...
 
 
-class _AnyInitTakes(Protocol[*Ts]):
+class AnyInitTakes(Protocol[*Ts]):
     """Any behaviour (not necessarily a GenServer subclass) whose ``init`` takes `Ts`."""
 
     def init(self, *args: *Ts) -> object: ...
 
 
-class _ChildSpecOf(Protocol[*Ts, Ref_co]):
+class ChildSpecOf(Protocol[*Ts, Ref_co]):
     """``Worker.child_spec``: takes ``Worker.init``'s arguments, makes a ``ChildSpec[ref]``."""
 
     @overload
@@ -157,16 +157,16 @@ class _ChildSpecMethod:
 
     @overload
     def __get__(
-        self, instance: object, owner: type[_InitTakes[*Ts, S, RefT]]
-    ) -> _ChildSpecOf[*Ts, RefT]: ...
+        self, instance: object, owner: type[InitTakes[*Ts, S, RefT]]
+    ) -> ChildSpecOf[*Ts, RefT]: ...
     @overload
     def __get__(
-        self, instance: object, owner: type[_InitTakesOrIgnores[*Ts, S, RefT]]
-    ) -> _ChildSpecOf[*Ts, RefT | None]: ...
+        self, instance: object, owner: type[InitTakesOrIgnores[*Ts, S, RefT]]
+    ) -> ChildSpecOf[*Ts, RefT | None]: ...
     @overload
     def __get__(  # GenServer itself, or a subclass whose init does not fit its state type
         self, instance: object, owner: type[object]
-    ) -> _ChildSpecOf[*tuple[Any, ...], GenServerRef[Any, Any, Any]]: ...
+    ) -> ChildSpecOf[*tuple[Any, ...], GenServerRef[Any, Any, Any]]: ...
     def __get__(self, instance: object, owner: type[object]) -> Any:
         return types.MethodType(self.__func__, owner)
 
@@ -224,7 +224,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         # For type checkers only; nothing of this exists at run time (a behaviour without an
         # ``init`` is refused by `start`). ``init`` has no fixed signature: each behaviour
         # declares its own, and `start` checks its arguments against it. The other two are how
-        # `start` and `child_spec` read a subclass's type arguments (through `_InitTakes`).
+        # `start` and `child_spec` read a subclass's type arguments (through `InitTakes`).
         def init(self, *args: Any, **kwargs: Any) -> Any: ...
         def _noex_state(self, state: StateT, /) -> StateT: ...
         def _noex_ref(self) -> GenServerRef[CallT, CastT, ReplyT]: ...
@@ -270,7 +270,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     @overload
     @staticmethod
     async def start(  # type: ignore[overload-overlap]  # (with 3, for other behaviours)
-        behaviour: Callable[[], _InitTakes[*Ts, S, RefT]] | _InitTakes[*Ts, S, RefT],
+        behaviour: Callable[[], InitTakes[*Ts, S, RefT]] | InitTakes[*Ts, S, RefT],
         *args: *Ts,
         name: str | None = None,
         init_timeout: float = 5.0,
@@ -281,8 +281,8 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     @overload
     @staticmethod
     async def start(  # type: ignore[overload-overlap]
-        behaviour: Callable[[], _InitTakesOrIgnores[*Ts, S, RefT]]
-        | _InitTakesOrIgnores[*Ts, S, RefT],
+        behaviour: Callable[[], InitTakesOrIgnores[*Ts, S, RefT]]
+        | InitTakesOrIgnores[*Ts, S, RefT],
         *args: *Ts,
         name: str | None = None,
         init_timeout: float = 5.0,
@@ -293,7 +293,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     @overload
     @staticmethod
     async def start(  # any object with the callbacks: its init arguments are still checked
-        behaviour: Callable[[], _AnyInitTakes[*Ts]] | _AnyInitTakes[*Ts],
+        behaviour: Callable[[], AnyInitTakes[*Ts]] | AnyInitTakes[*Ts],
         *args: *Ts,
         name: str | None = None,
         init_timeout: float = 5.0,
@@ -570,6 +570,22 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
                 f"expected {expected.__name__}"
             )
         return proc.ref  # type: ignore[return-value]
+
+    @staticmethod
+    def set_label(label: str) -> None:
+        """Inside a process: name it `label` in logs, crash reports, reprs and errors from now on
+        (shown as ``label#id``), e.g. a session process showing its user's nick. It does not
+        register a name (use ``name=`` or the `Registry` for lookups).
+
+        Raises:
+            NotInProcessError: called outside a process.
+            TypeError, ValueError: `label` is not a non-empty str.
+        """
+        proc = current_process()
+        if proc is None:
+            raise NotInProcessError("GenServer.set_label()")
+        label = checks.name(label, "label")
+        proc.label = f"{label}#{proc.id}"
 
     # -- monitors and links (see docs/guides/monitors-and-links.md) --
 

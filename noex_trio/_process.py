@@ -262,8 +262,8 @@ class Process:
         Names go first (a lookup never finds a dead process), then the exit hooks (timers,
         subscriptions, monitors, links); then the caller being served gets `crash_error` (or
         `ServerNotRunningError`), deferred and queued callers get `ServerNotRunningError`, a
-        `Stop` reply is sent. Returns how many queued casts (timer messages included) were
-        dropped: the dead letters.
+        `Stop` reply is sent. Returns how many queued casts (timer messages and EventBus
+        events included) were dropped: the dead letters.
         """
         assert self.status != DEAD, "a process is released once"
         self.status = DEAD
@@ -300,8 +300,10 @@ class Process:
                 break
             if type(item) is Caller:
                 item.fail(ServerNotRunningError(self.ref, reason))
-            elif type(item) is CastItem:  # (the library's own notices are not dead letters)
-                dropped += 1
+            elif type(item) is CastItem or (
+                type(item) is Info and getattr(type(item.message), "_noex_dead_letter", False)
+            ):
+                dropped += 1  # casts, timer messages, bus events; not the library's notices
         self.send.close()
         self.recv.close()
         return dropped

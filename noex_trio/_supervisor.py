@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast, overload
 
 import trio
 
@@ -24,10 +24,9 @@ from ._exceptions import (
     InitializationError,
     InvalidChildSpecError,
     MissingChildTemplateError,
-    ServerNotRunningError,
 )
 from ._process import Process, ProcessRef, process_of
-from ._refs import GenServerRef, SupervisorRef, call, resolve, stop
+from ._refs import SupervisorRef, stop
 from ._restart_intensity import RestartIntensity, check_intensity
 from ._results import ExitReason
 from ._spawn import start_process
@@ -35,23 +34,24 @@ from ._supervisor_server import (
     AUTO_SHUTDOWNS,
     STRATEGIES,
     AutoShutdown,
-    Failed,
+    Child,
     RestartChild,
     StartChild,
     Strategy,
     SupervisorServer,
     TerminateChild,
+    check_supervisor,
+    request,
+    running_server,
+    server_of,
 )
 
 if TYPE_CHECKING:
-    from ._gen_server import GenServer
+    from ._gen_server import InitTakes, InitTakesOrIgnores
 
-#: A spec of any child: whatever its ``start`` returns (None for a child that ignores).
-AnySpec = ChildSpec[ProcessRef | None]
 RefT = TypeVar("RefT", bound=ProcessRef | None)
-C = TypeVar("C")
-K = TypeVar("K")
-R = TypeVar("R")
+S = TypeVar("S")
+Ts = TypeVarTuple("Ts")
 
 
 class Supervisor:
@@ -74,13 +74,13 @@ class Supervisor:
 
     @staticmethod
     async def start(
-        children: Iterable[AnySpec] = (),
+        children: Iterable[ChildSpec] = (),
         *,
         strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5.0,
         name: str | None = None,
-        child_template: AnySpec | None = None,
+        child_template: ChildSpec | None = None,
         auto_shutdown: AutoShutdown = "never",
         max_children: float = math.inf,
     ) -> SupervisorRef:
@@ -153,14 +153,14 @@ class Supervisor:
 
     @staticmethod
     def child_spec(
-        children: Iterable[AnySpec] = (),
+        children: Iterable[ChildSpec] = (),
         *,
         id: str | None = None,
         strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5.0,
         name: str | None = None,
-        child_template: AnySpec | None = None,
+        child_template: ChildSpec | None = None,
         auto_shutdown: AutoShutdown = "never",
         max_children: float = math.inf,
         restart: Restart = "permanent",
@@ -216,7 +216,7 @@ class Supervisor:
     async def start_child(sup: SupervisorRef | str, spec: ChildSpec[RefT], /) -> RefT: ...
     @overload
     @staticmethod
-    async def start_child(sup: SupervisorRef | str, *args: Any) -> ProcessRef: ...
+    async def start_child(sup: SupervisorRef | str, *args: Any) -> ProcessRef | None: ...
     @staticmethod
     async def start_child(sup: SupervisorRef | str, *args: Any) -> Any:
         """Start a new child and return its ref.
@@ -226,9 +226,13 @@ class Supervisor:
         its template with ``template.start(*args)`` (the same args on every restart), with
         the id ``child_N``.
 
+        Returns None if the child's ``init`` returned `Ignore`: the child is kept as not
+        running (``ChildInfo.ref`` None; ``restart_child`` tries again), unless it is
+        temporary or a ``simple_one_for_one`` child, which leave no trace (OTP).
+
         Typed by the spec: ``start_child(sup, Counter.child_spec(0))`` returns Counter's
-        ``GenServerRef[Call, Cast, Reply]`` (a ``ChildSpec[X]`` gives an ``X``). The ref of a
-        ``simple_one_for_one`` child is a plain `ProcessRef`.
+        ``GenServerRef[Call, Cast, Reply]`` (a ``ChildSpec[X]`` gives an ``X``; ``X | None``
+        when Counter's ``init`` is declared to return `Ignore`).
 
         Raises:
             Exception: whatever the child's start raised (nothing is added).
@@ -236,75 +240,90 @@ class Supervisor:
             MaxChildrenError: ``max_children`` reached.
             InvalidChildSpecError: not a `ChildSpec` (or one given to ``simple_one_for_one``),
                 or a bad ``significant``.
+            TypeError: `sup` is a DynamicSupervisor (use ``DynamicSupervisor.start_child``).
             ServerNotRunningError: the supervisor is not running.
 
         If ``start_child`` is cancelled after the request was queued, the supervisor still
         starts the child (and keeps it).
         """
-        proc, server = await _running_server(sup)
+        proc, server = await running_server(sup, dynamic=False)
         if server.strategy == "simple_one_for_one":
             if len(args) == 1 and isinstance(args[0], ChildSpec):
                 raise InvalidChildSpecError(
                     f"{proc.label} is simple_one_for_one: it starts children from its "
                     "child_template; pass the start arguments, not a ChildSpec"
                 )
-            request = StartChild(None, args)
+            message = StartChild(None, args)
         else:
             if len(args) != 1 or not isinstance(args[0], ChildSpec):
                 raise checks.type_error(
                     "the arguments", "one ChildSpec", args, error=InvalidChildSpecError
                 )
             _check_significant(args[0], server.auto_shutdown)
-            request = StartChild(args[0])
-        return await _request(proc, request)
+            message = StartChild(args[0])
+        return await request(proc, message)
 
     @staticmethod
     async def terminate_child(sup: SupervisorRef | str, child_id: str) -> None:
         """Stop a child (``terminate("shutdown")`` within its budget) and remove it.
 
         The child is not restarted and its spec is gone (noex semantics; OTP keeps the spec
-        for ``restart_child``). Its exit does not count for ``auto_shutdown``.
+        for ``restart_child``). Its exit does not count for ``auto_shutdown``. A child that
+        is not running (its ``init`` returned `Ignore`) is removed.
 
         Raises:
             ChildNotFoundError: no child has that id.
+            TypeError: `sup` is a DynamicSupervisor (its children are terminated by ref, with
+                ``DynamicSupervisor.terminate_child``).
             ServerNotRunningError: the supervisor is not running.
 
         If cancelled after the request was queued, the child is still stopped.
         """
-        proc, _ = await _running_server(sup)
-        await _request(proc, TerminateChild(_check_id(child_id)))
+        proc, _ = await running_server(sup, dynamic=False)
+        await request(proc, TerminateChild(_check_id(child_id)))
 
     @overload
     @staticmethod
-    async def restart_child(sup: SupervisorRef | str, child_id: str) -> ProcessRef: ...
+    async def restart_child(sup: SupervisorRef | str, child_id: str) -> ProcessRef | None: ...
     @overload
     @staticmethod
     async def restart_child(
-        sup: SupervisorRef | str, child_id: str, expected: type[GenServer[Any, C, K, R]]
-    ) -> GenServerRef[C, K, R]: ...
+        sup: SupervisorRef | str, child_id: str, expected: type[InitTakes[*Ts, S, RefT]]
+    ) -> RefT: ...
+    @overload
+    @staticmethod
+    async def restart_child(
+        sup: SupervisorRef | str,
+        child_id: str,
+        expected: type[InitTakesOrIgnores[*Ts, S, RefT]],
+    ) -> RefT | None: ...
     @staticmethod
     async def restart_child(
         sup: SupervisorRef | str, child_id: str, expected: type[Any] | None = None
-    ) -> ProcessRef:
+    ) -> ProcessRef | None:
         """Stop a child if it runs, start it again, and return its new ref.
 
         Its ``restart_count`` goes up by one and a `Restarted` event is emitted; a manual
         restart does not count toward the restart intensity. If the new start fails, the
-        child is removed and the error raised.
+        child is removed and the error raised. A child that is not running (its ``init``
+        returned `Ignore`) is started; if ``init`` returns `Ignore` again, it stays not
+        running and None is returned (no `Restarted` event).
 
         Args:
             sup: the supervisor (a ref or name).
             child_id: the child's id.
             expected: optionally the behaviour class the child runs (as in
                 ``Registry.lookup``): the ref is then typed as that class's
-                ``GenServerRef[Call, Cast, Reply]``. Checked before the restart, and again on
-                the new process.
+                ``GenServerRef[Call, Cast, Reply]`` (``| None`` only if its ``init`` is
+                declared to return `Ignore`). Checked before the restart (on the running
+                process), and again on the new one.
 
         Raises:
             ChildNotFoundError: no child has that id.
+            TypeError: `sup` is a DynamicSupervisor; or `expected` is not a class, or the child
+                does not run one (the child was not restarted; if only the new process does
+                not, it runs on).
             ServerNotRunningError: the supervisor is not running.
-            TypeError: `expected` is not a class, or the child does not run one (the child was
-                not restarted; if only the new process does not, it runs on).
             Exception: whatever the child's start raised.
 
         If ``restart_child`` is cancelled after the request was queued, the supervisor still
@@ -313,14 +332,15 @@ class Supervisor:
         child_id = _check_id(child_id)
         if expected is not None:
             checks.instance(expected, "expected", type, expected="a behaviour class")
-        proc, server = await _running_server(sup)
+        proc, server = await running_server(sup, dynamic=False)
         if expected is not None:
             child = server.children.get(child_id)  # (an unknown id: the request raises)
-            error = None if child is None else _not_running(child.current(), child_id, expected)
+            running = None if child is None else child.proc
+            error = None if running is None else _not_running(running, child_id, expected)
             if error is not None:
                 await trio.lowlevel.checkpoint()
                 raise error
-        ref = cast(ProcessRef, await _request(proc, RestartChild(child_id)))
+        ref = cast("ProcessRef | None", await request(proc, RestartChild(child_id)))
         if expected is not None and ref is not None:
             error = _not_running(process_of(ref), child_id, expected)
             if error is not None:
@@ -329,16 +349,15 @@ class Supervisor:
 
     @staticmethod
     def get_children(sup: SupervisorRef | str) -> list[ChildInfo]:
-        """Every child as ``ChildInfo(id, ref, restart_count)``, in start order.
+        """Every child as ``ChildInfo(id, ref, restart_count)``, in start order (``ref`` None
+        for a child that is not running because its ``init`` returned `Ignore`).
 
         Raises:
+            TypeError: `sup` is a DynamicSupervisor (use ``DynamicSupervisor.which_children``).
             ServerNotRunningError: the supervisor is not running.
         """
-        _, server = _server_of(sup)
-        return [
-            ChildInfo(child.id, child.current().ref, child.restart_count)
-            for child in server.children.values()
-        ]
+        _, server = server_of(sup, dynamic=False)
+        return [_info(child) for child in server.children.values()]
 
     @staticmethod
     def get_child(sup: SupervisorRef | str, child_id: str) -> ChildInfo:
@@ -346,20 +365,21 @@ class Supervisor:
 
         Raises:
             ChildNotFoundError: no child has that id.
+            TypeError: `sup` is a DynamicSupervisor.
             ServerNotRunningError: the supervisor is not running.
         """
-        _, server = _server_of(sup)
-        child = server._get(_check_id(child_id))
-        return ChildInfo(child.id, child.current().ref, child.restart_count)
+        _, server = server_of(sup, dynamic=False)
+        return _info(server._get(_check_id(child_id)))
 
     @staticmethod
     def count_children(sup: SupervisorRef | str) -> int:
-        """How many children the supervisor has.
+        """How many children the supervisor has (those not running included); also for a
+        DynamicSupervisor (``DynamicSupervisor.count_children`` gives the details).
 
         Raises:
             ServerNotRunningError: the supervisor is not running.
         """
-        _, server = _server_of(sup)
+        _, server = server_of(sup, dynamic=None)
         return len(server.children)
 
     @staticmethod
@@ -376,9 +396,9 @@ class Supervisor:
         if isinstance(sup, str):
             found = current_runtime().registry.whereis(sup)
             if found is not None:
-                _check_supervisor(sup, found)
+                check_supervisor(sup, found)
         else:
-            _check_supervisor(sup, sup)
+            check_supervisor(sup, sup)
         await stop(sup, reason, system=True)  # an unknown name: validates reason, returns
 
     @staticmethod
@@ -386,48 +406,16 @@ class Supervisor:
         """True if `sup` (a ref or name) is a supervisor accepting requests."""
         if isinstance(sup, str):
             found = current_runtime().registry.whereis(sup)
-            return found is not None and _check_supervisor(sup, found).is_running()
-        return _check_supervisor(sup, sup).is_running()
+            return found is not None and check_supervisor(sup, found).is_running()
+        return check_supervisor(sup, sup).is_running()
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _check_supervisor(target: object, proc: object) -> SupervisorRef:
-    if not isinstance(proc, SupervisorRef):
-        raise checks.type_error("sup", "a SupervisorRef or a supervisor's name", target)
-    return proc
-
-
-def _server_of(target: object) -> tuple[Process, SupervisorServer]:
-    """Resolve a running supervisor and its behaviour (the children table)."""
-    proc = resolve(target, system=True)
-    _check_supervisor(target, proc.ref)
-    if not proc.ref.is_running():
-        raise proc.not_running(target)
-    return proc, cast(SupervisorServer, proc.behaviour)
-
-
-async def _running_server(target: object) -> tuple[Process, SupervisorServer]:
-    """`_server_of` for the async functions: a checkpoint also when the supervisor is gone."""
-    try:
-        return _server_of(target)
-    except ServerNotRunningError:
-        await trio.lowlevel.checkpoint()
-        raise
-
-
-async def _request(proc: Process, request: object) -> object:
-    """Send a request to the supervisor; raise the error it reports."""
-    reply = await call(proc.ref, request, math.inf, system=True)
-    if type(reply) is not Failed:
-        return reply
-    error = reply.error
-    del reply
-    try:
-        raise error
-    finally:
-        del error  # its traceback holds this frame
+def _info(child: Child) -> ChildInfo:
+    proc = child.proc
+    return ChildInfo(child.id, None if proc is None else proc.ref, child.restart_count)
 
 
 def _new_server(

@@ -15,17 +15,29 @@ ignored — that is how the exits of children the supervisor stops itself are to
 Restarts follow ``supervisor.erl``: every restart, failed ones included, goes through the
 intensity window first; a start that fails during a restart is retried by a message to itself
 (``try_again_restart``) so that requests queued meanwhile, a stop in particular, get in first.
+
+A child whose ``start`` returned None (its ``init`` returned `Ignore`) is kept as *not running*
+(``Child.proc`` None, OTP's ``undefined`` pid), except a temporary one, which is dropped. Such a
+child is tried again by ``restart_child`` and by a one_for_all/rest_for_one restart of its
+group, as ``supervisor.erl`` does (``start_children`` starts every child of the group).
+
+The same server runs ``simple_one_for_one`` supervisors and DynamicSupervisors: their children
+are *anonymous* (ids ``child_1``, ``child_2``, … that the DynamicSupervisor facade never shows),
+added by ``start_child`` only, restarted one by one, stopped concurrently, and one whose start
+or restart is ignored is not kept (Elixir's ``DynamicSupervisor``).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Final, Literal
+import math
+from typing import Any, Final, Literal, cast
 
 import attrs
 import trio
 
+from . import _checks as checks
 from ._child_spec import ChildSpec
 from ._context import current_process, host_var
 from ._exceptions import (
@@ -34,10 +46,11 @@ from ._exceptions import (
     InvalidChildSpecError,
     MaxChildrenError,
     MaxRestartsExceededError,
+    ServerNotRunningError,
 )
 from ._links import Exit
 from ._process import RUNNING, Process, ProcessRef, process_of
-from ._refs import shutdown
+from ._refs import SupervisorRef, call, resolve, shutdown
 from ._restart_intensity import RestartIntensity
 from ._results import ExitReason, Restarted, Stop, is_crash
 
@@ -66,9 +79,11 @@ class StartChild:
 
 @attrs.frozen
 class TerminateChild:
-    """Call: stop a child (reason ``"shutdown"``, its budget) and remove it."""
+    """Call: stop a child (reason ``"shutdown"``, its budget) and remove it.
 
-    child_id: str
+    `child_id` is the id, or for a DynamicSupervisor the child's current `ProcessRef`."""
+
+    child_id: str | ProcessRef
 
 
 @attrs.frozen
@@ -104,11 +119,11 @@ class _AutoShutdown:
 class _TryAgain:
     """Info: a restart of the child `child_id` failed with `error`; try it again."""
 
-    __slots__ = ("child_id", "error", "proc")
+    __slots__ = ("child_id", "error", "starts")
 
-    def __init__(self, child_id: str, proc: Process, error: Exception) -> None:
+    def __init__(self, child_id: str, starts: int, error: Exception) -> None:
         self.child_id = child_id
-        self.proc = proc  # the child's process when the restart failed; a newer one cancels it
+        self.starts = starts  # the child's start attempts then: a later attempt cancels this
         self.error = error
 
 
@@ -116,9 +131,13 @@ class _TryAgain:
 
 
 class Child:
-    """One child: its spec, its current process, and how often it was restarted."""
+    """One child: its spec, its current process, and how often it was restarted.
 
-    __slots__ = ("args", "id", "proc", "restart_count", "spec")
+    `proc` is the running process, the one that exited while a restart is under way, or None
+    when the child is not running (its ``init`` returned `Ignore`).
+    """
+
+    __slots__ = ("args", "id", "proc", "restart_count", "spec", "starts")
 
     def __init__(self, child_id: str, spec: ChildSpec, args: tuple[Any, ...]) -> None:
         self.id = child_id
@@ -126,17 +145,15 @@ class Child:
         self.args = args  # simple_one_for_one: the start_child arguments, reused on restart
         self.proc: Process | None = None
         self.restart_count = 0
-
-    def current(self) -> Process:
-        assert self.proc is not None  # set by the first start, before the child is added
-        return self.proc
+        self.starts = 0  # start attempts: tells a stale retry (`_TryAgain`) from a current one
 
 
 class SupervisorServer:
     """The behaviour of a supervisor process.
 
-    Users never see this class: they hold a `SupervisorRef` and use the ``Supervisor`` facade.
-    Its processes are labelled ``Supervisor#N``.
+    Users never see this class: they hold a `SupervisorRef` and use the ``Supervisor`` (or
+    ``DynamicSupervisor``) facade. Its processes are labelled ``Supervisor#N`` (or
+    ``DynamicSupervisor#N``).
     """
 
     _noex_wants_nursery: Final = True
@@ -151,8 +168,13 @@ class SupervisorServer:
         template: ChildSpec | None,
         auto_shutdown: AutoShutdown,
         max_children: float,
+        dynamic: bool = False,
     ) -> None:
         self.strategy = strategy
+        #: A DynamicSupervisor (its facade refuses other supervisors, and the reverse).
+        self.dynamic = dynamic
+        #: Children without ids of their own (simple_one_for_one, DynamicSupervisor).
+        self.anonymous = dynamic or strategy == "simple_one_for_one"
         self.intensity = intensity
         self.template = template
         self.auto_shutdown = auto_shutdown
@@ -166,10 +188,10 @@ class SupervisorServer:
         #: The error of the child whose start made ``init`` fail (raised by ``Supervisor.start``).
         self.start_error: Exception | None = None
         #: How crash logs name this supervisor (the host protocol's label).
-        self.label = "Supervisor"
+        self.label = "DynamicSupervisor" if dynamic else "Supervisor"
         self._specs = specs
         self._proc: Process | None = None
-        self._last_id = 0  # simple_one_for_one: children are child_1, child_2, ...
+        self._last_id = 0  # anonymous children are child_1, child_2, ...
         self._changed: trio.Event | None = None
 
     @property
@@ -237,8 +259,8 @@ class SupervisorServer:
         try:
             for spec in specs:
                 child = Child(spec.id, spec, ())
-                await self._start(child)
-                self._add(child)
+                if await self._start(child) is not None or spec.restart != "temporary":
+                    self._add(child)  # an ignored child is kept as not running (OTP)
             await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled start stops them all
         except BaseException as exc:
             with trio.CancelScope(shield=True):
@@ -277,27 +299,34 @@ class SupervisorServer:
         if type(msg) is _AutoShutdown:
             return state if self._shutting_down() else Stop("shutdown", state)
         if type(msg) is Exit:
-            # Supervisors trap exits (OTP): a link to a process that is not a child (children
-            # report through the host protocol) never takes the supervisor down.
-            logger.debug("%s ignores the exit of linked %r", self.label, msg.ref)
+            if self._from_parent(msg.ref):
+                # OTP: a supervisor traps exits, and a gen_server that traps exits stops with
+                # the reason of an exit signal from its parent (terminate stops the children).
+                return Stop(msg.reason, state)
+            # A link to a process that is not a child (children report through the host
+            # protocol), or a signal from a stranger, never takes the supervisor down (OTP).
+            logger.debug("%s ignores the exit signal of %r", self.label, msg.ref)
             return state
         if type(msg) is _TryAgain:
             child = self.children.get(msg.child_id)
-            if child is None or child.proc is not msg.proc or self._shutting_down():
-                return state  # removed, restarted by restart_child, or stopping meanwhile
+            if child is None or child.starts != msg.starts or self._shutting_down():
+                return state  # removed, started again meanwhile, or stopping
             return await self._restart(child, msg.error, state)
         logger.warning("%s got unexpected %r; dropped", self.label, msg)
         return state
 
     async def terminate(self, reason: ExitReason, state: None) -> None:
         """Stop every child in reverse start order within its budget, then any stray."""
-        children = list(self.children.values())
-        if self.strategy == "simple_one_for_one":
-            # Homogeneous, unordered children stop concurrently (OTP, DynamicSupervisor).
+        children = [child for child in self.children.values() if child.proc is not None]
+        if self.anonymous:
+            # Unordered children stop concurrently (OTP's simple_one_for_one, Elixir's
+            # DynamicSupervisor), each within its own budget.
             for child in reversed(children):
-                child.current().kill("shutdown", child.spec.shutdown)
+                assert child.proc is not None
+                child.proc.kill("shutdown", child.spec.shutdown)
             for child in children:
-                await child.current().wait_exited()
+                assert child.proc is not None
+                await child.proc.wait_exited()
         else:
             await self._stop_children()
         for proc in reversed(list(self.procs)):
@@ -305,17 +334,22 @@ class SupervisorServer:
 
     # -- starting --
 
-    async def _start(self, child: Child) -> Process:
-        """Run the child's ``start`` with this supervisor as host; the new ref becomes current."""
+    async def _start(self, child: Child) -> Process | None:
+        """Run the child's ``start`` with this supervisor as host; the new process becomes
+        current (None: ``init`` returned `Ignore`, the child is not running)."""
+        child.starts += 1
         token = host_var.set(self)
         try:
             ref: object = child.spec.start(*child.args)
             if inspect.isawaitable(ref):
                 ref = await ref
+            if ref is None:
+                child.proc = None
+                return None
             if not isinstance(ref, ProcessRef):
                 raise InvalidChildSpecError(
-                    f"start of child {child.id!r} must return a GenServerRef or SupervisorRef, "
-                    f"got {ref!r}"
+                    f"start of child {child.id!r} must return a GenServerRef or SupervisorRef "
+                    f"(or None for a child whose init returned Ignore), got {ref!r}"
                 )
             proc = process_of(ref)
             if proc.host is not self or proc in self.by_ref:
@@ -333,32 +367,47 @@ class SupervisorServer:
 
     def _add(self, child: Child) -> None:
         self.children[child.id] = child
-        self.by_ref[child.current()] = child
+        if child.proc is not None:
+            self.by_ref[child.proc] = child
         self._notify()
 
     def _remove(self, child: Child) -> None:
         del self.children[child.id]
-        self.by_ref.pop(child.current(), None)
+        if child.proc is not None:
+            self.by_ref.pop(child.proc, None)
         self._notify()
 
-    def _get(self, child_id: str) -> Child:
-        child = self.children.get(child_id)
+    def _get(self, child_id: str | ProcessRef) -> Child:
+        if isinstance(child_id, ProcessRef):  # a DynamicSupervisor's child, by its ref
+            proc = process_of(child_id)
+            child = self.by_ref.get(proc)
+            if child is None:  # exited, and its restart is under way (Elixir finds it too)
+                child = next((c for c in self.children.values() if c.proc is proc), None)
+        else:
+            child = self.children.get(child_id)
         if child is None:
-            raise ChildNotFoundError(self.proc.ref, child_id)
+            raise ChildNotFoundError(self.proc.ref, _child_key(child_id))
         return child
 
-    async def _start_child(self, msg: StartChild) -> ProcessRef:
-        if msg.spec is None:
-            assert self.template is not None
+    async def _start_child(self, msg: StartChild) -> ProcessRef | None:
+        spec = msg.spec if msg.spec is not None else self.template
+        assert spec is not None  # the facade sends a spec unless there is a template
+        if self.anonymous:
             if len(self.children) >= self.max_children:
                 raise MaxChildrenError(self.proc.ref, int(self.max_children))
-            child = Child(f"child_{self._last_id + 1}", self.template, msg.args)
+            child = Child(f"child_{self._last_id + 1}", spec, msg.args)
         else:
-            if msg.spec.id in self.children:
-                raise DuplicateChildError(self.proc.ref, msg.spec.id)
-            child = Child(msg.spec.id, msg.spec, ())
+            if spec.id in self.children:
+                raise DuplicateChildError(self.proc.ref, spec.id)
+            child = Child(spec.id, spec, ())
         proc = await self._start(child)
-        if msg.spec is None:
+        if proc is None:
+            # Ignored: a static child is kept as not running, unless temporary (OTP); an
+            # anonymous one leaves no trace (OTP's simple_one_for_one, DynamicSupervisor).
+            if not self.anonymous and spec.restart != "temporary":
+                self._add(child)
+            return None
+        if self.anonymous:
             self._last_id += 1
         self._add(child)
         return proc.ref
@@ -367,9 +416,11 @@ class SupervisorServer:
 
     async def _stop(self, child: Child) -> None:
         """Stop a child the supervisor decided to stop: its exit notice becomes stale."""
-        ref = child.current()
-        self.by_ref.pop(ref, None)
-        await shutdown(ref, "shutdown", child.spec.shutdown)
+        proc = child.proc
+        if proc is None:
+            return  # not running
+        self.by_ref.pop(proc, None)
+        await shutdown(proc, "shutdown", child.spec.shutdown)
 
     async def _stop_children(self) -> None:
         for child in reversed(list(self.children.values())):
@@ -385,18 +436,21 @@ class SupervisorServer:
         self._remove(child)
         await self._stop(child)
 
-    async def _restart_child(self, child: Child) -> ProcessRef:
+    async def _restart_child(self, child: Child) -> ProcessRef | None:
         await self._stop(child)
         child.restart_count += 1
         try:
-            ref = await self._start(child)
+            proc = await self._start(child)
         except Exception:
             self._remove(child)
             raise
-        self.by_ref[ref] = child
+        if proc is None:  # ignored again: kept as not running
+            self._notify()
+            return None
+        self.by_ref[proc] = child
         self._notify()
-        self.proc.kernel.emit(Restarted(ref.ref, child.restart_count))
-        return ref.ref
+        self.proc.kernel.emit(Restarted(proc.ref, child.restart_count))
+        return proc.ref
 
     # -- exits and restarts --
 
@@ -406,11 +460,25 @@ class SupervisorServer:
         proc = self._proc
         return proc is None or proc.status > RUNNING or proc.kernel.closing
 
+    def _from_parent(self, sender: ProcessRef | str | None) -> bool:
+        """Is an exit signal from `sender` one from this supervisor's parent?
+
+        The parent of a child supervisor is its own supervisor; a supervisor started outside
+        any supervisor belongs to the code that opened the runtime: a signal sent from plain
+        Trio code (`sender` None) is its parent's.
+        """
+        host = self.proc.host
+        if isinstance(host, SupervisorServer):
+            return host._proc is not None and sender is host._proc.ref
+        return sender is None
+
     def _auto_shutdown_due(self) -> bool:
         if self.auto_shutdown == "any_significant":
             return True
         assert self.auto_shutdown == "all_significant"  # significant is refused with "never"
-        return not any(child.spec.significant for child in self.children.values())
+        return not any(
+            child.spec.significant and child.proc is not None for child in self.children.values()
+        )
 
     async def _restart(self, child: Child, cause: object, state: None) -> Stop[None] | None:
         """Restart `child` (and, by strategy, its siblings) after it exited with `cause`."""
@@ -422,14 +490,15 @@ class SupervisorServer:
                 error.__cause__ = cause
             return Stop(error, state)
         child.restart_count += 1
-        self.by_ref.pop(child.current(), None)
+        if child.proc is not None:
+            self.by_ref.pop(child.proc, None)
         group = [child]
         if self.strategy in ("one_for_all", "rest_for_one"):
             group = await self._stop_siblings(child)
         kernel = self.proc.kernel
         for member in group:
             try:
-                ref = await self._start(member)
+                proc = await self._start(member)
             except Exception as exc:
                 logger.error(
                     "%s failed to restart child %r; trying again",
@@ -438,16 +507,25 @@ class SupervisorServer:
                     exc_info=exc,
                 )
                 if not self._shutting_down():
-                    self.proc.deliver_info(_TryAgain(member.id, member.current(), exc))
+                    self.proc.deliver_info(_TryAgain(member.id, member.starts, exc))
                 return state
-            self.by_ref[ref] = member
+            if proc is None:
+                # Ignored: not running from now on (OTP); an anonymous child is dropped
+                # (Elixir's DynamicSupervisor).
+                if self.anonymous:
+                    self._remove(member)
+                else:
+                    self._notify()
+                continue
+            self.by_ref[proc] = member
             self._notify()
-            kernel.emit(Restarted(ref.ref, member.restart_count))
+            kernel.emit(Restarted(proc.ref, member.restart_count))
         return state
 
     async def _stop_siblings(self, child: Child) -> list[Child]:
         """one_for_all / rest_for_one: stop the siblings `child` takes down with it, in reverse
-        start order; return the children to start again, in start order."""
+        start order; return the children to start again, in start order (those not running
+        are tried again too, as OTP does)."""
         children = list(self.children.values())
         if self.strategy == "rest_for_one":
             children = children[children.index(child) :]
@@ -457,3 +535,73 @@ class SupervisorServer:
                 if sibling.spec.restart == "temporary":
                     self._remove(sibling)  # OTP: never restarted, not even with the others
         return [member for member in children if member.id in self.children]
+
+
+def _child_key(child_id: str | ProcessRef) -> str:
+    """How `ChildNotFoundError` names a child: its id, or the repr of a ref."""
+    return child_id if isinstance(child_id, str) else repr(child_id)
+
+
+# --- for the facades (Supervisor, DynamicSupervisor) ------------------------------------------
+
+
+def check_supervisor(target: object, found: object) -> SupervisorRef:
+    """`found` (what `target` names) as a `SupervisorRef`, or a `TypeError`."""
+    if not isinstance(found, SupervisorRef):
+        raise checks.type_error("sup", "a SupervisorRef or a supervisor's name", target)
+    return found
+
+
+def server_of(target: object, dynamic: bool | None) -> tuple[Process, SupervisorServer]:
+    """Resolve a running supervisor and its behaviour (the children table).
+
+    `dynamic`: True for the DynamicSupervisor facade, False for the Supervisor one (each
+    refuses the other's supervisors), None for functions that take both.
+
+    Raises:
+        TypeError: not a supervisor, or not of the kind the facade manages.
+        ServerNotRunningError: the supervisor is not running.
+    """
+    proc = resolve(target, system=True)
+    check_supervisor(target, proc.ref)
+    if dynamic is not None:
+        check_kind(target, proc, dynamic)
+    if not proc.ref.is_running():
+        raise proc.not_running(target)
+    return proc, cast(SupervisorServer, proc.behaviour)
+
+
+def check_kind(target: object, proc: object, dynamic: bool) -> None:
+    """Refuse a DynamicSupervisor to the Supervisor facade's id-based functions, and a
+    Supervisor to the DynamicSupervisor facade."""
+    server = getattr(proc, "behaviour", None)  # (none for a ref unpickled elsewhere)
+    if not isinstance(server, SupervisorServer) or server.dynamic == dynamic:
+        return
+    if dynamic:
+        raise checks.type_error("sup", "a DynamicSupervisor (its ref or name)", target)
+    raise TypeError(
+        checks.message("sup", "a Supervisor (its ref or name)", target)
+        + "; manage a DynamicSupervisor's children with the DynamicSupervisor functions"
+    )
+
+
+async def running_server(target: object, dynamic: bool | None) -> tuple[Process, SupervisorServer]:
+    """`server_of` for the async functions: a checkpoint also when the supervisor is gone."""
+    try:
+        return server_of(target, dynamic)
+    except ServerNotRunningError:
+        await trio.lowlevel.checkpoint()
+        raise
+
+
+async def request(proc: Process, message: object) -> object:
+    """Send a request to the supervisor; raise the error it reports."""
+    reply = await call(proc.ref, message, math.inf, system=True)
+    if type(reply) is not Failed:
+        return reply
+    error = reply.error
+    del reply
+    try:
+        raise error
+    finally:
+        del error  # its traceback holds this frame

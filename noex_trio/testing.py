@@ -181,20 +181,21 @@ async def wait_for_restart(
             when the restart may already have happened (after a checkpoint).
 
     Returns:
-        The child's new ref (running when returned), of the same type as `old`.
+        The child's new ref (running when returned), of the same type as `old`. A child whose
+        restart was ignored (its ``init`` returned `Ignore`) is not running: the wait goes on
+        until it runs again (``Supervisor.restart_child``).
 
     Raises:
         ChildNotFoundError: the child was removed instead (e.g. a temporary child).
         ServerNotRunningError: the supervisor stopped or gave up first.
     """
-    if old is None:
-        old = cast(RefT, Supervisor.get_child(sup, child_id).ref)
+    previous = old if old is not None else Supervisor.get_child(sup, child_id).ref
     while True:
         info = Supervisor.get_child(sup, child_id)
-        if info.ref is not old and info.ref.is_running():
-            if not isinstance(info.ref, type(old)):
-                raise TypeError(f"child {child_id!r} was {old!r} and is now {info.ref!r}")
-            return info.ref
+        if info.ref is not None and info.ref is not previous and info.ref.is_running():
+            if previous is not None and not isinstance(info.ref, type(previous)):
+                raise TypeError(f"child {child_id!r} was {previous!r} and is now {info.ref!r}")
+            return cast(RefT, info.ref)
         server = resolve(sup, system=True).behaviour
         assert isinstance(server, SupervisorServer)
         await server.changed().wait()

@@ -133,9 +133,9 @@ async def assert_no_cyclic_garbage(operation: Callable[[], Awaitable[object]]) -
     assert garbage == [], garbage
 
 
-def gen(ref: ProcessRef) -> GenServerRef[Any, Any, Any]:
+def gen(ref: ProcessRef | None) -> GenServerRef[Any, Any, Any]:
     """A child's ref as a GenServer's (supervisors hand out `ProcessRef`s: a child may be a
-    supervisor); fails the test if it is not one."""
+    supervisor, or None: not running); fails the test if it is not one."""
     assert isinstance(ref, GenServerRef), ref
     return ref
 

@@ -54,10 +54,12 @@ import trio.testing
 
 from noex_trio import (
     ChildSpec,
+    Continue,
     EventBus,
     GenServer,
     GenServerRef,
     LifecycleEvent,
+    NoReply,
     ProcessRef,
     Runtime,
     Started,
@@ -78,6 +80,9 @@ SITES = (
     "lifecycle",
     "event_bus",
     "child_start",
+    "handle_continue",
+    "owned_task",
+    "format_status",
 )
 KINDS = ("ki", "sigint", "exit", "base", "nasty", "group", "cancel", "cancelled_group", "none")
 EXPECTED = {"ki": "KeyboardInterrupt", "sigint": "KeyboardInterrupt", "exit": "SystemExit"}
@@ -100,6 +105,11 @@ class Injector:
         if self.kind == "none" or self.fired or site != self.site:
             return False
         if self.kind in BLOCKING and not can_block:
+            return False
+        if self.kind == "nasty" and site == "owned_task":
+            # A task of a nursery that raises an exception whose repr() raises crashes Trio
+            # itself (trio 0.35 formats the error into the nursery's cancel reason: see
+            # python-trio/trio#3290); nothing between the task and Trio is ours to guard.
             return False
         self.seen += 1
         if self.seen < self.nth:
@@ -219,6 +229,30 @@ class AsyncWorker(GenServer[Any, Any, Any, Any]):
         await self.world.injector.ahit("terminate")
 
 
+class TaskWorker(AsyncWorker):
+    """Owns a task, starts with a continuation, asks for idle timeouts, formats its state."""
+
+    owns_tasks = True
+
+    async def init(self) -> Any:
+        state = await super().init()
+        GenServer.nursery().start_soon(self._tick, self.world.rng.random() + 0.1)
+        return Continue(state, "warm up")
+
+    async def _tick(self, period: float) -> None:
+        while True:
+            await trio.sleep(period)
+            await self.world.injector.ahit("owned_task")
+
+    async def handle_continue(self, arg: Any, state: Any) -> Any:
+        await self.world.injector.ahit("handle_continue")
+        return NoReply(state, idle_timeout=0.5)
+
+    def format_status(self, state: Any) -> Any:
+        self.world.injector.hit("format_status")
+        return state
+
+
 def current_bus() -> Any:
     from noex_trio import current_runtime
 
@@ -248,7 +282,7 @@ def worker_spec(world: World, child_id: str, depth: int) -> ChildSpec:
             strategy=rng.choice(["one_for_one", "one_for_all", "rest_for_one"]),
             max_restarts=50,
         )
-    cls = rng.choice([SyncWorker, AsyncWorker])
+    cls = rng.choice([SyncWorker, AsyncWorker, TaskWorker])
     subscribe = rng.random() < 0.5
     name = f"w-{child_id}" if rng.random() < 0.3 else None
     budgets: list[Any] = [1.0, 5.0, "brutal_kill"]
@@ -303,7 +337,7 @@ def run_example(kind: str, seed: int) -> dict[str, Any]:
                     )
                 )
                 for _ in range(rng.randint(0, 2)):
-                    cls = rng.choice([SyncWorker, AsyncWorker])
+                    cls = rng.choice([SyncWorker, AsyncWorker, TaskWorker])
                     await attempt(GenServer.start(cls(world, rng.random() < 0.5)))
 
                 async def driver_handler(data: Any, topic: str) -> None:

@@ -40,6 +40,7 @@ from noex_trio import (
 )
 from noex_trio.testing import wait_for_restart
 from tests.soundness_support import HANG_SECONDS, Nasty, Probe, describe, sleeping
+from tests.supervisor_helpers import child_ref
 
 LOG: list[str] = []
 SCENARIOS: dict[str, Callable[[str], Callable[[], Awaitable[None]]]] = {}
@@ -224,7 +225,7 @@ def in_handler_supervised(kind: str) -> Callable[[], Awaitable[None]]:
     async def main() -> None:
         async with open_runtime():
             sup = await Supervisor.start([probe_spec("a"), probe_spec("b"), probe_spec("c")])
-            GenServer.cast(Supervisor.get_child(sup, "b").ref, raising(kind))
+            GenServer.cast(child_ref(sup, "b"), raising(kind))
             await trio.sleep_forever()
 
     return main
@@ -318,13 +319,13 @@ def terminate_child_with_nursery(kind: str) -> Callable[[], Awaitable[None]]:
     async def main() -> None:
         async with open_runtime():
             sup = await Supervisor.start([probe_spec("a"), probe_spec("b")])
-            b = Supervisor.get_child(sup, "b").ref
+            b = child_ref(sup, "b")
             GenServer.cast(b, forever)
             await trio.testing.wait_all_tasks_blocked()
             await Supervisor.terminate_child(sup, "b")
             LOG.append(f"b exited {await GenServer.wait_exit(b)}")
             LOG.append(f"children {[c.id for c in Supervisor.get_children(sup)]}")
-            a = Supervisor.get_child(sup, "a").ref
+            a = child_ref(sup, "a")
             LOG.append(f"a replied {await GenServer.call(a, 'x')}")
         LOG.append("after the runtime")
 
@@ -379,7 +380,7 @@ def nasty_in_supervised_handle_call(kind: str) -> Callable[[], Awaitable[None]]:
     async def main() -> None:
         async with open_runtime():
             sup = await Supervisor.start([probe_spec("a"), probe_spec("b")])
-            old = Supervisor.get_child(sup, "b").ref
+            old = child_ref(sup, "b")
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(call, "first", old, explode)
                 await trio.testing.wait_all_tasks_blocked()
@@ -389,7 +390,7 @@ def nasty_in_supervised_handle_call(kind: str) -> Callable[[], Awaitable[None]]:
             await call("later", old, "x")
             with trio.move_on_after(10):
                 await wait_for_restart(sup, "b", old)
-            await call("restarted", Supervisor.get_child(sup, "b").ref, "x")
+            await call("restarted", child_ref(sup, "b"), "x")
             LOG.append(f"supervisor running {Supervisor.is_running(sup)}")
         LOG.append("after the runtime")
 

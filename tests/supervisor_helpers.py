@@ -8,7 +8,15 @@ import attrs
 import trio
 import trio.testing
 
-from noex_trio import ChildSpec, GenServer, GenServerRef, Stop
+from noex_trio import (
+    ChildSpec,
+    GenServer,
+    GenServerRef,
+    ProcessRef,
+    Stop,
+    Supervisor,
+    SupervisorRef,
+)
 from noex_trio._child_spec import Restart, Shutdown
 
 Ref = GenServerRef[Any, Any, Any]
@@ -50,8 +58,8 @@ class Journal:
 
 class Worker(GenServer[str, Any, Any, Any]):
     """Calls: ``"tag"``, ``"exit"`` (stops normally, replies ``"bye"``), ``"shutdown"`` (stops
-    with reason ``"shutdown"``), ``("raise", exc)``, ``("interrupt",)`` (raises
-    KeyboardInterrupt).
+    with reason ``"shutdown"``), ``("stop", reason)`` (stops with any reason, replies
+    ``"bye"``), ``("raise", exc)``, ``("interrupt",)`` (raises KeyboardInterrupt).
     """
 
     journal: Journal
@@ -72,6 +80,8 @@ class Worker(GenServer[str, Any, Any, Any]):
             return Stop("normal", state, reply="bye")
         if msg == "shutdown":
             return Stop("shutdown", state, reply="bye")
+        if msg[0] == "stop":
+            return Stop(msg[1], state, reply="bye")
         if msg[0] == "raise":
             raise msg[1]
         if msg[0] == "interrupt":
@@ -113,3 +123,11 @@ def worker(
 async def settle() -> None:
     """Let every task run until all are blocked (restarts done, exits handled)."""
     await trio.testing.wait_all_tasks_blocked()
+
+
+def child_ref(sup: SupervisorRef | str, child_id: str) -> ProcessRef:
+    """The current ref of the child `child_id`; fails the test if the child is not running
+    (its ``init`` returned `Ignore`)."""
+    ref = Supervisor.get_child(sup, child_id).ref
+    assert ref is not None, f"child {child_id!r} is not running"
+    return ref

@@ -66,6 +66,7 @@ def assert_consistent(rt: Runtime, sup: SupervisorRef) -> None:
         assert rt.registry.whereis(name) in live, name
     assert sup.is_running()
     for info in Supervisor.get_children(sup):
+        assert info.ref is not None, info
         assert info.ref.is_running(), info
         assert info.ref in live
 

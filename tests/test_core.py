@@ -398,10 +398,11 @@ async def test_dead_letters_count_the_casts_a_dying_process_drops(rt: Runtime) -
 async def test_supervisor_requests_to_a_gone_supervisor_are_checkpoints(rt: Runtime) -> None:
     sup = await Supervisor.start([Counter.child_spec(id="a")])
     await Supervisor.stop(sup)
-    for request in (
+    requests: list[Callable[[], Awaitable[object]]] = [
         lambda: Supervisor.start_child(sup, Counter.child_spec(id="b")),
         lambda: Supervisor.terminate_child(sup, "a"),
         lambda: Supervisor.restart_child(sup, "a"),
-    ):
+    ]
+    for request in requests:
         with trio.testing.assert_checkpoints(), pytest.raises(ServerNotRunningError):
             await request()

@@ -35,6 +35,7 @@ from noex_trio import (
 from noex_trio.testing import crash, kill, wait_for_restart
 
 from .conftest import assert_no_cyclic_garbage
+from .supervisor_helpers import child_ref
 from .test_event_bus import patterns, reference_match, topics
 
 Log = list[tuple[str, Any]]
@@ -465,7 +466,7 @@ async def test_a_restarted_child_subscribes_again_in_init(rt: Runtime) -> None:
         return ref
 
     sup = await Supervisor.start([ChildSpec("inbox", start)])
-    first = Supervisor.get_child(sup, "inbox").ref
+    first = child_ref(sup, "inbox")
     EventBus.publish(bus, "a", 1)
     crash(first, ValueError("boom"))  # queued behind event 1
     EventBus.publish(bus, "a", 2)  # queued behind the crash: lost with the process
@@ -715,3 +716,17 @@ async def test_a_process_keeping_its_unsubscribe_is_no_cycle(rt: Runtime) -> Non
 async def test_the_guide_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert await event_mailbox.main() == ["Placed", "Paid", "Shipped"]
     assert capsys.readouterr().out == "order 1: Placed -> Paid -> Shipped\n"
+
+
+async def test_events_left_in_the_mailbox_of_a_dying_process_are_dead_letters(rt: Runtime) -> None:
+    bus = rt.event_bus
+    ref, inbox = await start_inbox(bus, "a")
+    gate = trio.Event()
+    ref.cast(("gate", gate))
+    EventBus.publish(bus, "a", 1)
+    EventBus.publish(bus, "a", 2)
+    GenServer.exit(ref, "bye")  # overtakes the mailbox: both events are left behind
+    gate.set()
+    assert await GenServer.wait_exit(ref) == "bye"
+    assert events(inbox.log) == []
+    assert rt.statistics().dead_letters == 2

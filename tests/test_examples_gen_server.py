@@ -66,7 +66,12 @@ async def test_gen_server_example(
     # the crash was logged on the `noex_trio` logger, with its traceback; nothing else was
     records = [record for record in caplog.records if record.name == "noex_trio"]
     assert [(record.levelno, record.getMessage()) for record in records] == [
-        (logging.ERROR, "bob#4 crashed (supervisor: none)")
+        (
+            logging.ERROR,
+            "bob#4 crashed (supervisor: none)\n"
+            "  last message: call Withdraw(amount=-5)\n"
+            "  state: Ledger(balance=10, waiting=[(500, <Caller of Withdraw(amount=500)>)])",
+        )
     ]
     exc_info = records[0].exc_info
     assert exc_info is not None

@@ -10,7 +10,7 @@ from examples import supervision_tree
 from noex_trio import Runtime, Supervisor, SupervisorRef
 from noex_trio.testing import kill, wait_exit, wait_for_restart
 
-from .supervisor_helpers import Journal, worker
+from .supervisor_helpers import Journal, child_ref, worker
 
 
 async def test_supervision_tree(autojump_clock: trio.testing.MockClock) -> None:
@@ -47,7 +47,7 @@ async def test_supervision_tree(autojump_clock: trio.testing.MockClock) -> None:
 
 
 def _child_sup(sup: SupervisorRef, child_id: str) -> SupervisorRef:
-    ref = Supervisor.get_child(sup, child_id).ref
+    ref = child_ref(sup, child_id)
     assert isinstance(ref, SupervisorRef)
     return ref
 
@@ -66,7 +66,7 @@ async def test_a_supervisor_killed_with_an_exception_stops_its_children_in_order
         ]
     )
     sub = _child_sup(root, "sub")
-    a = Supervisor.get_child(sub, "a").ref
+    a = child_ref(sub, "a")
     journal.clear()
     kill(sub, RuntimeError("boom"))
     new_sub = await wait_for_restart(root, "sub", sub)
@@ -89,7 +89,7 @@ async def test_a_supervisor_killed_with_killed_kills_its_children(
         [Supervisor.child_spec([worker(journal, "a"), worker(journal, "b")], id="sub")]
     )
     sub = _child_sup(root, "sub")
-    a, b = (Supervisor.get_child(sub, tag).ref for tag in "ab")
+    a, b = (child_ref(sub, tag) for tag in "ab")
     kill(sub)
     await wait_for_restart(root, "sub", sub)
     assert [await wait_exit(a), await wait_exit(b)] == ["killed", "killed"]

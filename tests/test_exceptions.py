@@ -37,6 +37,7 @@ from noex_trio import (
     NotRegisteredError,
     Runtime,
     ServerNotRunningError,
+    TaskTimeoutError,
 )
 from noex_trio._exceptions import describe, describe_reason
 
@@ -210,6 +211,7 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     InvalidChildSpecError: [("bad spec",)],
     LinkedExitError: [("peer", KeyError("k")), ("peer", "killed")],
     CircuitOpenError: [("db", 1.5)],
+    TaskTimeoutError: [("svc", 5.0)],
 }
 
 CASES = [

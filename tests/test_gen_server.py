@@ -651,7 +651,12 @@ async def test_crash_in_handle_call(
     assert len(crash_logs) == 1
     record = crash_logs[0]
     assert record.levelno == logging.ERROR
-    assert re.fullmatch(r"one#\d+ crashed \(supervisor: none\)", record.getMessage())
+    assert re.fullmatch(
+        r"one#\d+ crashed \(supervisor: none\)\n  last message: call .*\n  state: \[\]",
+        record.getMessage(),
+    )
+    assert record.noex_process == f"one#{ref.id}"  # type: ignore[attr-defined]
+    assert record.noex_supervisors == "none"  # type: ignore[attr-defined]
     assert record.exc_info is not None
     assert record.exc_info[1] is error
     assert "Traceback" in caplog.text

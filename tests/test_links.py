@@ -38,6 +38,7 @@ from noex_trio._process import process_of
 from noex_trio.testing import crash, kill
 
 from .conftest import assert_no_cyclic_garbage, gen
+from .supervisor_helpers import child_ref
 
 Fn = Callable[[], Any]
 ProbeRef = GenServerRef[Fn, Any, Any]
@@ -788,7 +789,7 @@ async def test_linked_crash_in_a_supervised_tree_restarts_both(rt: Runtime) -> N
             await events.wait_for(noex_trio.Restarted, 2)
     children = {c.id: c for c in Supervisor.get_children(sup)}
     assert children["a"].restart_count == children["b"].restart_count == 1
-    new_a, new_b = children["a"].ref, children["b"].ref
+    new_a, new_b = child_ref(sup, "a"), child_ref(sup, "b")
     assert not linked(new_a, new_b)  # a restart does not restore links
     await Supervisor.stop(sup)
 
@@ -798,7 +799,7 @@ async def test_start_link_in_a_child_start_function_is_a_noop(rt: Runtime) -> No
         return await GenServer.start(Probe(), link=True)  # the supervisor already "links"
 
     sup = await Supervisor.start(children=[ChildSpec("w", start)])
-    child = Supervisor.get_child(sup, "w").ref
+    child = child_ref(sup, "w")
     assert not linked(sup, child)
     await Supervisor.stop(sup)
 

@@ -371,3 +371,21 @@ def test_keyboard_interrupt_in_a_task_ends_the_runtime_in_order(during_init: boo
     with pytest.raises(KeyboardInterrupt):
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert log == ([] if during_init else ["terminate shutdown"])
+
+
+async def test_cancelling_start_of_an_owner_cancels_init_and_its_tasks(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    log: list[str] = []
+
+    class SlowInit(Ticker):
+        async def init(self, fail_after: float = math.inf) -> int:
+            GenServer.nursery().start_soon(self._tick, GenServer.self(), fail_after)
+            await trio.sleep(10)
+            return 0  # pragma: no cover - cancelled first
+
+    with trio.move_on_after(1):
+        await GenServer.start(SlowInit(log), name="slow")
+    assert log == ["task ended"]  # no terminate: init never finished
+    assert rt.registry.whereis("slow") is None
+    assert rt.processes() == [rt.event_bus]

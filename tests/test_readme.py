@@ -48,7 +48,8 @@ def test_running_the_quickstart_shows_the_crash_report() -> None:
     )
     assert done.stdout.splitlines() == ["count: 5", "after the restart: 0"]
     assert re.match(
-        r"ERROR:noex_trio:counter#\d+ crashed \(supervisor: Supervisor#\d+\)\nTraceback",
+        r"ERROR:noex_trio:counter#\d+ crashed \(supervisor: Supervisor#\d+\)\n"
+        r"  last message: cast 'oops'\n  state: 5\nTraceback",
         done.stderr,
     )
     assert done.stderr.rstrip().endswith(

@@ -69,12 +69,14 @@ from noex_trio import (
     ServerNotRunningError,
     Supervisor,
     SupervisorRef,
+    TaskTimeoutError,
     Terminated,
     TimerRef,
     open_runtime,
 )
 from noex_trio.testing import EventRecorder, assert_no_leaks, crash, kill, wait_for_restart
 from tests.soundness_support import Nasty, NastyResult, Probe, run_scenario, sleeping, tags
+from tests.supervisor_helpers import child_ref
 
 
 async def start_probe(tag: str, log: list[str], **kw: Any) -> GenServerRef[Any, Any, Any]:
@@ -549,7 +551,7 @@ async def test_terminate_overrunning_budget_exits_killed(
         sup = await Supervisor.start(
             [probe_spec("slow", [], on_terminate=sleeping(100), shutdown=1.0)]
         )
-        child = Supervisor.get_child(sup, "slow").ref
+        child = child_ref(sup, "slow")
         monitor = await GenServer.start(Watcher(downs, "monitor"))
         linker = await GenServer.start(Watcher(exits, "link"), trap_exit=True)
         monitor.cast(child)
@@ -584,7 +586,7 @@ async def test_brutal_kill_after_exit_signal_is_immediate(
                 )
             ]
         )
-        child = Supervisor.get_child(sup, "c").ref
+        child = child_ref(sup, "c")
         kill(child, ValueError("exit signal"))  # terminate(reason) starts, and blocks
         await trio.testing.wait_all_tasks_blocked()
         start = trio.current_time()
@@ -636,7 +638,7 @@ async def test_supervisor_survives_linked_outsider_crash(
 ) -> None:
     with trio.fail_after(60):
         sup = await Supervisor.start([probe_spec("a", [])])
-        a = Supervisor.get_child(sup, "a").ref
+        a = child_ref(sup, "a")
         outsider = await GenServer.start(Watcher([], "link"))
         outsider.cast(sup)
         await outsider.call("sync")
@@ -644,7 +646,7 @@ async def test_supervisor_survives_linked_outsider_crash(
         await GenServer.wait_exit(outsider)
         await trio.testing.wait_all_tasks_blocked()
         assert Supervisor.is_running(sup)
-        assert Supervisor.get_child(sup, "a").ref is a
+        assert child_ref(sup, "a") is a
         assert await GenServer.call(a, "alive") == "alive"
 
 
@@ -657,7 +659,7 @@ async def test_supervisor_survives_linked_child_crash(
 
     with trio.fail_after(60):
         sup = await Supervisor.start([probe_spec("a", [])])
-        a = Supervisor.get_child(sup, "a").ref
+        a = child_ref(sup, "a")
         assert await GenServer.call(a, link_to_sup) == "linked"
         crash(a, ValueError("child crashed"))
         new = await wait_for_restart(sup, "a", a)
@@ -797,7 +799,7 @@ async def test_supervisor_reflects_exit_observed_by_stop(seed: int, schedule: An
             for _ in range(rng.randrange(0, 4)):
                 nursery.start_soon(_noise, rng)
             victim = rng.choice(["a", "b", "c"])
-            child = Supervisor.get_child(sup, victim).ref
+            child = child_ref(sup, victim)
             await GenServer.stop(child)
             assert Supervisor.count_children(sup) == 2
             assert victim not in [c.id for c in Supervisor.get_children(sup)]
@@ -977,6 +979,7 @@ EXCEPTIONS: list[tuple[type[BaseException], Callable[[], BaseException]]] = [
     (InvalidChildSpecError, lambda: InvalidChildSpecError("bad restart 'sometimes'")),
     (LinkedExitError, lambda: LinkedExitError("peer", "killed")),
     (CircuitOpenError, lambda: CircuitOpenError("db", 2.5)),
+    (TaskTimeoutError, lambda: TaskTimeoutError("task", 5.0)),
 ]
 
 

@@ -46,7 +46,7 @@ from .conftest import (
     gen,
     user_processes,
 )
-from .supervisor_helpers import Journal, StartFailure, settle, worker
+from .supervisor_helpers import Journal, StartFailure, child_ref, settle, worker
 
 Ref = GenServerRef[Any, Any, Any]
 
@@ -61,13 +61,15 @@ async def test_children_start_in_order_and_stop_in_reverse(rt: Runtime) -> None:
     assert journal.starts() == ["a", "b", "c"]
     children = Supervisor.get_children(sup)
     assert [child.id for child in children] == ["a", "b", "c"]
-    assert all(child.ref.is_running() and child.restart_count == 0 for child in children)
+    refs = [child_ref(sup, child.id) for child in children]
+    assert all(ref.is_running() for ref in refs)
+    assert all(child.restart_count == 0 for child in children)
     await Supervisor.stop(sup)
     assert journal.stops() == ["c", "b", "a"]
     assert set(journal.reasons().values()) == {"shutdown"}
     assert not Supervisor.is_running(sup)
     assert sup.exit_reason == "normal"
-    assert all(not child.ref.is_running() for child in children)
+    assert all(not ref.is_running() for ref in refs)
 
 
 async def test_runtime_exit_stops_the_tree_in_reverse() -> None:
@@ -322,14 +324,15 @@ async def test_a_start_must_return_its_own_new_process(rt: Runtime) -> None:
         return outsider
 
     sup = await Supervisor.start([Counter.child_spec(id="a")])
-    sibling = Supervisor.get_child(sup, "a").ref
+    sibling = child_ref(sup, "a")
 
     async def sibling_again() -> ProcessRef:
         return sibling
 
     with pytest.raises(
         InvalidChildSpecError,
-        match=r"^start of child 'x' must return a GenServerRef or SupervisorRef, got 'ok'$",
+        match=r"^start of child 'x' must return a GenServerRef or SupervisorRef \(or None for "
+        r"a child whose init returned Ignore\), got 'ok'$",
     ):
         await Supervisor.start_child(sup, ChildSpec("x", not_a_ref))
     assert not Registry.is_registered("helper")
@@ -355,7 +358,7 @@ async def test_start_child_adds_after_the_others(rt: Runtime) -> None:
     ref = await Supervisor.start_child(sup, worker(journal, "b"))
     assert await gen(ref).call("tag") == "b"
     assert Supervisor.get_children(sup) == [
-        ChildInfo("a", Supervisor.get_child(sup, "a").ref, 0),
+        ChildInfo("a", child_ref(sup, "a"), 0),
         ChildInfo("b", ref, 0),
     ]
     assert Supervisor.count_children(sup) == 2
@@ -392,7 +395,7 @@ async def test_start_child_needs_one_spec(rt: Runtime) -> None:
 async def test_terminate_child_stops_it_with_shutdown_and_removes_it(rt: Runtime) -> None:
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "a"), worker(journal, "b")])
-    a = Supervisor.get_child(sup, "a").ref
+    a = child_ref(sup, "a")
     await Supervisor.terminate_child(sup, "a")
     await settle()
     assert journal.reasons() == {"a": "shutdown"}
@@ -408,8 +411,9 @@ async def test_restart_child_gives_a_new_ref_and_counts(rt: Runtime) -> None:
     events: list[Any] = []
     rt.on_lifecycle_event(events.append)
     sup = await Supervisor.start([worker(journal, "a", name="alpha"), worker(journal, "b")])
-    old = Supervisor.get_child(sup, "a").ref
+    old = child_ref(sup, "a")
     new = await Supervisor.restart_child(sup, "a")
+    assert new is not None
     assert new is not old
     assert not old.is_running()
     assert Registry.whereis("alpha") is new
@@ -418,7 +422,7 @@ async def test_restart_child_gives_a_new_ref_and_counts(rt: Runtime) -> None:
     assert journal.entries[-2:] == [("stop", "a", "shutdown"), ("start", "a")]
     assert [child.id for child in Supervisor.get_children(sup)] == ["a", "b"]  # order kept
     await settle()
-    assert Supervisor.get_child(sup, "a").ref is new  # the old exit did not count
+    assert child_ref(sup, "a") is new  # the old exit did not count
 
 
 async def test_restart_child_typed_by_the_behaviour_class(rt: Runtime) -> None:
@@ -480,7 +484,7 @@ async def test_restart_child_overtakes_a_queued_retry(rt: Runtime) -> None:
                 raise StartFailure("gated")
 
     sup = await Supervisor.start([Gated.child_spec(id="g")])
-    crash(Supervisor.get_child(sup, "g").ref)
+    crash(child_ref(sup, "g"))
     await settle()  # the supervisor is restarting g: attempt 2 waits at the gate
     async with trio.open_nursery() as nursery:
         nursery.start_soon(Supervisor.restart_child, sup, "g")
@@ -491,6 +495,7 @@ async def test_restart_child_overtakes_a_queued_retry(rt: Runtime) -> None:
     await settle()
     assert attempts == [1, 2, 3]
     info = Supervisor.get_child(sup, "g")
+    assert info.ref is not None
     assert info.ref.is_running()
     assert info.restart_count == 2
 
@@ -525,7 +530,7 @@ async def test_unnamed_supervisors_print_as_supervisor(rt: Runtime) -> None:
 
 async def test_supervisor_refs_are_not_gen_servers_and_vice_versa(rt: Runtime) -> None:
     sup = await Supervisor.start([Counter.child_spec(id="a")], name="app")
-    child = Supervisor.get_child(sup, "a").ref
+    child = child_ref(sup, "a")
     not_gen_server = r"^<SupervisorRef app#\d+> is not a GenServer; use the functions of its own"
     with pytest.raises(TypeError, match=not_gen_server):
         await GenServer.call(sup, "get")
@@ -595,7 +600,7 @@ async def test_gen_server_child_spec(rt: Runtime) -> None:
     )
     sup = await Supervisor.start([spec])
     assert await GenServer.call("counter", "get") == 7
-    assert Supervisor.get_child(sup, "Counter").ref is Registry.whereis("counter")
+    assert child_ref(sup, "Counter") is Registry.whereis("counter")
     with pytest.raises(InvalidChildSpecError, match=r"^child_spec must be called on a GenServer"):
         GenServer.child_spec()
 
@@ -606,10 +611,10 @@ async def test_supervisor_child_spec_defaults(rt: Runtime) -> None:
     assert Supervisor.child_spec(name="sub").id == "sub"
     assert Supervisor.child_spec(name="sub", id="x").id == "x"
     sup = await Supervisor.start([spec, Supervisor.child_spec(name="sub")])
-    sub = Supervisor.get_child(sup, "Supervisor").ref
+    sub = child_ref(sup, "Supervisor")
     assert isinstance(sub, SupervisorRef)
     assert [child.id for child in Supervisor.get_children(sub)] == ["a"]
-    assert Registry.whereis("sub") is Supervisor.get_child(sup, "sub").ref
+    assert Registry.whereis("sub") is child_ref(sup, "sub")
 
 
 async def test_children_can_be_any_iterable(rt: Runtime) -> None:
@@ -625,7 +630,7 @@ async def test_a_stopped_tree_can_be_garbage_collected(rt: Runtime) -> None:
     sup = await Supervisor.start(
         [worker(journal, "a"), Supervisor.child_spec([worker(journal, "b")], id="sub")]
     )
-    crash(Supervisor.get_child(sup, "a").ref)
+    crash(child_ref(sup, "a"))
     await wait_for_restart(sup, "a")
     refs = [weakref.ref(sup)] + [weakref.ref(child.ref) for child in Supervisor.get_children(sup)]
     await Supervisor.stop(sup)
@@ -640,7 +645,7 @@ async def test_supervisor_paths_leave_no_cyclic_garbage(rt: Runtime) -> None:
 
     async def restarts() -> None:
         sup = await Supervisor.start([worker(journal, "a")], name="app")
-        old = Supervisor.get_child(sup, "a").ref
+        old = child_ref(sup, "a")
         assert await gen(old).call("exit") == "bye"  # permanent: restarted after a normal exit
         await wait_for_restart(sup, "a", old)
         await Supervisor.restart_child(sup, "a")
@@ -663,14 +668,14 @@ async def test_supervisor_paths_leave_no_cyclic_garbage(rt: Runtime) -> None:
 async def test_wait_for_restart_reports_removals_and_exits(rt: Runtime) -> None:
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "a", restart="temporary"), worker(journal, "b")])
-    crash(Supervisor.get_child(sup, "a").ref)
+    crash(child_ref(sup, "a"))
     with pytest.raises(ChildNotFoundError):
         await wait_for_restart(sup, "a")
-    old = Supervisor.get_child(sup, "b").ref
+    old = child_ref(sup, "b")
     crash(old)
     await settle()
     # Already restarted: name the old ref to be replaced.
-    assert await wait_for_restart(sup, "b", old) is Supervisor.get_child(sup, "b").ref
+    assert await wait_for_restart(sup, "b", old) is child_ref(sup, "b")
     async with trio.open_nursery() as nursery:
 
         async def stop_soon() -> None:

@@ -34,16 +34,16 @@ from noex_trio._process import process_of
 from noex_trio.testing import crash, kill, wait_for_restart
 
 from .conftest import Counter, gen, user_processes
-from .supervisor_helpers import Journal, StartFailure, settle, worker
+from .supervisor_helpers import Journal, StartFailure, child_ref, settle, worker
 
 
 def refs_of(sup: SupervisorRef) -> dict[str, ProcessRef]:
-    return {child.id: child.ref for child in Supervisor.get_children(sup)}
+    return {child.id: child_ref(sup, child.id) for child in Supervisor.get_children(sup)}
 
 
 def child_sup(sup: SupervisorRef, child_id: str) -> SupervisorRef:
     """The child `child_id` of `sup`, which is a supervisor."""
-    ref = Supervisor.get_child(sup, child_id).ref
+    ref = child_ref(sup, child_id)
     assert isinstance(ref, SupervisorRef)
     return ref
 
@@ -148,7 +148,7 @@ async def test_temporary_siblings_are_removed_not_restarted(rt: Runtime) -> None
         strategy="one_for_all",
     )
     journal.clear()
-    crash(Supervisor.get_child(sup, "a").ref)
+    crash(child_ref(sup, "a"))
     await wait_for_restart(sup, "u")
     assert journal.stops() == ["a", "u", "t"]
     assert journal.starts() == ["a", "u"]  # a transient sibling comes back with the others
@@ -202,11 +202,11 @@ async def exit_with(ref: ProcessRef, how: str) -> None:
 async def test_restart_types(rt: Runtime, restart: Any, how: str, restarts: bool) -> None:
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "a", restart=restart), worker(journal, "b")])
-    old = Supervisor.get_child(sup, "a").ref
+    old = child_ref(sup, "a")
     await exit_with(old, how)
     await settle()
     if restarts:
-        assert Supervisor.get_child(sup, "a").ref is not old
+        assert child_ref(sup, "a") is not old
         assert Supervisor.get_child(sup, "a").restart_count == 1
     else:
         # Not restarted: removed, like noex and Elixir (OTP keeps a transient spec around).
@@ -218,7 +218,7 @@ async def test_restart_types(rt: Runtime, restart: Any, how: str, restarts: bool
 async def test_a_linked_crash_counts_as_a_crash(rt: Runtime) -> None:
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "a", restart="transient")])
-    old = Supervisor.get_child(sup, "a").ref
+    old = child_ref(sup, "a")
 
     class Linker(GenServer[None, Any, Any, Any]):
         def init(self) -> None:
@@ -250,10 +250,10 @@ async def test_giving_up_stops_the_children_and_ends_the_runtime(
                 [worker(journal, tag) for tag in ("a", "b", "c")], name="app"
             )
             for _ in range(3):  # Elixir's default: 3 restarts in 5 s are fine
-                crash(Supervisor.get_child(sup, "b").ref)
+                crash(child_ref(sup, "b"))
                 await wait_for_restart(sup, "b")
             journal.clear()
-            crash(Supervisor.get_child(sup, "b").ref, last)
+            crash(child_ref(sup, "b"), last)
             await trio.sleep_forever()  # the runtime ends the body
     error = info.value
     assert error.supervisor is sup
@@ -280,7 +280,7 @@ async def test_old_restarts_leave_the_window(autojump_clock: trio.testing.MockCl
             for at in (0, 4, 14, 15, 24.5, 24.5):
                 await trio.sleep_until(at)
                 times.append(trio.current_time())
-                crash(Supervisor.get_child(sup, "a").ref)
+                crash(child_ref(sup, "a"))
                 await settle()  # the last give-up cancels this
     # The window at a restart at t is [t - 10, t]; more than 2 restarts in it: give up.
     #   t=0: {0}   t=4: {0, 4}   t=14: {4, 14} (4 >= 14 - 10 still counts)
@@ -294,10 +294,10 @@ async def test_window_bounds_are_inclusive(autojump_clock: trio.testing.MockCloc
     with pytest.raises(MaxRestartsExceededError):  # noqa: PT012 - the runtime block is under test
         async with open_runtime():
             sup = await Supervisor.start([worker(journal, "a")], max_restarts=1, max_seconds=5)
-            crash(Supervisor.get_child(sup, "a").ref)
+            crash(child_ref(sup, "a"))
             await settle()
             await trio.sleep(5)  # t = 5: the restart at 0 is still in [0, 5]
-            crash(Supervisor.get_child(sup, "a").ref)
+            crash(child_ref(sup, "a"))
             await trio.sleep_forever()
     assert trio.current_time() == 5
 
@@ -308,7 +308,7 @@ async def test_just_outside_the_window_is_fine(
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "a")], max_restarts=1, max_seconds=5)
     for _ in range(4):
-        crash(Supervisor.get_child(sup, "a").ref)
+        crash(child_ref(sup, "a"))
         await settle()
         await trio.sleep(5.001)
     assert Supervisor.get_child(sup, "a").restart_count == 4
@@ -321,7 +321,7 @@ async def test_zero_restarts_gives_up_at_the_first_exit(
     with pytest.raises(MaxRestartsExceededError, match=r"more than 0 restarts in 5\.0 s$"):  # noqa: PT012 - the runtime block is under test
         async with open_runtime():
             sup = await Supervisor.start([worker(journal, "a")], max_restarts=0)
-            await gen(Supervisor.get_child(sup, "a").ref).call("exit")  # a normal exit counts too
+            await gen(child_ref(sup, "a")).call("exit")  # a normal exit counts too
             await trio.sleep_forever()
     assert journal.starts() == ["a"]
 
@@ -337,7 +337,7 @@ async def test_infinite_window_counts_every_restart(
             )
             for _ in range(3):
                 await trio.sleep(1000)
-                crash(Supervisor.get_child(sup, "a").ref)
+                crash(child_ref(sup, "a"))
             await trio.sleep_forever()
     assert trio.current_time() == 3000
     assert info.value.max_seconds == math.inf
@@ -349,7 +349,7 @@ async def test_failed_restarts_count_and_are_retried_by_message(
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "a"), worker(journal, "b")])
     journal.failing["a"] = 2
-    crash(Supervisor.get_child(sup, "a").ref)
+    crash(child_ref(sup, "a"))
     new: ProcessRef = await wait_for_restart(sup, "a")
     # Three restarts in all (two failed, one good): within 3 in 5 s.
     assert Supervisor.get_child(sup, "a").restart_count == 3
@@ -366,7 +366,7 @@ async def test_a_restart_that_keeps_failing_gives_up_with_the_start_error(
         async with open_runtime():
             sup = await Supervisor.start([worker(journal, "a"), worker(journal, "b")])
             journal.failing["a"] = math.inf
-            crash(Supervisor.get_child(sup, "a").ref)
+            crash(child_ref(sup, "a"))
             await trio.sleep_forever()
     assert isinstance(info.value.__cause__, InitializationError)
     assert isinstance(info.value.__cause__.__cause__, StartFailure)
@@ -380,7 +380,7 @@ async def test_requests_get_in_between_retries(
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "a")], max_restarts=1_000_000)
     journal.failing["a"] = math.inf
-    crash(Supervisor.get_child(sup, "a").ref)
+    crash(child_ref(sup, "a"))
     await trio.lowlevel.checkpoint()
     await Supervisor.stop(sup)  # queued behind a retry, not behind all of them
     assert journal.start_attempts < 100
@@ -396,7 +396,7 @@ async def test_group_restart_that_fails_is_retried_for_the_whole_group(rt: Runti
     )
     journal.failing["b"] = 1
     journal.clear()
-    crash(Supervisor.get_child(sup, "a").ref)
+    crash(child_ref(sup, "a"))
     await wait_for_restart(sup, "c")
     # a restarted, b failed (c never started); the retry stopped a again and started all.
     assert journal.starts() == ["a", "a", "b", "c"]
@@ -418,9 +418,9 @@ async def test_a_child_supervisor_that_gives_up_is_restarted_by_its_parent(
         ]
     )
     sub = child_sup(root, "sub")
-    crash(Supervisor.get_child(sub, "w").ref)
+    crash(child_ref(sub, "w"))
     await wait_for_restart(sub, "w")
-    crash(Supervisor.get_child(sub, "w").ref, ValueError("again"))
+    crash(child_ref(sub, "w"), ValueError("again"))
     new_sub = await wait_for_restart(root, "sub", sub)
     assert isinstance(sub.exit_reason, MaxRestartsExceededError)
     assert isinstance(sub.exit_reason.__cause__, ValueError)
@@ -441,7 +441,7 @@ async def test_give_up_is_a_crash_for_the_parent(
         [Supervisor.child_spec([worker(journal, "w")], id="sub", max_restarts=0, restart=restart)]
     )
     sub = child_sup(root, "sub")
-    crash(Supervisor.get_child(sub, "w").ref)
+    crash(child_ref(sub, "w"))
     await settle()
     assert (Supervisor.count_children(root) == 1) is restarted_again
     assert Supervisor.is_running(root)
@@ -480,7 +480,7 @@ async def test_three_levels_escalate_to_the_runtime(
             while True:
                 mid = child_sup(root, "mid")
                 leaf = child_sup(mid, "leaf")
-                crash(Supervisor.get_child(leaf, "w").ref, ValueError(f"crash {crashes + 1}"))
+                crash(child_ref(leaf, "w"), ValueError(f"crash {crashes + 1}"))
                 crashes += 1
                 await settle()
     error = info.value
@@ -514,10 +514,10 @@ async def test_any_significant(rt: Runtime) -> None:
         ],
         auto_shutdown="any_significant",
     )
-    crash(Supervisor.get_child(sup, "s").ref)  # restarted: a transient crash does not count
+    crash(child_ref(sup, "s"))  # restarted: a transient crash does not count
     await wait_for_restart(sup, "s")
     journal.clear()
-    await gen(Supervisor.get_child(sup, "s").ref).call("exit")
+    await gen(child_ref(sup, "s")).call("exit")
     await settle()
     assert sup.exit_reason == "shutdown"
     assert journal.stops() == ["s", "t", "a"]
@@ -533,10 +533,10 @@ async def test_all_significant(rt: Runtime) -> None:
         ],
         auto_shutdown="all_significant",
     )
-    crash(Supervisor.get_child(sup, "s").ref)  # a temporary one counts on any exit
+    crash(child_ref(sup, "s"))  # a temporary one counts on any exit
     await settle()
     assert sup.is_running()
-    await gen(Supervisor.get_child(sup, "t").ref).call("exit")
+    await gen(child_ref(sup, "t")).call("exit")
     await settle()
     assert sup.exit_reason == "shutdown"
     assert journal.stops()[-1] == "a"
@@ -553,7 +553,7 @@ async def test_only_exits_of_their_own_count(rt: Runtime) -> None:
         auto_shutdown="any_significant",
     )
     # Collateral: a's crash stops s (temporary: removed), which does not count.
-    crash(Supervisor.get_child(sup, "a").ref)
+    crash(child_ref(sup, "a"))
     await settle()
     assert sup.is_running()
     assert list(refs_of(sup)) == ["a"]
@@ -565,7 +565,7 @@ async def test_only_exits_of_their_own_count(rt: Runtime) -> None:
 async def test_never_keeps_running_without_children(rt: Runtime) -> None:
     journal = Journal()
     sup = await Supervisor.start([worker(journal, "t", restart="temporary")])
-    await gen(Supervisor.get_child(sup, "t").ref).call("exit")
+    await gen(child_ref(sup, "t")).call("exit")
     await settle()
     assert sup.is_running()
     assert Supervisor.count_children(sup) == 0
@@ -586,7 +586,7 @@ async def test_a_supervisor_that_shuts_itself_down_is_restarted_only_if_permanen
         ]
     )
     job = child_sup(root, "job")
-    await gen(Supervisor.get_child(job, "t").ref).call("exit")
+    await gen(child_ref(job, "t")).call("exit")
     await settle()
     assert job.exit_reason == "shutdown"
     assert Supervisor.count_children(root) == 0
@@ -603,7 +603,7 @@ async def test_simple_one_for_one_with_a_gen_server_template(rt: Runtime) -> Non
     assert Supervisor.count_children(pool) == 0
     ref = await Supervisor.start_child(pool, 41)  # Counter.init(41): the args are appended
     assert await GenServer.call(gen(ref), "incr") == 42
-    crash(ref)
+    crash(gen(ref))
     assert await GenServer.call(gen(await wait_for_restart(pool, "child_1")), "get") == 41
     assert [child.id for child in Supervisor.get_children(pool)] == ["child_1"]
 
@@ -627,19 +627,19 @@ async def test_simple_one_for_one_children_keep_their_args(rt: Runtime) -> None:
     b = await Supervisor.start_child(pool, "b", 2)
     assert [child.id for child in Supervisor.get_children(pool)] == ["child_1", "child_2"]
     assert await gen(a).call("get") == ("a", 1)
-    crash(b)
+    crash(gen(b))
     new_b: ProcessRef = await wait_for_restart(pool, "child_2")
     assert await gen(new_b).call("get") == ("b", 2)  # the same args on restart
     assert (await Supervisor.restart_child(pool, "child_1")) is not a
-    assert await gen(Supervisor.get_child(pool, "child_1").ref).call("get") == ("a", 1)
+    assert await gen(child_ref(pool, "child_1")).call("get") == ("a", 1)
     await Supervisor.terminate_child(pool, "child_1")
     c = await Supervisor.start_child(pool, "c", 3)
     assert [child.id for child in Supervisor.get_children(pool)] == ["child_2", "child_3"]
-    assert Supervisor.get_child(pool, "child_3").ref is c
+    assert child_ref(pool, "child_3") is c
     with pytest.raises(TypeError, match=r"start_tagged\(\) takes 2 positional arguments but 3"):
         await Supervisor.start_child(pool, "too", "many", "args")
     assert Supervisor.count_children(pool) == 2
-    assert (await Supervisor.start_child(pool, "d", 4)) is Supervisor.get_child(pool, "child_4").ref
+    assert (await Supervisor.start_child(pool, "d", 4)) is child_ref(pool, "child_4")
 
 
 async def test_simple_one_for_one_refuses_a_spec(rt: Runtime) -> None:
@@ -662,7 +662,7 @@ async def test_max_children(rt: Runtime) -> None:
         await Supervisor.start_child(pool, 3)
     # A removed child makes room.
     await Supervisor.terminate_child(pool, Supervisor.get_children(pool)[0].id)
-    assert not first.is_running()
+    assert not gen(first).is_running()
     await Supervisor.start_child(pool, 3)
     assert Supervisor.count_children(pool) == 2
 
@@ -674,7 +674,7 @@ async def test_many_dynamic_children(rt: Runtime) -> None:
     for n in range(2000):
         await Supervisor.start_child(pool, n)
     assert Supervisor.count_children(pool) == 2000
-    last = Supervisor.get_child(pool, "child_2000").ref
+    last = child_ref(pool, "child_2000")
     assert await GenServer.call(gen(last), "get") == 1999
     await Supervisor.stop(pool)
     assert user_processes(rt) == []
@@ -684,7 +684,7 @@ async def test_the_supervisor_of_a_crash_is_named_in_the_log(
     rt: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     sup = await Supervisor.start([Counter.child_spec(id="a")], name="app")
-    child = Supervisor.get_child(sup, "a").ref
+    child = child_ref(sup, "a")
     crash(child)
     await wait_for_restart(sup, "a", child)
     assert re.search(r"Counter#\d+ crashed \(supervisor: app#\d+\)", caplog.text)
@@ -696,7 +696,7 @@ async def test_api_after_give_up(rt: Runtime) -> None:
     )
     sub = child_sup(root, "sub")
     for _ in range(4):
-        crash(Supervisor.get_child(sub, "a").ref)
+        crash(child_ref(sub, "a"))
         await settle()
     assert not Supervisor.is_running(sub)
     with pytest.raises(
@@ -719,7 +719,7 @@ async def test_a_restart_failing_after_a_stop_request_is_not_retried(rt: Runtime
                 raise StartFailure("gated")
 
     sup = await Supervisor.start([Gated.child_spec(id="g")])
-    crash(Supervisor.get_child(sup, "g").ref)
+    crash(child_ref(sup, "g"))
     await settle()  # restarting g: attempt 2 waits at the gate
     dead_letters = rt.statistics().dead_letters
     async with trio.open_nursery() as nursery:
@@ -732,7 +732,7 @@ async def test_a_restart_failing_after_a_stop_request_is_not_retried(rt: Runtime
 
 async def test_two_waiters_see_the_same_restart(rt: Runtime) -> None:
     sup = await Supervisor.start([Counter.child_spec(id="a")])
-    old = Supervisor.get_child(sup, "a").ref
+    old = child_ref(sup, "a")
     seen: list[ProcessRef] = []
 
     async def wait() -> None:
@@ -743,7 +743,7 @@ async def test_two_waiters_see_the_same_restart(rt: Runtime) -> None:
         nursery.start_soon(wait)
         await settle()
         crash(old)
-    assert seen == [Supervisor.get_child(sup, "a").ref] * 2
+    assert seen == [child_ref(sup, "a")] * 2
 
 
 async def test_an_unexpected_notice_is_logged_and_dropped(

@@ -27,13 +27,13 @@ from noex_trio import (
 from noex_trio.testing import crash, kill, wait_exit, wait_for_restart
 
 from .conftest import Counter, gen, user_processes
-from .supervisor_helpers import Journal, settle, worker
+from .supervisor_helpers import Journal, child_ref, settle, worker
 
 Ref = GenServerRef[Any, Any, Any]
 
 
 def child_sup(sup: SupervisorRef, child_id: str) -> SupervisorRef:
-    ref = Supervisor.get_child(sup, child_id).ref
+    ref = child_ref(sup, child_id)
     assert isinstance(ref, SupervisorRef)
     return ref
 
@@ -61,7 +61,7 @@ async def test_stop_honours_each_childs_budget(
 ) -> None:
     journal = Journal(slow={"a": 10})
     sup = await Supervisor.start([worker(journal, "a", shutdown=budget)])
-    a = Supervisor.get_child(sup, "a").ref
+    a = child_ref(sup, "a")
     await Supervisor.stop(sup)
     assert trio.current_time() == took
     assert a.exit_reason == reason
@@ -98,7 +98,7 @@ async def test_simple_one_for_one_children_stop_concurrently(
 ) -> None:
     journal = Journal(slow={"x": 2, "y": 2, "z": 2})
 
-    async def start_worker(tag: str) -> ProcessRef:
+    async def start_worker(tag: str) -> ProcessRef | None:
         spec = worker(journal, tag)
         return await spec.start()
 
@@ -142,7 +142,7 @@ async def test_a_supervisor_cut_short_by_its_budget_kills_the_rest(
         ]
     )
     sub = child_sup(root, "sub")
-    u, w = (Supervisor.get_child(sub, tag).ref for tag in "uw")
+    u, w = (child_ref(sub, tag) for tag in "uw")
     await Supervisor.stop(root)
     assert trio.current_time() == 1  # the sub's budget, not its children's
     assert sub.exit_reason == "killed"  # it overran its budget (OTP kills it)
@@ -169,7 +169,7 @@ async def test_no_restart_once_a_stop_was_requested(
         nursery.start_soon(Supervisor.terminate_child, sup, "a")
         await settle()
         # ... while b crashes (its exit waits in the mailbox) and a stop is requested.
-        crash(Supervisor.get_child(sup, "b").ref)
+        crash(child_ref(sup, "b"))
         await settle()
         nursery.start_soon(Supervisor.stop, sup)
     assert journal.starts() == ["a", "b"]
@@ -181,7 +181,7 @@ async def test_crashes_during_shutdown_are_ignored(
 ) -> None:
     journal = Journal(slow={"b": 1})
     sup = await Supervisor.start([worker(journal, tag) for tag in "abc"])
-    a = Supervisor.get_child(sup, "a").ref
+    a = child_ref(sup, "a")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(Supervisor.stop, sup)
         await trio.sleep(0.5)  # c is gone, b is in its terminate
@@ -201,7 +201,7 @@ async def test_no_restart_while_the_runtime_closes(autojump_clock: trio.testing.
             return None
 
         async def terminate(self, reason: Any, state: None) -> None:
-            crash(Supervisor.get_child("app", "a").ref)
+            crash(child_ref("app", "a"))
             await trio.sleep(1)  # the supervisor handles the crash meanwhile
 
     async with open_runtime():
@@ -250,7 +250,7 @@ async def test_a_killed_supervisor_takes_its_children_with_it(
         [Supervisor.child_spec([worker(journal, "w1"), worker(journal, "w2")], id="sub")]
     )
     sub = child_sup(root, "sub")
-    w1 = Supervisor.get_child(sub, "w1").ref
+    w1 = child_ref(sub, "w1")
     kill(sub)
     new_sub = await wait_for_restart(root, "sub", sub)
     assert await wait_exit(w1) == "killed"
@@ -308,7 +308,7 @@ async def test_keyboard_interrupt_while_the_body_fails_too() -> None:
             sup = await Supervisor.start([worker(journal, "a"), worker(journal, "b")])
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(trio.sleep_forever)
-                await gen(Supervisor.get_child(sup, "b").ref).call(("interrupt",))
+                await gen(child_ref(sup, "b")).call(("interrupt",))
     assert journal.stops() == ["b", "a"]
     assert rt.statistics().processes == 0
 

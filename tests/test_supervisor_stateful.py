@@ -33,6 +33,8 @@ from noex_trio import (
 from noex_trio._child_spec import Restart
 from noex_trio.testing import crash
 
+from .supervisor_helpers import child_ref
+
 IDS = ["a", "b", "c", "d", "e"]
 
 
@@ -126,6 +128,7 @@ async def check(
     assert [info.id for info in infos] == list(model.children)
     assert Supervisor.count_children(sup) == len(model.children)
     for info in infos:
+        assert info.ref is not None, info
         assert info.ref.is_running(), info
         assert info.restart_count == model.children[info.id].restart_count, info
         if info.id in before:
@@ -152,10 +155,10 @@ async def run_example(
                 )
             ]
         )
-        sup = Supervisor.get_child(parent, "sut").ref
+        sup = child_ref(parent, "sut")
         assert isinstance(sup, SupervisorRef)
         for op in ops:
-            before = {info.id: info.ref for info in Supervisor.get_children(sup)}
+            before = {info.id: child_ref(sup, info.id) for info in Supervisor.get_children(sup)}
             changed: set[str] = set()
             kind, arg = op[0], op[1]
             now = trio.current_time()
@@ -167,6 +170,7 @@ async def run_example(
                         await Supervisor.start_child(sup, spec(arg, op[2]))
                 else:
                     ref = await Supervisor.start_child(sup, spec(arg, op[2]))
+                    assert ref is not None
                     assert ref.is_running()
                     model.children[arg] = ModelChild(op[2])
             elif arg not in model.children:
