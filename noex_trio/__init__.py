@@ -49,6 +49,7 @@ from ._open_runtime import open_runtime as open_runtime
 from ._process import ProcessRef as ProcessRef
 from ._refs import EventBusRef as EventBusRef
 from ._refs import GenServerRef as GenServerRef
+from ._refs import RegistryRef as RegistryRef
 from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
@@ -78,6 +79,7 @@ from ._task import TaskRef as TaskRef
 from ._task import TaskSupervisor as TaskSupervisor
 from ._task import TaskTimeoutError as TaskTimeoutError
 from ._timers import TimerRef as TimerRef
+from ._via import Via as Via
 
 __all__ = [
     "AlreadyRegisteredError",
@@ -130,6 +132,7 @@ __all__ = [
     "Registry",
     "RegistryEntry",
     "RegistryInstance",
+    "RegistryRef",
     "Reply",
     "Restart",
     "Restarted",
@@ -148,6 +151,7 @@ __all__ = [
     "TaskTimeoutError",
     "Terminated",
     "TimerRef",
+    "Via",
     "backoff_delays",
     "current_runtime",
     "open_runtime",

@@ -202,14 +202,14 @@ class AlreadyRegisteredError(NoexError):
     """A name (or, in a unique registry, a key) is already taken.
 
     Attributes:
-        name: the name that was to be registered.
+        name: the name (or key) that was to be registered.
         holder: the process holding it, if known.
         registry: the name of the registry (``""`` for the runtime's own).
     """
 
     def __init__(
         self,
-        name: str,
+        name: object,
         holder: ProcessRef | None = None,
         registry: str = "",
     ) -> None:
@@ -225,14 +225,14 @@ class AlreadyRegisteredError(NoexError):
 
 
 class NotRegisteredError(NoexError, LookupError):
-    """No process is registered under that name.
+    """No process is registered under that name (or key).
 
     Attributes:
-        name: the name looked up.
+        name: the name (or key) looked up.
         registry: the name of the registry (``""`` for the runtime's own).
     """
 
-    def __init__(self, name: str, registry: str = "") -> None:
+    def __init__(self, name: object, registry: str = "") -> None:
         super().__init__(name, registry)
         self.name = name
         self.registry = registry

@@ -46,11 +46,12 @@ from ._links import (
 )
 from ._mailbox import Caller
 from ._process import ProcessRef, process_of
-from ._refs import GenServerRef, call, cast, current_caller, stop
+from ._refs import GenServerRef, call, cast, current_caller, stop, whereis
 from ._results import Continue, ExitReason, Ignore, LifecycleEvent, NoReply, Reply, Stop
 from ._safe_format import safe_repr
 from ._spawn import start_process
 from ._timers import TimerRef, cancel_timer, send_after
+from ._via import Via
 
 if TYPE_CHECKING:
     # A default for a type parameter (PEP 696; `typing.TypeVar` takes it from Python 3.13 on).
@@ -124,7 +125,7 @@ class ChildSpecOf(Protocol[*Ts, Ref_co]):
         self,
         *,
         id: str | None = None,
-        name: str | None = None,
+        name: str | Via | None = None,
         restart: Restart = "permanent",
         shutdown: Shutdown = 5.0,
         significant: bool = False,
@@ -137,7 +138,7 @@ class ChildSpecOf(Protocol[*Ts, Ref_co]):
         self,
         *args: *Ts,
         id: str | None = None,
-        name: str | None = None,
+        name: str | Via | None = None,
         restart: Restart = "permanent",
         shutdown: Shutdown = 5.0,
         significant: bool = False,
@@ -272,7 +273,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def start(  # type: ignore[overload-overlap]  # (with 3, for other behaviours)
         behaviour: Callable[[], InitTakes[*Ts, S, RefT]] | InitTakes[*Ts, S, RefT],
         *args: *Ts,
-        name: str | None = None,
+        name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
@@ -284,7 +285,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         behaviour: Callable[[], InitTakesOrIgnores[*Ts, S, RefT]]
         | InitTakesOrIgnores[*Ts, S, RefT],
         *args: *Ts,
-        name: str | None = None,
+        name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
@@ -295,7 +296,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def start(  # any object with the callbacks: its init arguments are still checked
         behaviour: Callable[[], AnyInitTakes[*Ts]] | AnyInitTakes[*Ts],
         *args: *Ts,
-        name: str | None = None,
+        name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
@@ -305,7 +306,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     async def start(
         behaviour: object,
         *args: Any,
-        name: str | None = None,
+        name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
@@ -320,8 +321,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         Args:
             behaviour: a behaviour class (instantiated with no arguments) or object.
             *args: passed to ``init``.
-            name: register the process under this name, atomically: if it is taken,
-                `AlreadyRegisteredError` is raised and ``init`` never runs.
+            name: register the process under this name (a str, or a `Via`: a key in another
+                registry), atomically: if it is taken, `AlreadyRegisteredError` is raised and
+                ``init`` never runs.
             init_timeout: seconds ``init`` may take (then it is cancelled).
             mailbox_size: ``math.inf`` (default) or a bound; a full mailbox makes ``cast``
                 raise `MailboxFullError` and ``call`` wait for room.
@@ -362,7 +364,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
 
         @staticmethod
         async def call(
-            target: CallTarget[P, AnyReply] | str, *args: P.args, **kwargs: P.kwargs
+            target: CallTarget[P, AnyReply] | str | Via, *args: P.args, **kwargs: P.kwargs
         ) -> AnyReply:
             """``call(target, msg, timeout=5.0)``, typed by the target; see below."""
 
@@ -395,7 +397,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     if TYPE_CHECKING:
 
         @staticmethod
-        def cast(target: CastTarget[P] | str, *args: P.args, **kwargs: P.kwargs) -> None:
+        def cast(target: CastTarget[P] | str | Via, *args: P.args, **kwargs: P.kwargs) -> None:
             """``cast(target, msg)``, typed by the target; see below."""
 
     else:
@@ -447,7 +449,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         await stop(target, reason)
 
     @staticmethod
-    def exit(target: ProcessRef | str, reason: ExitReason) -> None:
+    def exit(target: ProcessRef | str | Via, reason: ExitReason) -> None:
         """Send an exit signal to `target` (a ref or name), as OTP's ``Process.exit/2``.
 
         - ``"kill"``: the target cannot trap it; it ends at once with reason ``"killed"``,
@@ -502,8 +504,8 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     @staticmethod
     def is_running(target: object) -> bool:
         """True if `target` (a ref or name) is a process accepting messages."""
-        if isinstance(target, str):
-            ref = current_runtime().registry.whereis(target)
+        if isinstance(target, (str, Via)):
+            ref = whereis(target)
             return ref is not None and ref.is_running()
         if not isinstance(target, ProcessRef):
             raise checks.type_error("target", "a GenServerRef or a registered name", target)
@@ -513,7 +515,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
 
         @staticmethod
         def send_after(
-            target: SendAfterTarget[P] | str, *args: P.args, **kwargs: P.kwargs
+            target: SendAfterTarget[P] | str | Via, *args: P.args, **kwargs: P.kwargs
         ) -> TimerRef:
             """``send_after(target, msg, delay)``, typed by the target; see below."""
 
@@ -590,7 +592,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     # -- monitors and links (see docs/guides/monitors-and-links.md) --
 
     @staticmethod
-    def monitor(target: ProcessRef | str) -> MonitorRef:
+    def monitor(target: ProcessRef | str | Via) -> MonitorRef:
         """Inside a process: watch `target` (a ref or name); returns a new `MonitorRef`.
 
         When `target` exits, ``Down(monitor=mref, ref=target, reason=...)`` arrives in the
@@ -613,7 +615,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         demonitor(mref, flush)
 
     @staticmethod
-    def link(target: ProcessRef | str) -> None:
+    def link(target: ProcessRef | str | Via) -> None:
         """Inside a process: link it to `target` (a ref or name); idempotent.
 
         A link is two-way: if either process exits with an abnormal reason (a crash,
@@ -630,7 +632,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         link(target)
 
     @staticmethod
-    def unlink(target: ProcessRef | str) -> None:
+    def unlink(target: ProcessRef | str | Via) -> None:
         """Inside a process: remove its link to `target`; idempotent.
 
         An `Exit` already queued in the calling process's mailbox is still delivered (OTP).
@@ -641,7 +643,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         unlink(target)
 
     @staticmethod
-    async def wait_exit(target: ProcessRef | str) -> DownReason:
+    async def wait_exit(target: ProcessRef | str | Via) -> DownReason:
         """Wait until `target` (a ref or name) has exited and return its exit reason.
 
         For plain Trio code, where there is no mailbox to receive a `Down`. A process that
@@ -660,7 +662,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         cls: type[Any],
         *args: Any,
         id: str | None = None,
-        name: str | None = None,
+        name: str | Via | None = None,
         restart: Restart = "permanent",
         shutdown: Shutdown = 5.0,
         significant: bool = False,

@@ -36,6 +36,7 @@ from ._mailbox import Info
 from ._process import DEAD, Process, ProcessRef, process_of
 from ._refs import resolve
 from ._results import ExitReason, is_normal, is_shutdown
+from ._via import Via
 
 logger: Final = logging.getLogger("noex_trio")
 
@@ -57,15 +58,15 @@ class MonitorRef(metaclass=NoPublicConstructor):
     """
 
     _watcher: Process
-    _target: Process | str
+    _target: Process | str | Via
     _active: bool = True
     _flushed: bool = False
 
     @property
-    def target(self) -> ProcessRef | str:
+    def target(self) -> ProcessRef | str | Via:
         """The monitored process (or the name that was not registered)."""
         target = self._target
-        return target if isinstance(target, str) else target.ref
+        return target.ref if isinstance(target, Process) else target
 
     @property
     def active(self) -> bool:
@@ -73,7 +74,7 @@ class MonitorRef(metaclass=NoPublicConstructor):
         return self._active
 
     def __repr__(self) -> str:
-        target = self._target if isinstance(self._target, str) else self._target.label
+        target = self._target.label if isinstance(self._target, Process) else self._target
         state = "active" if self._active else "inactive"
         return f"<MonitorRef of {target} by {self._watcher.label} {state}>"
 
@@ -111,7 +112,7 @@ class Down:
     """
 
     monitor: MonitorRef
-    ref: ProcessRef | str
+    ref: ProcessRef | str | Via
     reason: DownReason
 
     def _noex_drop(self) -> bool:
@@ -134,7 +135,7 @@ class Exit:
             called.
     """
 
-    ref: ProcessRef | str | None
+    ref: ProcessRef | str | Via | None
     reason: DownReason
 
 
@@ -188,7 +189,7 @@ def monitor(target: object) -> MonitorRef:
     try:
         proc = resolve(target, system=True)
     except ServerNotRunningError:  # a name nobody holds
-        assert isinstance(target, str)
+        assert isinstance(target, (str, Via))
         mref: MonitorRef = MonitorRef._create(watcher, target, active=False)
         deliver(watcher, Down(mref, target, "noproc"))
         return mref
@@ -247,7 +248,7 @@ def _link_failed(me: Process, target: object) -> None:
     """OTP: linking to a process that does not exist is an exit signal ``noproc``; a caller that
     does not trap exits gets it as an error instead (the handler may catch it)."""
     if me.trap_exit:
-        assert isinstance(target, (ProcessRef, str))
+        assert isinstance(target, (ProcessRef, str, Via))
         deliver(me, Exit(target, "noproc"))
         return
     raise ServerNotRunningError(target, "noproc")

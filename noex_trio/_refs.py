@@ -8,8 +8,11 @@
 - ``stop``: a `StopRequest` queued behind earlier messages; `Process.kill` stops a process
   from outside (its host does that), overtaking the mailbox.
 
-`GenServerRef` is the handle of a GenServer and carries these operations; `SupervisorRef` and
-`EventBusRef` are handles of library processes, used with their own facades.
+`GenServerRef` is the handle of a GenServer and carries these operations; `SupervisorRef`,
+`EventBusRef` and `RegistryRef` are handles of library processes, used with their own facades.
+
+A target is a ref, a name in the runtime's registry (the hot path: checked first), or a `Via`
+(a key in another registry, resolved when used; `via_registry` finds its registry).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from ._mailbox import Caller, CastItem, StopRequest, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef
 from ._results import ExitReason
 from ._safe_format import safe_repr
+from ._via import Via
+
+if TYPE_CHECKING:
+    from ._registry import RegistryInstance
 
 CallT = TypeVar("CallT", contravariant=True)
 CastT = TypeVar("CastT", contravariant=True)
@@ -100,6 +107,22 @@ class EventBusRef(ProcessRef):
     __slots__ = ()
 
 
+@final
+class RegistryRef(ProcessRef):
+    """A handle to a registry process, returned by ``Registry.start``.
+
+    The process owns a `RegistryInstance` (``Registry.lookup_registry(ref)``) for as long as it
+    runs; a ``Via(name, key)`` finds it by the process's name. ``await ref.stop()`` stops it
+    (its registry is closed: every entry dropped, every later call refused).
+    """
+
+    __slots__ = ()
+
+    async def stop(self, reason: ExitReason = "normal") -> None:
+        """Same as ``Registry.stop(self, reason)``."""
+        await stop(self, reason, system=True)
+
+
 AnyRef = GenServerRef[Any, Any, Any]
 
 
@@ -132,32 +155,86 @@ class SendAfterTarget(Protocol[P]):
 
 
 def resolve(target: object, *, system: bool = False) -> Process:
-    """The record of a ref or registered name (live or dead).
+    """The record of a ref, a registered name or a `Via` (live or dead).
 
     Raises:
-        ServerNotRunningError: an unknown name (reason ``"noproc"``).
-        TypeError: not a ref or name; or, unless `system`, a ref of a library process.
+        ServerNotRunningError: an unknown name, or a `Via` whose key (or registry process) is
+            not there (reason ``"noproc"``).
+        TypeError: not a ref, name or `Via`; or, unless `system`, a ref of a library process.
     """
-    if isinstance(target, ProcessRef):
-        if not system and type(target) is not GenServerRef:
-            raise TypeError(
-                f"{safe_repr(target)} is not a GenServer; use the functions of its own facade "
-                "(Supervisor.*, EventBus.*)"
-            )
-        return target._proc
-    if isinstance(target, str):
+    if type(target) is str and target:  # the hot path: a name in the runtime's registry
+        found = current_kernel().registry._noex_whereis(target)
+    elif isinstance(target, ProcessRef):
+        found = target
+    elif isinstance(target, Via):
+        found = via_whereis(target)
+    elif isinstance(target, str):
         if not target:
             raise checks.value_error("target", "a ref or a non-empty registered name", target)
-        found = current_kernel().registry.whereis(target)
-        if found is None:
-            raise ServerNotRunningError(target)
-        if not system and type(found) is not GenServerRef:
-            raise TypeError(
-                f"{safe_repr(found)} is not a GenServer; use the functions of its own facade "
-                "(Supervisor.*, EventBus.*)"
-            )
-        return found._proc
-    raise checks.type_error("target", "a GenServerRef or a registered name", target)
+        found = current_kernel().registry._noex_whereis(str.__str__(target))
+    else:
+        raise checks.type_error("target", "a GenServerRef or a registered name", target)
+    if found is None:
+        raise ServerNotRunningError(target)
+    if not system and type(found) is not GenServerRef:
+        facade = "Registry.*" if type(found) is RegistryRef else "Supervisor.*, EventBus.*"
+        raise TypeError(
+            f"{safe_repr(found)} is not a GenServer; use the functions of its own facade ({facade})"
+        )
+    return found._proc
+
+
+def whereis(target: str | Via) -> ProcessRef | None:
+    """The process a name or a `Via` stands for now, or None (``GenServer.is_running``)."""
+    if isinstance(target, Via):
+        return via_whereis(target)
+    return current_kernel().registry.whereis(target)
+
+
+def via_whereis(via: Via) -> ProcessRef | None:
+    """The process under the key of `via`, or None (free key, registry gone or closed)."""
+    registry = via_registry(via)
+    return None if registry is None else registry._noex_via_whereis(via.key)
+
+
+def via_registry(via: Via) -> RegistryInstance | None:
+    """The registry of `via`: the `RegistryInstance` it holds, or that of the registry process
+    it names (None if that name is free or its process has exited).
+
+    Raises:
+        TypeError: the name is held by a process that is not a registry process, or by one
+            whose registry has duplicate keys.
+    """
+    registry = via.registry
+    if not isinstance(registry, str):
+        return registry  # (checked when the Via was made: a RegistryInstance, unique keys)
+    found = current_kernel().registry._noex_whereis(registry)
+    if found is None:
+        return None
+    instance = registry_of(found._proc, registry, "the registry of a Via")
+    if instance is not None and instance.keys != "unique":
+        raise TypeError(
+            f"Via needs a registry with unique keys, but registry {registry!r} has duplicate "
+            "keys (a key there names no single process)"
+        )
+    return instance
+
+
+def registry_of(proc: Process, target: object, what: str) -> RegistryInstance | None:
+    """The registry owned by the registry process `proc` (None once it has exited).
+
+    Raises:
+        TypeError: `proc` is not a registry process (`target` is how it was named).
+    """
+    if type(proc.ref) is not RegistryRef:
+        raise TypeError(
+            f"expected {what} to be a RegistryRef or the name of a registry process, got "
+            f"{safe_repr(target)} ({safe_repr(proc.ref)})"
+        )
+    if proc.status == DEAD:
+        return None
+    registry: RegistryInstance = proc.behaviour.registry
+    return registry
 
 
 async def call(

@@ -27,16 +27,17 @@ from ._exceptions import InitializationError
 from ._outcome import crash_reason, find_fatal, is_cancellation
 from ._process import NOT_KILLED, Host, Process, ProcessRef
 from ._refs import GenServerRef, check_timeout
-from ._registry import check_name
+from ._registry import name_entry
 from ._results import Ignore, Started
 from ._safe_format import safe_repr
+from ._via import Via
 
 
 async def start_process(
     behaviour: object,
     args: tuple[Any, ...],
     *,
-    name: str | None,
+    name: str | Via | None,
     init_timeout: float,
     mailbox_size: float,
     trap_exit: bool,
@@ -52,6 +53,7 @@ async def start_process(
         InitializationError: ``init`` raised (as ``__cause__``), timed out, or the process was
             stopped while starting.
         AlreadyRegisteredError: `name` is taken (``init`` never ran).
+        ServerNotRunningError: `name` is a `Via` to a registry process that is not running.
         TypeError, ValueError: bad arguments (nothing was started).
         KeyboardInterrupt, SystemExit: raised by ``init`` (the runtime ends with it too).
     """
@@ -61,16 +63,15 @@ async def start_process(
             _actor.check_behaviour(behaviour)  # raises with the list of missing callbacks
         behaviour = behaviour()
     _actor.check_behaviour(behaviour)
-    if name is not None:
-        check_name(name)
+    entry = None if name is None else name_entry(kernel, name)  # where the name goes
     init_timeout = check_timeout(init_timeout, "init_timeout")
     if mailbox_size != math.inf or type(mailbox_size) is not float:  # (the default: no check)
         mailbox_size = checks.count(mailbox_size, "mailbox_size", minimum=1, inf=True)
     if trap_exit is not False:
         trap_exit = checks.boolean(trap_exit, "trap_exit")
     host = host_var.get() or kernel.host()
-    if name is not None:
-        label = name
+    if entry is not None:
+        label = entry.label
     elif label is None:
         label = type(behaviour).__name__
     proc = Process(
@@ -83,8 +84,8 @@ async def start_process(
         ref_class=ref_class,
     )
     ref = proc.ref  # held from now on: every event and error of this start shows this object
-    if name is not None:
-        kernel.registry.register(name, ref)  # before init, atomically (OTP)
+    if entry is not None:
+        entry.registry.register(entry.key, ref)  # before init, atomically (OTP)
     if await spawn(host, proc, args, init_timeout):
         return ref
     return None

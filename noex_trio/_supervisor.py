@@ -45,6 +45,7 @@ from ._supervisor_server import (
     running_server,
     server_of,
 )
+from ._via import Via
 
 if TYPE_CHECKING:
     from ._gen_server import InitTakes, InitTakesOrIgnores
@@ -79,7 +80,7 @@ class Supervisor:
         strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5.0,
-        name: str | None = None,
+        name: str | Via | None = None,
         child_template: ChildSpec | None = None,
         auto_shutdown: AutoShutdown = "never",
         max_children: float = math.inf,
@@ -98,7 +99,8 @@ class Supervisor:
             max_restarts: restarts tolerated within `max_seconds`; one more and the supervisor
                 gives up (Elixir's default 3 in 5 s; Erlang's is 1 in 5 s).
             max_seconds: the length of the sliding window, in seconds (``math.inf``: ever).
-            name: register the supervisor under this name (it moves with restarts).
+            name: register the supervisor under this name, a str or a `Via` (it moves with
+                restarts).
             child_template: ``simple_one_for_one`` only: the spec every child is started from;
                 its ``start`` receives the ``start_child`` arguments; its ``id`` is not used.
             auto_shutdown: ``"never"``, ``"any_significant"`` (stop when a significant child
@@ -159,7 +161,7 @@ class Supervisor:
         strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5.0,
-        name: str | None = None,
+        name: str | Via | None = None,
         child_template: ChildSpec | None = None,
         auto_shutdown: AutoShutdown = "never",
         max_children: float = math.inf,
@@ -202,7 +204,7 @@ class Supervisor:
                 max_children=max_children,
             )
 
-        child_id = id if id is not None else name if name is not None else "Supervisor"
+        child_id = id if id is not None else name if isinstance(name, str) else "Supervisor"
         return ChildSpec(
             child_id,
             start_supervisor,
@@ -424,7 +426,7 @@ def _new_server(
     strategy: object,
     max_restarts: object,
     max_seconds: object,
-    name: str | None,
+    name: str | Via | None,
     child_template: object,
     auto_shutdown: object,
     max_children: object,
@@ -489,7 +491,7 @@ def _check_auto_shutdown(auto_shutdown: object) -> AutoShutdown:
 
 
 def _check_template(
-    strategy: Strategy, template: object, specs: list[ChildSpec], name: str | None
+    strategy: Strategy, template: object, specs: list[ChildSpec], name: str | Via | None
 ) -> ChildSpec | None:
     if strategy != "simple_one_for_one":
         if template is not None:

@@ -460,7 +460,7 @@ class SupervisorServer:
         proc = self._proc
         return proc is None or proc.status > RUNNING or proc.kernel.closing
 
-    def _from_parent(self, sender: ProcessRef | str | None) -> bool:
+    def _from_parent(self, sender: object) -> bool:
         """Is an exit signal from `sender` one from this supervisor's parent?
 
         The parent of a child supervisor is its own supervisor; a supervisor started outside

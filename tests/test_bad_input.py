@@ -50,7 +50,7 @@ CASES: list[tuple[str, Callable[[Runtime, Any, Any], Any], type[Exception], str]
     ("start empty name", lambda rt, r, s: GenServer.start(Counter, name=""), ValueError,
      r"^expected name to be a non-empty str, got ''$"),
     ("start int name", lambda rt, r, s: GenServer.start(Counter, name=5), TypeError,
-     r"^expected name to be a non-empty str, got 5$"),
+     r"^expected name to be a non-empty str or a Via, got 5$"),
     ("start NaN init_timeout", lambda rt, r, s: GenServer.start(Counter, init_timeout=math.nan),
      ValueError, r"^expected init_timeout to be a number of seconds > 0 or math.inf, got nan$"),
     ("start negative init_timeout", lambda rt, r, s: GenServer.start(Counter, init_timeout=-1),
@@ -115,8 +115,9 @@ CASES: list[tuple[str, Callable[[Runtime, Any, Any], Any], type[Exception], str]
      r"^expected keys to be 'unique' or 'duplicate', got 'many'$"),
     ("match int pattern", lambda rt, r, s: Registry.create(keys="duplicate").match(3),
      TypeError, r"^expected pattern to be a non-empty str, got 3$"),
-    ("dispatch empty key", lambda rt, r, s: Registry.create(keys="duplicate").dispatch("", 1),
-     ValueError, r"^expected key to be a non-empty str, got ''$"),
+    ("dispatch unhashable key",
+     lambda rt, r, s: Registry.create(keys="duplicate").dispatch([], 1),
+     TypeError, r"^expected key to be a hashable value, got \[\]$"),
     # -- Supervisor --
     ("unknown strategy", lambda rt, r, s: Supervisor.start(strategy="x"),
      InvalidChildSpecError, r"^expected strategy to be 'one_for_one', 'one_for_all', "

@@ -37,12 +37,13 @@ def test_guide_shows_only_tested_code(guide: Path) -> None:
     assert new == text
 
 
-def test_every_region_of_the_registry_example_is_in_the_guide() -> None:
-    source = (ROOT / "examples" / "registry.py").read_text("utf-8")
+@pytest.mark.parametrize("example", ["registry", "registry_services"])
+def test_every_region_of_the_registry_examples_is_in_the_guide(example: str) -> None:
+    source = (ROOT / "examples" / f"{example}.py").read_text("utf-8")
     regions = set(re.findall(r"# --8<-- \[start:([\w-]+)\]", source))
     included = set(
         re.findall(
-            r"<!-- include: examples/registry\.py:([\w-]+) -->", REGISTRY_GUIDE.read_text("utf-8")
+            rf"<!-- include: examples/{example}\.py:([\w-]+) -->", REGISTRY_GUIDE.read_text("utf-8")
         )
     )
     assert regions == included

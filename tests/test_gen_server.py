@@ -311,7 +311,7 @@ async def test_start_with_a_taken_name_does_not_run_init(rt: Runtime) -> None:
         ),
         ({"init_timeout": None}, TypeError, r"^expected init_timeout to be a number"),
         ({"name": ""}, ValueError, r"^expected name to be a non-empty str, got ''$"),
-        ({"name": 42}, TypeError, r"^expected name to be a non-empty str, got 42$"),
+        ({"name": 42}, TypeError, r"^expected name to be a non-empty str or a Via, got 42$"),
         ({"trap_exit": 1}, TypeError, r"^expected trap_exit to be a bool, got 1$"),
     ],
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, assert_type
 
-from noex_trio import GenServer, GenServerRef, ProcessRef, Registry
+from noex_trio import GenServer, GenServerRef, ProcessRef, Registry, Via
 
 
 class Counter(GenServer[int, str, int, int]):
@@ -36,6 +36,11 @@ async def accepted(counter: GenServerRef[str, int, int], other: ProcessRef) -> N
     GenServer.send_after(counter, 5, delay=0.5)
     GenServer.send_after("counter", "anything", 0.5)
     assert_type(await GenServer.call(other, "anything"), Any)
+    via = Via("sessions", ("user", 42))  # a name in another registry: untyped too
+    assert_type(await GenServer.call(via, "anything"), Any)
+    GenServer.cast(via, "anything")
+    GenServer.send_after(via, "anything", 1.0)
+    await GenServer.start(Counter, name=via)
     assert_type(await counter.call("get"), int)
 
 
