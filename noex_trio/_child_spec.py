@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import attrs
 
@@ -11,7 +11,18 @@ from . import _checks as checks
 from ._exceptions import InvalidChildSpecError
 
 if TYPE_CHECKING:
+    # A default for the type parameter (PEP 696), so that a bare ``ChildSpec`` means
+    # ``ChildSpec[ProcessRef | None]``; `typing.TypeVar` takes ``default=`` from Python 3.13 on.
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
     from ._process import ProcessRef
+
+    #: What the child's ``start`` returns: its ref, or None if it does not start (``Ignore``).
+    RefT = TypeVarWithDefault(
+        "RefT", bound=ProcessRef | None, default=ProcessRef | None, covariant=True
+    )
+else:
+    RefT = TypeVar("RefT", covariant=True)
 
 Restart = Literal["permanent", "transient", "temporary"]
 Shutdown = float | Literal["brutal_kill"]
@@ -51,8 +62,13 @@ def _significant(value: bool) -> bool:
 
 
 @attrs.frozen
-class ChildSpec:
+class ChildSpec(Generic[RefT]):
     """How a supervisor runs one child.
+
+    Generic in the ref its ``start`` returns: ``ChildSpec[GenServerRef[str, int, int]]`` makes
+    ``Supervisor.start_child`` return that ref type. A bare ``ChildSpec`` is
+    ``ChildSpec[ProcessRef | None]`` (any child); the type is inferred from `start` when you
+    build one.
 
     Args:
         id: unique among the supervisor's children.
@@ -77,7 +93,7 @@ class ChildSpec:
     """
 
     id: str = attrs.field(converter=_child_id)
-    start: Callable[..., Awaitable[ProcessRef | None]] = attrs.field(validator=_check_start)
+    start: Callable[..., Awaitable[RefT]] = attrs.field(validator=_check_start)
     restart: Restart = attrs.field(default="permanent", converter=_restart, kw_only=True)
     shutdown: Shutdown = attrs.field(default=5.0, converter=check_shutdown, kw_only=True)
     significant: bool = attrs.field(default=False, converter=_significant, kw_only=True)

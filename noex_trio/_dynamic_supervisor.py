@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 C = TypeVar("C")
 K = TypeVar("K")
 R = TypeVar("R")
+RefT = TypeVar("RefT", bound=ProcessRef | None)
 
 
 @attrs.frozen
@@ -183,7 +184,7 @@ class DynamicSupervisor:
 
     @overload
     @staticmethod
-    async def start_child(sup: SupervisorRef | str, spec: ChildSpec, /) -> ProcessRef | None: ...
+    async def start_child(sup: SupervisorRef | str, spec: ChildSpec[RefT], /) -> RefT: ...
     @overload
     @staticmethod
     async def start_child(

@@ -10,8 +10,21 @@ from __future__ import annotations
 
 import logging
 import math
+import types
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, Union, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    TypeVarTuple,
+    Union,
+    overload,
+)
 
 import trio
 
@@ -34,11 +47,20 @@ from ._links import (
 from ._mailbox import Caller
 from ._process import ProcessRef, process_of
 from ._refs import GenServerRef, call, cast, current_caller, stop, whereis
-from ._results import Continue, ExitReason, LifecycleEvent, NoReply, Reply, Stop
+from ._results import Continue, ExitReason, Ignore, LifecycleEvent, NoReply, Reply, Stop
 from ._safe_format import safe_repr
 from ._spawn import start_process
 from ._timers import TimerRef, cancel_timer, send_after
 from ._via import Via
+
+if TYPE_CHECKING:
+    # A default for a type parameter (PEP 696; `typing.TypeVar` takes it from Python 3.13 on).
+    from typing_extensions import TypeVar as TypeVarWithDefault
+
+    from ._refs import CallTarget, CastTarget, SendAfterTarget
+
+    #: The reply of a call whose target does not type it (a name): Any, not Never.
+    AnyReply = TypeVarWithDefault("AnyReply", default=Any)
 
 logger = logging.getLogger("noex_trio")
 
@@ -57,6 +79,97 @@ CallResult = tuple[R, S] | Reply[R, S] | NoReply[S] | Stop[S]
 #: What ``handle_cast``, ``handle_info`` and ``handle_continue`` may return (a plain value is
 #: the new state).
 CastResult: TypeAlias = Union[S, NoReply[S], Continue[S], Stop[S]]  # noqa: UP007
+#: What ``init`` may return, besides `Ignore`: the first state, or `Continue` with it.
+InitResult: TypeAlias = Union[S, Continue[S]]  # noqa: UP007
+
+# --- typing `start` and `child_spec` ---------------------------------------------------------
+# A behaviour is read through a Protocol: its ``init``'s parameters (`Ts`, so the init arguments
+# are checked), its state type `S` and its ref type (from the ``_noex_state``/``_noex_ref`` that
+# `GenServer` declares for type checkers only). `S` is pinned by ``_noex_state`` (invariant), so
+# an ``init`` declared to return ``State | Ignore`` does not fit `InitTakes` and falls to
+# `InitTakesOrIgnores`, whose start returns ``ref | None``.
+
+Ts = TypeVarTuple("Ts")
+P = ParamSpec("P")
+RefT = TypeVar("RefT", bound=ProcessRef | None)
+Ref_co = TypeVar("Ref_co", bound=ProcessRef | None, covariant=True)
+
+
+class InitTakes(Protocol[*Ts, S, Ref_co]):
+    """A GenServer subclass whose ``init`` takes `Ts` and never returns `Ignore`."""
+
+    def init(self, *args: *Ts) -> InitResult[S] | Awaitable[InitResult[S]]: ...
+    def _noex_state(self, state: S, /) -> S: ...
+    def _noex_ref(self) -> Ref_co: ...
+
+
+class InitTakesOrIgnores(Protocol[*Ts, S, Ref_co]):
+    """A GenServer subclass whose ``init`` takes `Ts` and may return `Ignore`."""
+
+    def init(self, *args: *Ts) -> InitResult[S] | Ignore | Awaitable[InitResult[S] | Ignore]: ...
+    def _noex_state(self, state: S, /) -> S: ...
+    def _noex_ref(self) -> Ref_co: ...
+
+
+class AnyInitTakes(Protocol[*Ts]):
+    """Any behaviour (not necessarily a GenServer subclass) whose ``init`` takes `Ts`."""
+
+    def init(self, *args: *Ts) -> object: ...
+
+
+class ChildSpecOf(Protocol[*Ts, Ref_co]):
+    """``Worker.child_spec``: takes ``Worker.init``'s arguments, makes a ``ChildSpec[ref]``."""
+
+    @overload
+    def __call__(  # a simple_one_for_one template: init's arguments come from start_child
+        self,
+        *,
+        id: str | None = None,
+        name: str | Via | None = None,
+        restart: Restart = "permanent",
+        shutdown: Shutdown = 5.0,
+        significant: bool = False,
+        init_timeout: float = 5.0,
+        mailbox_size: float = math.inf,
+        trap_exit: bool = False,
+    ) -> ChildSpec[Ref_co]: ...
+    @overload
+    def __call__(
+        self,
+        *args: *Ts,
+        id: str | None = None,
+        name: str | Via | None = None,
+        restart: Restart = "permanent",
+        shutdown: Shutdown = 5.0,
+        significant: bool = False,
+        init_timeout: float = 5.0,
+        mailbox_size: float = math.inf,
+        trap_exit: bool = False,
+    ) -> ChildSpec[Ref_co]: ...
+
+
+class _ChildSpecMethod:
+    """What ``GenServer.child_spec`` is: a classmethod, typed by the class it is read from."""
+
+    __slots__ = ("__func__",)
+
+    def __init__(self, func: Callable[..., ChildSpec[Any]]) -> None:
+        self.__func__ = func
+
+    @overload
+    def __get__(
+        self, instance: object, owner: type[InitTakes[*Ts, S, RefT]]
+    ) -> ChildSpecOf[*Ts, RefT]: ...
+    @overload
+    def __get__(
+        self, instance: object, owner: type[InitTakesOrIgnores[*Ts, S, RefT]]
+    ) -> ChildSpecOf[*Ts, RefT | None]: ...
+    @overload
+    def __get__(  # GenServer itself, or a subclass whose init does not fit its state type
+        self, instance: object, owner: type[object]
+    ) -> ChildSpecOf[*tuple[Any, ...], GenServerRef[Any, Any, Any]]: ...
+    def __get__(self, instance: object, owner: type[object]) -> Any:
+        return types.MethodType(self.__func__, owner)
 
 
 class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
@@ -108,6 +221,15 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     #: ``terminate`` runs. False (the default): no nursery, nothing paid.
     owns_tasks: ClassVar[bool] = False
 
+    if TYPE_CHECKING:
+        # For type checkers only; nothing of this exists at run time (a behaviour without an
+        # ``init`` is refused by `start`). ``init`` has no fixed signature: each behaviour
+        # declares its own, and `start` checks its arguments against it. The other two are how
+        # `start` and `child_spec` read a subclass's type arguments (through `InitTakes`).
+        def init(self, *args: Any, **kwargs: Any) -> Any: ...
+        def _noex_state(self, state: StateT, /) -> StateT: ...
+        def _noex_ref(self) -> GenServerRef[CallT, CastT, ReplyT]: ...
+
     # -- default callbacks --
 
     def handle_call(
@@ -143,40 +265,44 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
 
     # -- facade --
 
+    # A class is read as the zero-argument callable that builds the behaviour: a callable
+    # parameter is inferred after the others, so `Ts` comes from the init arguments given and a
+    # mismatch is reported as an error on the behaviour (not "cannot infer").
     @overload
     @staticmethod
-    async def start(
-        behaviour: type[GenServer[Any, C, K, R]],
-        *args: Any,
+    async def start(  # type: ignore[overload-overlap]  # (with 3, for other behaviours)
+        behaviour: Callable[[], InitTakes[*Ts, S, RefT]] | InitTakes[*Ts, S, RefT],
+        *args: *Ts,
         name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
         link: bool = False,
-    ) -> GenServerRef[C, K, R]: ...
+    ) -> RefT: ...
     @overload
     @staticmethod
-    async def start(
-        behaviour: GenServer[Any, C, K, R],
-        *args: Any,
+    async def start(  # type: ignore[overload-overlap]
+        behaviour: Callable[[], InitTakesOrIgnores[*Ts, S, RefT]]
+        | InitTakesOrIgnores[*Ts, S, RefT],
+        *args: *Ts,
         name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
         link: bool = False,
-    ) -> GenServerRef[C, K, R]: ...
+    ) -> RefT | None: ...
     @overload
     @staticmethod
-    async def start(
-        behaviour: object,
-        *args: Any,
+    async def start(  # any object with the callbacks: its init arguments are still checked
+        behaviour: Callable[[], AnyInitTakes[*Ts]] | AnyInitTakes[*Ts],
+        *args: *Ts,
         name: str | Via | None = None,
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
         link: bool = False,
     ) -> GenServerRef[Any, Any, Any]: ...
-    @staticmethod
+    @staticmethod  # type: ignore[misc]  # (mypy: its `*args: Any` would not take a `*Ts`)
     async def start(
         behaviour: object,
         *args: Any,
@@ -185,8 +311,12 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
         link: bool = False,
-    ) -> GenServerRef[Any, Any, Any]:
+    ) -> Any:
         """Start a process running `behaviour` and return its ref once ``init`` is done.
+
+        Typed: mypy checks `args` against ``init``'s parameters, and the ref is
+        ``GenServerRef[Call, Cast, Reply]`` of a ``GenServer[State, Call, Cast, Reply]``
+        subclass (``... | None`` if its ``init`` is declared to return `Ignore`).
 
         Args:
             behaviour: a behaviour class (instantiated with no arguments) or object.
@@ -202,6 +332,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
                 ``init`` has succeeded; only inside a process (`NotInProcessError` otherwise).
                 A no-op in a supervisor's child ``start`` function (the supervisor already is
                 linked).
+
+        Returns:
+            The new process's ref, or None if ``init`` returned `Ignore` (nothing runs).
 
         Raises:
             InitializationError: ``init`` raised (as ``__cause__``) or timed out.
@@ -222,57 +355,66 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         )
         if owner is not None and ref is not None:
             link_procs(owner, process_of(ref))
-        return ref  # type: ignore[return-value]
+        return ref
 
-    @overload
-    @staticmethod
-    async def call(target: GenServerRef[C, Any, R], msg: C, timeout: float = 5.0) -> R: ...  # noqa: ASYNC109
-    @overload
-    @staticmethod
-    async def call(target: str | Via | ProcessRef, msg: Any, timeout: float = 5.0) -> Any: ...  # noqa: ASYNC109
-    @staticmethod
-    async def call(target: object, msg: Any, timeout: float = 5.0) -> Any:  # noqa: ASYNC109 (OTP parity)
-        """Send `msg` to ``handle_call`` and wait for the reply.
+    # `call`, `cast` and `send_after` have two definitions: the typed one for type checkers, whose
+    # parameters after `target` are the target's own (`CallTarget`: a `GenServerRef` types the
+    # message and the reply; a name or a plain `ProcessRef` takes anything), and the one that runs.
+    if TYPE_CHECKING:
 
-        Args:
-            target: a ref or a registered name. A `GenServerRef` types `msg` and the reply; a
-                name or a plain `ProcessRef` (a registry lookup, a supervisor's child) is
-                checked when called (`TypeError` if it is not a GenServer).
-            msg: the request.
-            timeout: seconds to wait (``math.inf`` for no limit). It covers waiting for room in
-                a bounded mailbox too.
+        @staticmethod
+        async def call(
+            target: CallTarget[P, AnyReply] | str | Via, *args: P.args, **kwargs: P.kwargs
+        ) -> AnyReply:
+            """``call(target, msg, timeout=5.0)``, typed by the target; see below."""
 
-        Raises:
-            CallTimeoutError: no reply in time. The request stays queued and may still be
-                handled; its late reply is dropped. The server is never disturbed.
-            ServerNotRunningError: the target is not running, or stopped before answering.
-            CallToSelfError: a process called itself.
-            Exception: whatever ``handle_call`` raised (the server crashed on it).
+    else:
 
-        If the caller is cancelled after the request was queued, the server still handles it
-        and the reply is dropped.
-        """
-        return await call(target, msg, timeout)
+        @staticmethod
+        async def call(target, msg, timeout=5.0):  # noqa: ASYNC109 (OTP parity)
+            """Send `msg` to ``handle_call`` and wait for the reply.
 
-    @overload
-    @staticmethod
-    def cast(target: GenServerRef[Any, K, Any], msg: K) -> None: ...
-    @overload
-    @staticmethod
-    def cast(target: str | Via | ProcessRef, msg: Any) -> None: ...
-    @staticmethod
-    def cast(target: object, msg: Any) -> None:
-        """Queue `msg` for ``handle_cast`` and return at once (sync, fire-and-forget).
+            Args:
+                target: a ref or a registered name. A `GenServerRef` types `msg` and the reply; a
+                    name or a plain `ProcessRef` (a registry lookup, a supervisor's child) is
+                    checked when called (`TypeError` if it is not a GenServer).
+                msg: the request.
+                timeout: seconds to wait (``math.inf`` for no limit). It covers waiting for room in
+                    a bounded mailbox too.
 
-        Args:
-            target: a ref or a registered name.
-            msg: the message.
+            Raises:
+                CallTimeoutError: no reply in time. The request stays queued and may still be
+                    handled; its late reply is dropped. The server is never disturbed.
+                ServerNotRunningError: the target is not running, or stopped before answering.
+                CallToSelfError: a process called itself.
+                Exception: whatever ``handle_call`` raised (the server crashed on it).
 
-        Raises:
-            ServerNotRunningError: the target is not running (or the name is unknown).
-            MailboxFullError: the target's bounded mailbox is full.
-        """
-        cast(target, msg)
+            If the caller is cancelled after the request was queued, the server still handles it
+            and the reply is dropped.
+            """
+            return await call(target, msg, timeout)
+
+    if TYPE_CHECKING:
+
+        @staticmethod
+        def cast(target: CastTarget[P] | str | Via, *args: P.args, **kwargs: P.kwargs) -> None:
+            """``cast(target, msg)``, typed by the target; see below."""
+
+    else:
+
+        @staticmethod
+        def cast(target, msg):
+            """Queue `msg` for ``handle_cast`` and return at once (sync, fire-and-forget).
+
+            Args:
+                target: a ref or a registered name.
+                msg: the message.
+
+            Raises:
+                ServerNotRunningError: the target is not running (or the name is unknown).
+                MailboxFullError: the target's bounded mailbox is full.
+            """
+            cast(target, msg)
 
     @staticmethod
     async def stop(target: object, reason: ExitReason = "normal") -> None:
@@ -369,13 +511,23 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
             raise checks.type_error("target", "a GenServerRef or a registered name", target)
         return target.is_running()
 
-    @staticmethod
-    def send_after(target: object, msg: Any, delay: float) -> TimerRef:
-        """Cast `msg` to `target` after `delay` seconds (a name is resolved now).
+    if TYPE_CHECKING:
 
-        The timer belongs to the target: if it exits first, the timer is cancelled.
-        """
-        return send_after(target, msg, delay)
+        @staticmethod
+        def send_after(
+            target: SendAfterTarget[P] | str | Via, *args: P.args, **kwargs: P.kwargs
+        ) -> TimerRef:
+            """``send_after(target, msg, delay)``, typed by the target; see below."""
+
+    else:
+
+        @staticmethod
+        def send_after(target, msg, delay):
+            """Cast `msg` to `target` after `delay` seconds (a name is resolved now).
+
+            The timer belongs to the target: if it exits first, the timer is cancelled.
+            """
+            return send_after(target, msg, delay)
 
     @staticmethod
     def cancel_timer(timer: TimerRef) -> bool:
@@ -391,16 +543,34 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         """
         return current_caller()
 
+    @overload
     @staticmethod
-    def self() -> GenServerRef[Any, Any, Any]:
+    def self() -> GenServerRef[Any, Any, Any]: ...
+    @overload
+    @staticmethod
+    def self(expected: type[GenServer[Any, C, K, R]]) -> GenServerRef[C, K, R]: ...
+    @staticmethod
+    def self(expected: type[Any] | None = None) -> GenServerRef[Any, Any, Any]:
         """Inside a process: its own ref (OTP ``self()``).
+
+        ``GenServer.self(Counter)`` is the same ref typed as Counter's
+        (``GenServerRef[Call, Cast, Reply]`` of a ``GenServer[State, Call, Cast, Reply]``), after
+        checking that the calling process runs a ``Counter``; ``GenServer.self()`` is untyped.
 
         Raises:
             NotInProcessError: called outside a process.
+            TypeError: `expected` is not a class, or the process does not run one.
         """
+        if expected is not None:
+            checks.instance(expected, "expected", type, expected="a behaviour class")
         proc = current_process()
         if proc is None:
             raise NotInProcessError("GenServer.self()")
+        if expected is not None and not isinstance(proc.behaviour, expected):
+            raise TypeError(
+                f"the calling process {proc.ref!r} runs {type(proc.behaviour).__name__}, "
+                f"expected {expected.__name__}"
+            )
         return proc.ref  # type: ignore[return-value]
 
     @staticmethod
@@ -487,9 +657,9 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         """Same as ``current_runtime().on_lifecycle_event(handler)``."""
         return current_runtime().on_lifecycle_event(handler)
 
-    @classmethod
+    @_ChildSpecMethod  # a classmethod, typed by the class: ``Counter.child_spec(0)``
     def child_spec(
-        cls,
+        cls: type[Any],
         *args: Any,
         id: str | None = None,
         name: str | Via | None = None,
@@ -499,19 +669,24 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         init_timeout: float = 5.0,
         mailbox_size: float = math.inf,
         trap_exit: bool = False,
-    ) -> ChildSpec:
+    ) -> ChildSpec[Any]:
         """A `ChildSpec` that starts this behaviour with `args` (Elixir's ``child_spec/1``).
 
         ``children=[Counter.child_spec(0, id="counter")]``; `id` defaults to the class name.
         As the ``child_template`` of a ``simple_one_for_one`` supervisor, the arguments of
         ``Supervisor.start_child(sup, *extra)`` are appended: ``init(*args, *extra)`` (OTP).
+
+        Typed: mypy checks `args` against ``init``'s parameters (all of them, or none for a
+        template), and the spec is a ``ChildSpec[GenServerRef[Call, Cast, Reply]]`` (``... |
+        None`` if ``init`` is declared to return `Ignore`), so ``Supervisor.start_child``
+        returns a typed ref.
         """
         if cls is GenServer:
             raise InvalidChildSpecError("child_spec must be called on a GenServer subclass")
 
-        async def start_child(*extra: Any) -> ProcessRef:
+        async def start_child(*extra: Any) -> ProcessRef | None:
             # None when init returned Ignore: the supervisor keeps the child as not running.
-            return await start_process(  # type: ignore[return-value]
+            return await start_process(
                 cls,
                 (*args, *extra),
                 name=name,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import trio
@@ -340,6 +340,14 @@ class ProcessRef(metaclass=NoPublicConstructor):
 
     def __init__(self, proc: Process) -> None:
         self._proc = proc
+
+    if TYPE_CHECKING:
+        # Typing only: the shapes of ``GenServer.call``/``cast``/``send_after`` for a ref whose
+        # messages are not known (any message goes; checked when sent). `GenServerRef` narrows
+        # them to its own types; see `_refs.CallTarget`.
+        def _noex_call(self, msg: Any, timeout: float = 5.0) -> Coroutine[Any, Any, Any]: ...
+        def _noex_cast(self, msg: Any) -> None: ...
+        def _noex_send_after(self, msg: Any, delay: float) -> None: ...
 
     @property
     def id(self) -> int:

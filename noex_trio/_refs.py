@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, final
 
 import trio
 
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 CallT = TypeVar("CallT", contravariant=True)
 CastT = TypeVar("CastT", contravariant=True)
 ReplyT = TypeVar("ReplyT", covariant=True)
+P = ParamSpec("P")
+R_co = TypeVar("R_co", covariant=True)
 
 
 @final
@@ -55,6 +57,12 @@ class GenServerRef(ProcessRef, Generic[CallT, CastT, ReplyT]):
     """
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+        # Typing only (see `CallTarget`): the facade's message takes this ref's types.
+        def _noex_call(self, msg: CallT, timeout: float = 5.0) -> Coroutine[Any, Any, ReplyT]: ...
+        def _noex_cast(self, msg: CastT) -> None: ...
+        def _noex_send_after(self, msg: CastT, delay: float) -> None: ...
 
     def call(self, message: CallT, timeout: float = 5.0) -> Coroutine[Any, Any, ReplyT]:
         """Same as ``await GenServer.call(self, message, timeout)``.
@@ -116,6 +124,31 @@ class RegistryRef(ProcessRef):
 
 
 AnyRef = GenServerRef[Any, Any, Any]
+
+
+# --- typing the facade ------------------------------------------------------------------------
+# ``GenServer.call(target, msg)`` takes its parameters from the target: ``P`` is read from the
+# target's ``_noex_call`` (typed by a `GenServerRef`, ``Any`` for a plain `ProcessRef`), never
+# inferred from `msg`. So a wrong message is mypy's plain "Argument 2 ... has incompatible type"
+# rather than "Cannot infer type argument", and no overload for untyped refs can swallow it.
+
+
+class CallTarget(Protocol[P, R_co]):
+    """A ref that ``GenServer.call`` accepts: ``P`` its call parameters, ``R_co`` its reply."""
+
+    def _noex_call(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]: ...
+
+
+class CastTarget(Protocol[P]):
+    """A ref that ``GenServer.cast`` accepts: ``P`` its cast parameters."""
+
+    def _noex_cast(self, *args: P.args, **kwargs: P.kwargs) -> None: ...
+
+
+class SendAfterTarget(Protocol[P]):
+    """A ref that ``GenServer.send_after`` accepts: ``P`` its parameters (message, delay)."""
+
+    def _noex_send_after(self, *args: P.args, **kwargs: P.kwargs) -> None: ...
 
 
 # --- client side ------------------------------------------------------------------------------

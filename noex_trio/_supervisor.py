@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast, overload
+
+import trio
 
 from . import _checks as checks
 from ._child_spec import ChildInfo, ChildSpec, Restart, Shutdown
@@ -23,7 +25,7 @@ from ._exceptions import (
     InvalidChildSpecError,
     MissingChildTemplateError,
 )
-from ._process import ProcessRef
+from ._process import Process, ProcessRef, process_of
 from ._refs import SupervisorRef, stop
 from ._restart_intensity import RestartIntensity, check_intensity
 from ._results import ExitReason
@@ -44,6 +46,13 @@ from ._supervisor_server import (
     server_of,
 )
 from ._via import Via
+
+if TYPE_CHECKING:
+    from ._gen_server import InitTakes, InitTakesOrIgnores
+
+RefT = TypeVar("RefT", bound=ProcessRef | None)
+S = TypeVar("S")
+Ts = TypeVarTuple("Ts")
 
 
 class Supervisor:
@@ -159,7 +168,7 @@ class Supervisor:
         restart: Restart = "permanent",
         shutdown: Shutdown = math.inf,
         significant: bool = False,
-    ) -> ChildSpec:
+    ) -> ChildSpec[SupervisorRef]:
         """A `ChildSpec` that starts a supervisor as a child of another one (a subtree).
 
         Takes the options of `start` plus the child options. `id` defaults to `name`, else
@@ -204,8 +213,14 @@ class Supervisor:
             significant=significant,
         )
 
+    @overload
     @staticmethod
-    async def start_child(sup: SupervisorRef | str, *args: Any) -> ProcessRef | None:
+    async def start_child(sup: SupervisorRef | str, spec: ChildSpec[RefT], /) -> RefT: ...
+    @overload
+    @staticmethod
+    async def start_child(sup: SupervisorRef | str, *args: Any) -> ProcessRef | None: ...
+    @staticmethod
+    async def start_child(sup: SupervisorRef | str, *args: Any) -> Any:
         """Start a new child and return its ref.
 
         ``start_child(sup, spec)`` adds `spec` after the existing children;
@@ -216,6 +231,10 @@ class Supervisor:
         Returns None if the child's ``init`` returned `Ignore`: the child is kept as not
         running (``ChildInfo.ref`` None; ``restart_child`` tries again), unless it is
         temporary or a ``simple_one_for_one`` child, which leave no trace (OTP).
+
+        Typed by the spec: ``start_child(sup, Counter.child_spec(0))`` returns Counter's
+        ``GenServerRef[Call, Cast, Reply]`` (a ``ChildSpec[X]`` gives an ``X``; ``X | None``
+        when Counter's ``init`` is declared to return `Ignore`).
 
         Raises:
             Exception: whatever the child's start raised (nothing is added).
@@ -244,7 +263,7 @@ class Supervisor:
                 )
             _check_significant(args[0], server.auto_shutdown)
             message = StartChild(args[0])
-        return cast("ProcessRef | None", await request(proc, message))
+        return await request(proc, message)
 
     @staticmethod
     async def terminate_child(sup: SupervisorRef | str, child_id: str) -> None:
@@ -265,8 +284,25 @@ class Supervisor:
         proc, _ = await running_server(sup, dynamic=False)
         await request(proc, TerminateChild(_check_id(child_id)))
 
+    @overload
     @staticmethod
-    async def restart_child(sup: SupervisorRef | str, child_id: str) -> ProcessRef | None:
+    async def restart_child(sup: SupervisorRef | str, child_id: str) -> ProcessRef | None: ...
+    @overload
+    @staticmethod
+    async def restart_child(
+        sup: SupervisorRef | str, child_id: str, expected: type[InitTakes[*Ts, S, RefT]]
+    ) -> RefT: ...
+    @overload
+    @staticmethod
+    async def restart_child(
+        sup: SupervisorRef | str,
+        child_id: str,
+        expected: type[InitTakesOrIgnores[*Ts, S, RefT]],
+    ) -> RefT | None: ...
+    @staticmethod
+    async def restart_child(
+        sup: SupervisorRef | str, child_id: str, expected: type[Any] | None = None
+    ) -> ProcessRef | None:
         """Stop a child if it runs, start it again, and return its new ref.
 
         Its ``restart_count`` goes up by one and a `Restarted` event is emitted; a manual
@@ -275,18 +311,43 @@ class Supervisor:
         returned `Ignore`) is started; if ``init`` returns `Ignore` again, it stays not
         running and None is returned (no `Restarted` event).
 
+        Args:
+            sup: the supervisor (a ref or name).
+            child_id: the child's id.
+            expected: optionally the behaviour class the child runs (as in
+                ``Registry.lookup``): the ref is then typed as that class's
+                ``GenServerRef[Call, Cast, Reply]`` (``| None`` only if its ``init`` is
+                declared to return `Ignore`). Checked before the restart (on the running
+                process), and again on the new one.
+
         Raises:
             ChildNotFoundError: no child has that id.
-            TypeError: `sup` is a DynamicSupervisor.
+            TypeError: `sup` is a DynamicSupervisor; or `expected` is not a class, or the child
+                does not run one (the child was not restarted; if only the new process does
+                not, it runs on).
             ServerNotRunningError: the supervisor is not running.
             Exception: whatever the child's start raised.
 
         If ``restart_child`` is cancelled after the request was queued, the supervisor still
         restarts the child.
         """
-        proc, _ = await running_server(sup, dynamic=False)
-        ref = await request(proc, RestartChild(_check_id(child_id)))
-        return cast("ProcessRef | None", ref)
+        child_id = _check_id(child_id)
+        if expected is not None:
+            checks.instance(expected, "expected", type, expected="a behaviour class")
+        proc, server = await running_server(sup, dynamic=False)
+        if expected is not None:
+            child = server.children.get(child_id)  # (an unknown id: the request raises)
+            running = None if child is None else child.proc
+            error = None if running is None else _not_running(running, child_id, expected)
+            if error is not None:
+                await trio.lowlevel.checkpoint()
+                raise error
+        ref = cast("ProcessRef | None", await request(proc, RestartChild(child_id)))
+        if expected is not None and ref is not None:
+            error = _not_running(process_of(ref), child_id, expected)
+            if error is not None:
+                raise error
+        return ref
 
     @staticmethod
     def get_children(sup: SupervisorRef | str) -> list[ChildInfo]:
@@ -390,6 +451,16 @@ def _new_server(
 
 def _check_id(child_id: object) -> str:
     return checks.instance(child_id, "child_id", str)
+
+
+def _not_running(proc: Process, child_id: str, expected: type[Any]) -> TypeError | None:
+    """The error for a child that does not run `expected` (``restart_child``), else None."""
+    if isinstance(proc.behaviour, expected):
+        return None
+    return TypeError(
+        f"child {child_id!r} is {proc.ref!r} running {type(proc.behaviour).__name__}, "
+        f"expected {expected.__name__}"
+    )
 
 
 def _check_children(children: object) -> list[ChildSpec]:

@@ -325,11 +325,11 @@ class Task(Generic[T_co], metaclass=NoPublicConstructor):
             ref = await _start(fn, args, outcome, name)
         else:
 
-            async def start_task() -> ProcessRef:
+            async def start_task() -> TaskRef:
                 return await _start(fn, args, outcome, name)
 
             spec = ChildSpec(_child_id(fn), start_task, restart="temporary")
-            ref = await DynamicSupervisor.start_child(supervisor, spec)  # type: ignore[assignment]
+            ref = await DynamicSupervisor.start_child(supervisor, spec)
         if owner is not None:
             link_procs(owner, process_of(ref))
         task: Task[T] = Task[T]._create(ref, outcome, owner)

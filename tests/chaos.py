@@ -319,7 +319,7 @@ def worker_spec(ledger: Ledger, bus: EventBusRef, key: str, rng: random.Random) 
 
 
 def tree_specs(ledger: Ledger, bus: EventBusRef, rng: random.Random) -> list[ChildSpec]:
-    specs = [
+    specs: list[ChildSpec] = [
         Supervisor.child_spec(
             [worker_spec(ledger, bus, key, rng) for key in keys],
             id=sub,

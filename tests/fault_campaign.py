@@ -290,7 +290,8 @@ def worker_spec(world: World, child_id: str, depth: int) -> ChildSpec:
 
     async def start() -> GenServerRef[Any, Any, Any]:
         await world.injector.ahit("child_start")
-        return await GenServer.start(cls(world, subscribe), name=name)
+        ref: GenServerRef[Any, Any, Any] = await GenServer.start(cls(world, subscribe), name=name)
+        return ref
 
     return ChildSpec(
         child_id, start, shutdown=shutdown, restart=rng.choice(["permanent", "transient"])

@@ -1,4 +1,4 @@
-# mypy: disable-error-code="arg-type, call-overload"
+# mypy: disable-error-code="arg-type, call-arg, call-overload"
 # (this file passes wrong types on purpose)
 """Bad input everywhere: every public function given wrong types, empty or unknown names,
 invalid patterns, negative or NaN durations, non-ref targets, or a behaviour that breaks its

@@ -343,9 +343,9 @@ async def test_start_rejects_incomplete_behaviours(rt: Runtime) -> None:
     with pytest.raises(TypeError, match=r"^behaviour OnlyInit is missing .*handle_cast$"):
         await GenServer.start(OnlyInit())
     with pytest.raises(TypeError, match=r"^behaviour type is missing required callbacks: init, "):
-        await GenServer.start(NoInit)
+        await GenServer.start(NoInit)  # type: ignore[call-arg, arg-type]  # (no init)
     with pytest.raises(TypeError, match=r"^behaviour int is missing required callbacks: init"):
-        await GenServer.start(5)
+        await GenServer.start(5)  # type: ignore[call-overload]
     assert user_processes(rt) == []
 
 
@@ -488,9 +488,9 @@ async def test_call_rejects_bad_targets(rt: Runtime) -> None:
     with pytest.raises(
         TypeError, match=r"^expected target to be a GenServerRef or a registered name, got 42$"
     ):
-        await GenServer.call(42, "x")  # type: ignore[call-overload]
+        await GenServer.call(42, "x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"^expected target to be a GenServerRef"):
-        GenServer.cast(None, "x")  # type: ignore[call-overload]
+        GenServer.cast(None, "x")  # type: ignore[arg-type]
 
 
 async def test_call_to_self_fails_at_once(
@@ -1154,6 +1154,28 @@ async def test_self(rt: Runtime) -> None:
     assert await ref.call("x") is ref
     with pytest.raises(NoexError, match=r"^GenServer.self\(\) can only be used inside a process$"):
         GenServer.self()
+
+
+async def test_self_typed_by_the_behaviour_class(rt: Runtime) -> None:
+    class Me(Counter):
+        def handle_call(self, msg: str, state: int) -> tuple[Any, int]:
+            if msg == "own class":
+                return GenServer.self(Me), state
+            if msg == "base class":
+                return GenServer.self(Counter), state
+            return GenServer.self(Echo), state  # not what this process runs
+
+    ref: Ref = await GenServer.start(Me)
+    assert await ref.call("own class") is ref
+    assert await ref.call("base class") is ref
+    with pytest.raises(
+        TypeError, match=r"^the calling process <GenServerRef Me#\d+> runs Me, expected Echo$"
+    ):
+        await ref.call("other class")
+    with pytest.raises(TypeError, match=r"^expected expected to be a behaviour class, got 'Me'$"):
+        GenServer.self("Me")  # type: ignore[call-overload]
+    with pytest.raises(NoexError, match=r"^GenServer.self\(\) can only be used inside a process$"):
+        GenServer.self(Counter)
 
 
 async def test_lifecycle_handlers(rt: Runtime, caplog: pytest.LogCaptureFixture) -> None:

@@ -144,7 +144,7 @@ async def test_the_name_registry_keeps_string_names(rt: Runtime) -> None:
     with pytest.raises(TypeError, match=message):
         rt.registry.register(("user", 42), ref)
     with pytest.raises(TypeError, match=r"^expected name to be a non-empty str or a Via, got"):
-        await GenServer.start(Counter, name=("user", 42))  # type: ignore[call-overload]
+        await GenServer.start(Counter, name=("user", 42))  # type: ignore[call-overload, call-arg]
     assert Registry.names() == []
 
 

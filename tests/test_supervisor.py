@@ -40,6 +40,7 @@ from noex_trio.testing import crash, wait_for_restart
 
 from .conftest import (
     Counter,
+    Echo,
     assert_collected,
     assert_no_cyclic_garbage,
     gen,
@@ -422,6 +423,44 @@ async def test_restart_child_gives_a_new_ref_and_counts(rt: Runtime) -> None:
     assert [child.id for child in Supervisor.get_children(sup)] == ["a", "b"]  # order kept
     await settle()
     assert child_ref(sup, "a") is new  # the old exit did not count
+
+
+async def test_restart_child_typed_by_the_behaviour_class(rt: Runtime) -> None:
+    sup = await Supervisor.start([Counter.child_spec(5, id="c"), Supervisor.child_spec(id="s")])
+    old = Supervisor.get_child(sup, "c").ref
+    new = await Supervisor.restart_child(sup, "c", Counter)
+    assert new is not old
+    assert await new.call("get") == 5  # typed: GenServerRef[str, int, int]
+    assert Supervisor.get_child(sup, "c") == ChildInfo("c", new, 1)
+    with pytest.raises(TypeError, match=r"^expected expected to be a behaviour class, got 3$"):
+        await Supervisor.restart_child(sup, "c", 3)  # type: ignore[call-overload]
+    with pytest.raises(ChildNotFoundError):
+        await Supervisor.restart_child(sup, "nope", Counter)
+    # A child that does not run the class is not restarted (and the call is a checkpoint).
+    subtree = Supervisor.get_child(sup, "s").ref
+    with (
+        trio.testing.assert_checkpoints(),
+        pytest.raises(
+            TypeError,
+            match=r"^child 's' is <SupervisorRef Supervisor#\d+> running SupervisorServer, "
+            r"expected Counter$",
+        ),
+    ):
+        await Supervisor.restart_child(sup, "s", Counter)
+    assert Supervisor.get_child(sup, "s") == ChildInfo("s", subtree, 0)
+
+
+async def test_restart_child_checks_the_new_process_too(rt: Runtime) -> None:
+    starts: list[type[GenServer[Any, Any, Any, Any]]] = [Counter, Echo]
+
+    async def start() -> Ref:
+        ref: Ref = await GenServer.start(starts.pop(0))
+        return ref
+
+    sup = await Supervisor.start([ChildSpec("c", start)])
+    with pytest.raises(TypeError, match=r"^child 'c' is <GenServerRef Echo#\d+> running Echo, "):
+        await Supervisor.restart_child(sup, "c", Counter)
+    assert Supervisor.get_child(sup, "c").restart_count == 1  # restarted all the same
 
 
 async def test_restart_child_that_fails_to_start_is_removed(rt: Runtime) -> None:
