@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import contextlib
 
+from ._connect import connect as connect
 from ._connection import Connection as Connection
-from ._connection import connect as connect
 from ._errors import AuthorizationError as AuthorizationError
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectionClosedError as ConnectionClosedError

@@ -23,17 +23,16 @@ from __future__ import annotations
 import math
 import random
 import secrets
-import ssl
 from collections import deque
 from collections.abc import Sequence
-from types import TracebackType
+from contextlib import suppress
 from typing import Any, Final, final
 
 import trio
 
 from .. import _checks as checks
 from .._handles import NoPublicConstructor
-from . import _nkeys
+from . import _handshake as handshake
 from . import _protocol as protocol
 from ._errors import (
     AuthorizationError,
@@ -47,7 +46,6 @@ from ._errors import (
     OutboundBufferFullError,
     ProtocolError,
     RequestTimeoutError,
-    ServerError,
     SlowConsumerError,
     StaleConnectionError,
 )
@@ -60,43 +58,16 @@ from ._events import (
 )
 from ._headers import Headers, as_headers
 from ._headers import encode as encode_headers
-from ._options import DEFAULT_SERVER, Options, ServerAddress, make_options, parse_server
+from ._options import Options, ServerAddress, parse_server
 from ._subjects import publish_subject, queue_group, subscribe_subject
 from ._subscription import Msg, Subscription
 
-CLIENT_VERSION: Final = "0.1.0"
-_READ_SIZE: Final = 64 * 1024
 _BASE62: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-#: ``-ERR`` texts after which the server closes the connection (lower case, prefixes).
-_FATAL_ERRORS: Final = (
-    "unknown protocol operation",
-    "authorization violation",
-    "authentication timeout",
-    "authentication expired",
-    "authentication revoked",
-    "user authentication",
-    "account authentication",
-    "maximum payload violation",
-    "maximum control line exceeded",
-    "stale connection",
-    "secure connection",
-    "slow consumer",
-    "maximum connections exceeded",
-    "maximum subscriptions exceeded",
-    "no responders requires headers support",
-)
-_AUTH_ERRORS: Final = ("authorization violation", "authentication", "user authentication")
 
 
 def _nuid() -> str:
     """22 random base62 characters: unique enough for an inbox."""
     return "".join(secrets.choice(_BASE62) for _ in range(22))
-
-
-def server_error(text: str) -> ServerError:
-    """The `ServerError` for a ``-ERR`` text, `fatal` when the server closes after it."""
-    lower = text.lower()
-    return ServerError(text, any(lower.startswith(prefix) for prefix in _FATAL_ERRORS))
 
 
 def _payload(value: object) -> bytes:
@@ -105,15 +76,6 @@ def _payload(value: object) -> bytes:
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     raise checks.type_error("payload", "bytes, a bytearray or a memoryview", value)
-
-
-def _cause(exc: BaseException) -> str:
-    """What broke, for messages: the underlying error of a trio wrapper, if any."""
-    inner = exc.__cause__ or exc.__context__
-    text = str(exc)
-    if inner is not None and not isinstance(inner, trio.Cancelled):
-        return f"{text} ({type(inner).__name__}: {inner})" if text else f"{type(inner).__name__}: {inner}"
-    return text or type(exc).__name__
 
 
 class _Waiter:
@@ -364,10 +326,8 @@ class Connection(metaclass=NoPublicConstructor):
                 self._draining_subs[sub._sid] = sub
                 self._send(protocol.unsubscribe(sub._sid))
             with trio.move_on_after(timeout):
-                try:
+                with suppress(ConnectionClosedError):
                     await self.flush(math.inf)
-                except ConnectionClosedError:
-                    pass
                 for sub in subs:
                     self._draining_subs.pop(sub._sid, None)
                     sub._finish_delivery(None)
@@ -550,10 +510,12 @@ class Connection(metaclass=NoPublicConstructor):
             if op.info.get("ldm") is True:
                 self._emit("lame_duck")
                 if len(self._pool) > 1:
-                    self._lose(ConnectionLostError(self._url(), "the server entered lame duck mode"))
+                    self._lose(
+                        ConnectionLostError(self._url(), "the server entered lame duck mode")
+                    )
         elif isinstance(op, protocol.Err):
             self._server_errors += 1
-            error = server_error(op.text)
+            error = handshake.server_error(op.text)
             if error.fatal:
                 self._lose(error)
             else:
@@ -645,9 +607,11 @@ class Connection(metaclass=NoPublicConstructor):
         parser = self._parser
         while self._loss is None:
             try:
-                data = await stream.receive_some(_READ_SIZE)
+                data = await stream.receive_some(handshake.READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._lose(ConnectionLostError(self._url(), f"read failed: {_cause(exc)}"))
+                self._lose(
+                    ConnectionLostError(self._url(), f"read failed: {handshake.describe(exc)}")
+                )
                 return
             if not data:
                 self._lose(ConnectionLostError(self._url(), "the server closed the connection"))
@@ -674,7 +638,9 @@ class Connection(metaclass=NoPublicConstructor):
             try:
                 await stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._lose(ConnectionLostError(self._url(), f"write failed: {_cause(exc)}"))
+                self._lose(
+                    ConnectionLostError(self._url(), f"write failed: {handshake.describe(exc)}")
+                )
                 return
 
     async def _ping_loop(self) -> None:
@@ -706,7 +672,6 @@ class Connection(metaclass=NoPublicConstructor):
             except ConnectError as exc:
                 errors.append(exc)
                 continue
-            self._connected_to()
             return
         self._finished = True
         auth = [error for error in errors if isinstance(error, AuthorizationError)]
@@ -724,7 +689,9 @@ class Connection(metaclass=NoPublicConstructor):
         last: ConnectError | None = None
         while passes < options.max_reconnect_attempts:
             if passes:
-                delay = min(options.reconnect_max_delay, options.reconnect_delay * 2 ** (passes - 1))
+                delay = min(
+                    options.reconnect_max_delay, options.reconnect_delay * 2 ** (passes - 1)
+                )
                 await trio.sleep(delay * (1 - options.reconnect_jitter * random.random()))
             passes += 1
             for server in self._reconnect_order():
@@ -733,7 +700,6 @@ class Connection(metaclass=NoPublicConstructor):
                 except ConnectError as exc:
                     last = exc
                     continue
-                self._connected_to()
                 return
         detail = last.detail if last is not None else "no reconnect attempt allowed"
         raise ConnectError(tuple(server.url for server in self._pool), detail) from last
@@ -745,15 +711,24 @@ class Connection(metaclass=NoPublicConstructor):
             random.shuffle(others)
         return [*others, current] if current is not None else others
 
-    def _connected_to(self) -> None:
-        """The new stream is up: re-send every subscription, then the buffered publishes,
-        then one PING per waiting flush."""
+    async def _open(self, server: ServerAddress) -> None:
+        """Connect to `server` (`ConnectError` if that fails); then it is the current stream:
+        re-send every subscription, then the buffered publishes, then one PING per waiting
+        flush."""
+        opened = await handshake.open_connection(server, self._options)
+        self._stream = opened.stream
+        self._parser = opened.parser
+        self._early_ops = opened.early_ops
+        self._server = server
+        self._update_info(opened.info)
         prefix = bytearray()
         if self._inbox_sid:
             prefix += self._inbox_subscription()
         for sid, sub in self._subs.items():
             sub._base = sub._delivered
-            prefix += protocol.subscribe(protocol.encode_text(sub.subject), _encoded(sub.queue), sid)
+            prefix += protocol.subscribe(
+                protocol.encode_text(sub.subject), _encoded(sub.queue), sid
+            )
             remaining = sub._remaining()
             if remaining is not None:
                 prefix += protocol.unsubscribe(sid, remaining)
@@ -763,135 +738,6 @@ class Connection(metaclass=NoPublicConstructor):
         self._pings_outstanding = 0
         self._connected = True
         self._space_freed()
-
-    async def _open(self, server: ServerAddress) -> None:
-        """Connect to `server` and handshake; on success it is the current stream.
-
-        Raises:
-            ConnectError: any failure (`AuthorizationError` for refused credentials).
-        """
-        options = self._options
-        stream: trio.abc.Stream | None = None
-        try:
-            with trio.fail_after(options.connect_timeout):
-                stream = await trio.open_tcp_stream(server.host, server.port)
-                context = options.tls
-                if context is None and (server.tls or options.tls_first):
-                    context = ssl.create_default_context()
-                if options.tls_first:
-                    assert context is not None
-                    stream = await self._start_tls(stream, context, server)
-                parser = protocol.Parser()
-                ops = await _read_ops(stream, parser, server)
-                first = ops.pop(0)
-                if not isinstance(first, protocol.Info):
-                    raise ProtocolError(f"expected INFO first, got {first!r}")
-                info = first.info
-                tls = options.tls_first
-                if not tls and (context is not None or info.get("tls_required")):
-                    if not (info.get("tls_required") or info.get("tls_available")):
-                        raise ConnectError((server.url,), "the server does not offer TLS")
-                    if ops or parser.buffered:
-                        raise ProtocolError("data after INFO before the TLS handshake")
-                    stream = await self._start_tls(
-                        stream, context or ssl.create_default_context(), server
-                    )
-                    tls = True
-                if not info.get("headers"):
-                    raise ConnectError(
-                        (server.url,), "the server does not support headers (nats-server < 2.2)"
-                    )
-                connect = protocol.connect(self._connect_options(server, info, tls))
-                await stream.send_all(connect + protocol.PING)
-                info = await self._await_pong(stream, parser, server, ops, info)
-        except ConnectError:
-            await _close(stream)
-            raise
-        except trio.TooSlowError:
-            await _close(stream)
-            raise ConnectError((server.url,), f"timed out after {options.connect_timeout} s") from None
-        except (OSError, trio.BrokenResourceError, ProtocolError, ConnectionLostError) as exc:
-            await _close(stream)
-            raise ConnectError((server.url,), _cause(exc)) from exc
-        except BaseException:
-            await _close(stream)
-            raise
-        self._stream = stream
-        self._parser = parser
-        self._server = server
-        self._update_info(info)
-
-    async def _await_pong(
-        self,
-        stream: trio.abc.Stream,
-        parser: protocol.Parser,
-        server: ServerAddress,
-        ops: list[protocol.Op],
-        info: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Read until the PONG that confirms CONNECT; return the latest INFO."""
-        while True:
-            while ops:
-                op = ops.pop(0)
-                if isinstance(op, protocol.Pong):
-                    self._early_ops = ops
-                    return info
-                if isinstance(op, protocol.Info):
-                    info = op.info
-                elif isinstance(op, protocol.Err):
-                    error = server_error(op.text)
-                    if op.text.lower().startswith(_AUTH_ERRORS):
-                        raise AuthorizationError((server.url,), op.text)
-                    raise ConnectError((server.url,), str(error))
-                elif isinstance(op, protocol.Ping):
-                    await stream.send_all(protocol.PONG)
-            ops = await _read_ops(stream, parser, server)
-
-    async def _start_tls(
-        self, stream: trio.abc.Stream, context: ssl.SSLContext, server: ServerAddress
-    ) -> trio.SSLStream[trio.abc.Stream]:
-        hostname = self._options.tls_hostname or server.host
-        tls = trio.SSLStream(stream, context, server_hostname=hostname)
-        try:
-            await tls.do_handshake()
-        except trio.BrokenResourceError as exc:
-            await _close(tls)
-            raise ConnectError((server.url,), f"TLS handshake failed: {_cause(exc)}") from exc
-        return tls
-
-    def _connect_options(
-        self, server: ServerAddress, info: dict[str, Any], tls: bool
-    ) -> dict[str, Any]:
-        options = self._options
-        connect: dict[str, Any] = {
-            "verbose": False,
-            "pedantic": False,
-            "tls_required": tls,
-            "headers": True,
-            "no_responders": True,
-            "protocol": 1,
-            "lang": "python-noex_trio",
-            "version": CLIENT_VERSION,
-            "echo": options.echo,
-        }
-        if options.name is not None:
-            connect["name"] = options.name
-        if server.user is not None or server.token is not None:
-            user, password, token = server.user, server.password, server.token
-        else:
-            user, password, token = options.user, options.password, options.token
-        if user is not None:
-            connect["user"] = user
-            connect["pass"] = password
-        if token is not None:
-            connect["auth_token"] = token
-        seed = options.nkey_seed
-        if seed is not None:
-            connect["nkey"] = _nkeys.public_key(seed)
-            nonce = info.get("nonce")
-            if isinstance(nonce, str):
-                connect["sig"] = _nkeys.sign(seed, nonce)
-        return connect
 
     # ================================================================= the end
 
@@ -925,154 +771,3 @@ class Connection(metaclass=NoPublicConstructor):
 
 def _encoded(queue: str | None) -> bytes | None:
     return None if queue is None else protocol.encode_text(queue)
-
-
-async def _close(stream: trio.abc.Stream | None) -> None:
-    if stream is not None:
-        await trio.aclose_forcefully(stream)
-
-
-async def _read_ops(
-    stream: trio.abc.Stream, parser: protocol.Parser, server: ServerAddress
-) -> list[protocol.Op]:
-    """Read until at least one operation is complete."""
-    while True:
-        data = await stream.receive_some(_READ_SIZE)
-        if not data:
-            raise ConnectionLostError(server.url, "the server closed the connection")
-        ops = parser.feed(data)
-        if ops:
-            return ops
-
-
-class _Connect:
-    """What `connect` returns: ``async with`` connects, runs the connection's tasks, and
-    closes it at the end (sending what is buffered when the block ends normally)."""
-
-    def __init__(self, options: Options) -> None:
-        self._options = options
-        self._connection: Connection | None = None
-        self._nursery_manager: trio.abc.AsyncContextManager[trio.Nursery] | None = None
-        self._nursery: trio.Nursery | None = None
-
-    async def __aenter__(self) -> Connection:
-        if self._connection is not None:
-            raise RuntimeError("this connect(...) was already entered; call connect() again")
-        connection = self._connection = Connection._create(self._options)
-        await connection._connect_first()
-        manager = self._nursery_manager = trio.open_nursery()
-        nursery = self._nursery = await manager.__aenter__()
-        nursery.start_soon(connection._run)
-        return connection
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        connection, manager, nursery = self._connection, self._nursery_manager, self._nursery
-        assert connection is not None and manager is not None and nursery is not None
-        try:
-            if exc is None:
-                await connection.close()
-        finally:
-            connection._closing = True
-            nursery.cancel_scope.cancel()
-            await manager.__aexit__(None, None, None)
-
-
-def connect(
-    servers: str | Sequence[str] = DEFAULT_SERVER,
-    *,
-    name: str | None = None,
-    user: str | None = None,
-    password: str | None = None,
-    token: str | None = None,
-    nkey_seed: str | None = None,
-    tls: ssl.SSLContext | None = None,
-    tls_hostname: str | None = None,
-    tls_first: bool = False,
-    connect_timeout: float = 2.0,
-    ping_interval: float = 120.0,
-    max_outstanding_pings: int = 2,
-    allow_reconnect: bool = True,
-    max_reconnect_attempts: float = math.inf,
-    reconnect_delay: float = 0.1,
-    reconnect_max_delay: float = 2.0,
-    reconnect_jitter: float = 0.2,
-    randomize: bool = True,
-    pending_size: int = 8 * 1024 * 1024,
-    echo: bool = True,
-    inbox_prefix: str = "_INBOX",
-    close_timeout: float = 5.0,
-) -> trio.abc.AsyncContextManager[Connection]:
-    """Connect to NATS: ``async with noex_trio.nats.connect("nats://127.0.0.1:4222") as nc:``.
-
-    Entering connects (one pass over `servers`, each within `connect_timeout`) and returns the
-    `Connection`; its tasks run until the block ends. Leaving the block normally sends what is
-    buffered (within `close_timeout`) and closes; leaving with an exception closes at once.
-
-    Args:
-        servers: a URL or a list (``nats://[user:password@|token@]host[:port]``, ``tls://...``,
-            ``host:port``). Servers the cluster announces (INFO ``connect_urls``) are added.
-        name: the connection's name, shown by the server's monitoring.
-        user, password: user/password authentication (credentials in a URL take precedence).
-        token: token authentication.
-        nkey_seed: nkey authentication: the user seed (``SU...``); needs ``cryptography``
-            (``pip install 'noex-trio[cluster]'``).
-        tls: the `ssl.SSLContext` for TLS. Without it, TLS is used (with the default context)
-            when the URL is ``tls://`` or the server requires it.
-        tls_hostname: the name to verify the server's certificate against (default: the
-            URL's host).
-        tls_first: start TLS before the server's INFO (servers with ``handshake_first``).
-        connect_timeout: seconds for one connection attempt (TCP, TLS and handshake).
-        ping_interval: seconds between keepalive PINGs (``math.inf``: none).
-        max_outstanding_pings: unanswered PINGs after which the connection is considered
-            stale and dropped: a frozen server is detected within about
-            ``ping_interval * (max_outstanding_pings + 1)``.
-        allow_reconnect: reconnect when the connection breaks (else it closes).
-        max_reconnect_attempts: passes over the server list before giving up (``math.inf``:
-            never give up).
-        reconnect_delay, reconnect_max_delay, reconnect_jitter: the backoff between passes:
-            the first pass is immediate, then ``reconnect_delay * 2**n`` capped at
-            ``reconnect_max_delay``, shortened by a random fraction up to `reconnect_jitter`.
-        randomize: shuffle the servers (spreads clients over a cluster).
-        pending_size: bytes of the outbound buffer. Connected, a publish waits while it is
-            full; reconnecting, publishes are buffered up to it and then refused with
-            `OutboundBufferFullError` (0: refuse every publish while reconnecting).
-        echo: receive the messages this connection publishes, if it subscribes to them.
-        inbox_prefix: the prefix of reply subjects (``_INBOX``).
-        close_timeout: seconds `close` waits to send what is buffered.
-
-    Raises:
-        TypeError / ValueError: a bad argument (raised by this call, before connecting).
-        ImportError: `nkey_seed` without the ``cryptography`` package.
-        ConnectError: (on entering) no server accepted a connection.
-        AuthorizationError: (on entering) a server refused the credentials.
-    """
-    options = make_options(
-        servers,
-        name=name,
-        user=user,
-        password=password,
-        token=token,
-        nkey_seed=nkey_seed,
-        tls=tls,
-        tls_hostname=tls_hostname,
-        tls_first=tls_first,
-        connect_timeout=connect_timeout,
-        ping_interval=ping_interval,
-        max_outstanding_pings=max_outstanding_pings,
-        allow_reconnect=allow_reconnect,
-        max_reconnect_attempts=max_reconnect_attempts,
-        reconnect_delay=reconnect_delay,
-        reconnect_max_delay=reconnect_max_delay,
-        reconnect_jitter=reconnect_jitter,
-        randomize=randomize,
-        pending_size=pending_size,
-        echo=echo,
-        inbox_prefix=inbox_prefix,
-        close_timeout=close_timeout,
-    )
-    return _Connect(options)

@@ -81,7 +81,11 @@ class ConnectionClosedError(NatsError):
 
     def _format(self) -> str:
         detail = _text(self.detail)
-        return f"the NATS connection is closed: {detail}" if detail else "the NATS connection is closed"
+        return (
+            f"the NATS connection is closed: {detail}"
+            if detail
+            else "the NATS connection is closed"
+        )
 
 
 class ConnectionLostError(NatsError):

@@ -22,9 +22,7 @@ _HEADER_LINE = b"NATS/1.0"
 def _check_name(name: object) -> str:
     text = checks.name(name, "header name")
     if not all(33 <= ord(char) <= 126 and char != ":" for char in text):
-        raise checks.value_error(
-            "header name", "printable ASCII without spaces or ':'", name
-        )
+        raise checks.value_error("header name", "printable ASCII without spaces or ':'", name)
     return text
 
 
@@ -66,7 +64,7 @@ class Headers(Mapping[str, str]):
                 if not isinstance(values, Sequence):
                     raise checks.type_error(f"header {key!r}", "a str or a list of str", value)
                 pairs.extend((key, _check_value(key, item)) for item in values)
-        elif isinstance(headers, str | bytes) or not isinstance(headers, Iterable):
+        elif isinstance(headers, str | bytes) or not isinstance(headers, Iterable):  # type: ignore[unreachable]
             raise checks.type_error(
                 "headers", "a mapping of str or an iterable of (name, value) pairs", headers
             )
@@ -81,9 +79,7 @@ class Headers(Mapping[str, str]):
         self._description = ""
 
     @classmethod
-    def _parsed(
-        cls, pairs: list[tuple[str, str]], status: int | None, description: str
-    ) -> Headers:
+    def _parsed(cls, pairs: list[tuple[str, str]], status: int | None, description: str) -> Headers:
         headers = cls()
         headers._pairs = tuple(pairs)
         headers._status = status

@@ -131,6 +131,7 @@ def make_options(
 ) -> Options:
     """Check every argument of `connect`; raise TypeError/ValueError (or ImportError for an
     nkey without `cryptography`) before anything is opened."""
+    addresses: tuple[ServerAddress, ...]
     if isinstance(servers, str):
         addresses = (parse_server(servers, what="servers"),)
     elif isinstance(servers, Sequence) and servers:
@@ -149,7 +150,9 @@ def make_options(
         try:
             _nkeys.check_user_seed(seed)
         except ValueError:
-            raise checks.value_error("nkey_seed", "a user nkey seed ('SU...')", "<hidden>") from None
+            raise checks.value_error(
+                "nkey_seed", "a user nkey seed ('SU...')", "<hidden>"
+            ) from None
         _nkeys.require_cryptography()
     if tls is not None:
         checks.instance(tls, "tls", ssl.SSLContext, expected="an ssl.SSLContext or None")
@@ -169,7 +172,9 @@ def make_options(
         tls_first=checks.boolean(tls_first, "tls_first"),
         connect_timeout=checks.seconds(connect_timeout, "connect_timeout", inf=False),
         ping_interval=checks.seconds(ping_interval, "ping_interval"),
-        max_outstanding_pings=checks.count(max_outstanding_pings, "max_outstanding_pings", minimum=1),
+        max_outstanding_pings=checks.count(
+            max_outstanding_pings, "max_outstanding_pings", minimum=1
+        ),
         allow_reconnect=checks.boolean(allow_reconnect, "allow_reconnect"),
         max_reconnect_attempts=checks.count(
             max_reconnect_attempts, "max_reconnect_attempts", inf=True

@@ -115,7 +115,7 @@ class Parser:
         """Bytes received and not parsed yet."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[Op]:
+    def feed(self, data: bytes | bytearray) -> list[Op]:
         """Add `data`; return every operation now complete, in order.
 
         Raises:
@@ -215,7 +215,9 @@ def connect(options: dict[str, Any]) -> bytes:
     return b"CONNECT " + json.dumps(options, separators=(",", ":")).encode() + b"\r\n"
 
 
-def publish(subject: bytes, reply: bytes | None, header_block: bytes | None, payload: bytes) -> bytes:
+def publish(
+    subject: bytes, reply: bytes | None, header_block: bytes | None, payload: bytes
+) -> bytes:
     """``PUB`` (no headers) or ``HPUB``, with the payload.
 
     Raises:

@@ -229,10 +229,7 @@ class Subscription(metaclass=NoPublicConstructor):
         self._delivered += 1
         started = False
         size = len(msg.data)
-        if (
-            len(self._messages) >= self._max_pending
-            or self._bytes + size > self._max_pending_bytes
-        ):
+        if len(self._messages) >= self._max_pending or self._bytes + size > self._max_pending_bytes:
             self._dropped += 1
             started = not self._slow
             self._slow = True

