@@ -92,10 +92,14 @@ def encode_text(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def _size(raw: bytes, line: bytes) -> int:
+def _number(raw: bytes, line: bytes) -> int:
     if not raw.isdigit():
         raise ProtocolError(f"bad number {raw!r} in {line[:200]!r}")
-    value = int(raw)
+    return int(raw)
+
+
+def _size(raw: bytes, line: bytes) -> int:
+    value = _number(raw, line)
     if value > MAX_MESSAGE:
         raise ProtocolError(f"message size {value} is over {MAX_MESSAGE} bytes")
     return value
@@ -170,14 +174,14 @@ class Parser:
         if name == b"MSG" and len(args) in (3, 4):
             reply = _decode(args[2]) if len(args) == 4 else None
             total = _size(args[-1], line)
-            self._pending = (_decode(args[0]), _size(args[1], line), reply, -1, total)
+            self._pending = (_decode(args[0]), _number(args[1], line), reply, -1, total)
             return None
         if name == b"HMSG" and len(args) in (4, 5):
             reply = _decode(args[2]) if len(args) == 5 else None
             header_size, total = _size(args[-2], line), _size(args[-1], line)
             if header_size > total:
                 raise ProtocolError(f"header size over total size in {line[:200]!r}")
-            self._pending = (_decode(args[0]), _size(args[1], line), reply, header_size, total)
+            self._pending = (_decode(args[0]), _number(args[1], line), reply, header_size, total)
             return None
         if not args and name in (b"PING", b"PONG", b"+OK"):
             return _PING_OP if name == b"PING" else _PONG_OP if name == b"PONG" else _OK_OP

@@ -86,6 +86,7 @@ class NatsServer:
         self._routes = tuple(routes)
         self._process: trio.Process | None = None
         self._starts = 0
+        self._ready = self._routing = False
 
     def __repr__(self) -> str:
         return f"<NatsServer {self.url} {'running' if self.running else 'stopped'}>"
@@ -128,6 +129,7 @@ class NatsServer:
         if self.running:
             raise RuntimeError(f"{self!r} is already running")
         self._starts += 1
+        self._ready = self._routing = False
         config = self._write_config()
         process = await trio.lowlevel.open_process(
             [self._executable, "-c", str(config)],
@@ -165,12 +167,16 @@ class NatsServer:
             ready.set()
 
     def _log_line(self, line: str, ready: trio.Event) -> None:
+        """Ready once it said so and, in a cluster, listens for routes (logged after)."""
         self.log.append(line)
         if match := _CLIENT_PORT.search(line):
             self.port = int(match[1])
         if match := _ROUTE_PORT.search(line):
             self.cluster_port = int(match[1])
+            self._routing = True
         if _READY in line:
+            self._ready = True
+        if self._ready and (self._routing or self._cluster is None):
             ready.set()
 
     async def stop(self) -> None:
