@@ -197,10 +197,13 @@ class NatsServer:
                 process.kill()
             await process.wait()
 
-    def freeze(self) -> None:
-        """Stop the server's process (SIGSTOP): connections stay open but nothing answers."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGSTOP)
+    async def freeze(self) -> None:
+        """Stop the server's process (SIGSTOP) and wait until it is stopped: connections stay
+        open but nothing answers (a partition, as clients see it)."""
+        process = self._process
+        assert process is not None
+        process.send_signal(signal.SIGSTOP)
+        await trio.to_thread.run_sync(os.waitpid, process.pid, os.WUNTRACED)
 
     def thaw(self) -> None:
         """Continue a frozen server (SIGCONT)."""
