@@ -447,6 +447,9 @@ def test_describe() -> None:
     except trio.BrokenResourceError as exc:
         assert describe(exc) == "BrokenResourceError (OSError: refused)"
     assert describe(ValueError("plain")) == "plain"
+    error = OSError("all failed")
+    error.__cause__ = ExceptionGroup("all failed", [OSError("one"), ConnectionRefusedError("two")])
+    assert describe(error) == "all failed (ConnectionRefusedError: two)"
 
 
 def test_public_names() -> None:

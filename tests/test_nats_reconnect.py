@@ -98,6 +98,7 @@ async def test_pending_buffer_is_bounded_while_reconnecting(nats_server: NatsSer
                 match=r"^reconnecting, and the pending buffer is full \(62 bytes queued, limit 100\)$",
             ):
                 await nc.publish("a", b"x" * 50)
+        await nats_server.start()
         async with nats.connect(nats_server.url, pending_size=0, **FAST) as nc:
             await nc.publish("a", b"connected: fine")
             await nats_server.kill()

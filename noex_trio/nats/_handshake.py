@@ -60,6 +60,8 @@ def server_error(text: str) -> ServerError:
 def describe(exc: BaseException) -> str:
     """What broke, for messages: with the underlying error of a trio wrapper, if any."""
     inner = exc.__cause__ or exc.__context__
+    while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
+        inner = inner.exceptions[-1]  # open_tcp_stream: one error per address tried
     text = str(exc) or type(exc).__name__
     if inner is not None and not isinstance(inner, trio.Cancelled):
         return f"{text} ({type(inner).__name__}: {inner})"
