@@ -4,7 +4,9 @@ paths a real server does not take on demand."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import trio
@@ -73,7 +75,7 @@ async def serve(nursery: trio.Nursery, *scripts: Script) -> str:
         except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
-    listeners = await nursery.start(trio.serve_tcp, handler, 0, None, "127.0.0.1")
+    listeners = await nursery.start(partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
     port = listeners[0].socket.getsockname()[1]
     return f"nats://127.0.0.1:{port}"
 
@@ -95,3 +97,14 @@ async def wait_status(connection: Connection, status: str) -> None:
     async with connection.events() as events:
         while connection.status != status:
             await events.receive()
+
+
+@asynccontextmanager
+async def fake_servers() -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """``async with fake_servers() as serve_: url = await serve_(script, ...)``: fake servers
+    that stop when the block ends, however it ends."""
+    async with trio.open_nursery() as nursery:
+        try:
+            yield partial(serve, nursery)
+        finally:
+            nursery.cancel_scope.cancel()

@@ -329,8 +329,8 @@ class Connection(metaclass=NoPublicConstructor):
                 with suppress(ConnectionClosedError):
                     await self.flush(math.inf)
                 for sub in subs:
-                    self._draining_subs.pop(sub._sid, None)
-                    sub._finish_delivery(None)
+                    if self._draining_subs.pop(sub._sid, None) is not None:
+                        sub._finish_delivery(None)
                 while any(sub._state != "ended" for sub in subs):
                     await self._sub_ended.wait()
         await self.close()
@@ -532,7 +532,7 @@ class Connection(metaclass=NoPublicConstructor):
         for url in urls:
             try:
                 server = parse_server(f"{scheme}://{url}", discovered=True)
-            except (TypeError, ValueError):
+            except ValueError:
                 continue
             if server.key not in known:
                 known.add(server.key)

@@ -141,8 +141,7 @@ class ConnectionEvents(metaclass=NoPublicConstructor):
         return event
 
     def _push(self, event: ConnectionEvent) -> None:
-        if self._ended:
-            return
+        """Queue `event` (the connection only pushes to feeds that have not ended)."""
         if len(self._events) >= self._max_pending:
             self._events.popleft()
             self.dropped += 1

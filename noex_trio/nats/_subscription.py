@@ -146,6 +146,8 @@ class Subscription(metaclass=NoPublicConstructor):
         self.unsubscribe()
         self._messages.clear()
         self._bytes = 0
+        if self._state == "ending":
+            self._end(self._error)
 
     def __aiter__(self) -> Subscription:
         return self
@@ -223,9 +225,8 @@ class Subscription(metaclass=NoPublicConstructor):
 
     def _deliver(self, msg: Msg) -> bool:
         """Queue `msg` (from the reader; never waits). Returns True if this drop starts a
-        slow-consumer episode (the connection reports it)."""
-        if self._state != "active":
-            return False
+        slow-consumer episode (the connection reports it). Only active subscriptions are in
+        the connection's tables, so only they get messages."""
         self._delivered += 1
         started = False
         size = len(msg.data)
@@ -244,9 +245,8 @@ class Subscription(metaclass=NoPublicConstructor):
         return started
 
     def _finish_delivery(self, error: BaseException | None) -> None:
-        """No more messages will arrive: end once the queue is empty (with `error`, if any)."""
-        if self._state in ("ending", "ended"):
-            return
+        """No more messages will arrive: end once the queue is empty (with `error`, if any).
+        Called once, by whoever removed the subscription from the connection's tables."""
         self._error = error
         if self._messages:
             self._state = "ending"
