@@ -226,4 +226,3 @@ async def nats_server() -> AsyncIterator[NatsServer]:
         pytest.fail(str(exc), pytrace=False)
     async with open_nats_server() as server:
         yield server
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 from typing import Any
 
@@ -70,10 +70,8 @@ async def serve(nursery: trio.Nursery, *scripts: Script) -> str:
         nonlocal count
         script = scripts[min(count, len(scripts) - 1)]
         count += 1
-        try:
+        with suppress(EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
             await script(stream, bytearray())
-        except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
 
     listeners = await nursery.start(partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
     port = listeners[0].socket.getsockname()[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -29,10 +30,12 @@ async def test_user_and_password() -> None:
             url = server.url.replace("nats://", "nats://bob:s3cret@")
             async with nats.connect(url, user="ignored", password="the URL wins") as nc:
                 await roundtrip(nc)
-            for kwargs in ({"user": "bob", "password": "wrong"}, {}):
+            attempts: list[dict[str, Any]] = [{"user": "bob", "password": "wrong"}, {}]
+            for kwargs in attempts:
                 with pytest.raises(
                     nats.AuthorizationError,
-                    match=r"^NATS server nats://127\.0\.0\.1:\d+ refused the credentials: Authorization Violation$",
+                    match=r"^NATS server nats://127\.0\.0\.1:\d+ refused the credentials: "
+                    r"Authorization Violation$",
                 ) as info:
                     async with nats.connect(server.url, **kwargs):
                         pass  # pragma: no cover

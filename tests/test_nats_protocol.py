@@ -15,8 +15,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noex_trio import NoexError
-from noex_trio import nats
+from noex_trio import NoexError, nats
 from noex_trio.nats import _nkeys, _subjects
 from noex_trio.nats import _protocol as protocol
 from noex_trio.nats._handshake import describe, server_error
@@ -439,13 +438,9 @@ def test_timeouts_are_trio_timeouts() -> None:
 
 
 def test_describe() -> None:
-    try:
-        try:
-            raise OSError("refused")
-        except OSError as inner:
-            raise trio.BrokenResourceError from inner
-    except trio.BrokenResourceError as exc:
-        assert describe(exc) == "BrokenResourceError (OSError: refused)"
+    broken = trio.BrokenResourceError()
+    broken.__cause__ = OSError("refused")
+    assert describe(broken) == "BrokenResourceError (OSError: refused)"
     assert describe(ValueError("plain")) == "plain"
     error = OSError("all failed")
     error.__cause__ = ExceptionGroup("all failed", [OSError("one"), ConnectionRefusedError("two")])

@@ -3,6 +3,7 @@ connection), failover in a cluster of two, giving up, and what publishes do mean
 
 from __future__ import annotations
 
+from typing import Any
 
 import pytest
 import trio
@@ -12,7 +13,11 @@ from noex_trio import nats
 from noex_trio.nats.testing import NatsServer, open_nats_server
 from tests.nats_support import LIMIT, next_event, wait_status
 
-FAST = {"reconnect_delay": 0.01, "reconnect_max_delay": 0.05, "connect_timeout": 1.0}
+FAST: dict[str, Any] = {
+    "reconnect_delay": 0.01,
+    "reconnect_max_delay": 0.05,
+    "connect_timeout": 1.0,
+}
 
 
 async def test_restart_restores_subscriptions_and_sends_buffered_publishes(
@@ -37,7 +42,7 @@ async def test_restart_restores_subscriptions_and_sends_buffered_publishes(
             assert nc.statistics().pending_bytes > 0
             await nats_server.start()
             assert (await next_event(events, "reconnected")).server == nats_server.url
-            assert nc.status == "connected"
+            assert nc.statistics().status == "connected"
             assert (await sub.receive()).data == b"2"
             await nc.publish("keep.after", b"3")
             await nc.publish("queued", b"4")
@@ -95,7 +100,8 @@ async def test_pending_buffer_is_bounded_while_reconnecting(nats_server: NatsSer
             await nc.publish("a", b"x" * 50)
             with pytest.raises(
                 nats.OutboundBufferFullError,
-                match=r"^reconnecting, and the pending buffer is full \(62 bytes queued, limit 100\)$",
+                match=r"^reconnecting, and the pending buffer is full "
+                r"\(62 bytes queued, limit 100\)$",
             ):
                 await nc.publish("a", b"x" * 50)
         await nats_server.start()

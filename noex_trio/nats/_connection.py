@@ -24,7 +24,6 @@ import math
 import random
 import secrets
 from collections import deque
-from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any, Final, final
 
@@ -56,7 +55,7 @@ from ._events import (
     EventKind,
     Status,
 )
-from ._headers import Headers, as_headers
+from ._headers import HeadersLike, as_headers
 from ._headers import encode as encode_headers
 from ._options import Options, ServerAddress, parse_server
 from ._subjects import publish_subject, queue_group, subscribe_subject
@@ -174,9 +173,9 @@ class Connection(metaclass=NoPublicConstructor):
     async def publish(
         self,
         subject: str,
-        payload: bytes = b"",
+        payload: bytes | bytearray | memoryview = b"",
         *,
-        headers: Headers | dict[str, str] | Sequence[tuple[str, str]] | None = None,
+        headers: HeadersLike | None = None,
         reply: str | None = None,
     ) -> None:
         """Publish `payload` to `subject`.
@@ -238,9 +237,9 @@ class Connection(metaclass=NoPublicConstructor):
     async def request(
         self,
         subject: str,
-        payload: bytes = b"",
+        payload: bytes | bytearray | memoryview = b"",
         *,
-        headers: Headers | dict[str, str] | Sequence[tuple[str, str]] | None = None,
+        headers: HeadersLike | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 - NATS clients take a request timeout
     ) -> Msg:
         """Publish a request and wait for the first reply.

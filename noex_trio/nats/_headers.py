@@ -12,11 +12,15 @@ skipped and a status line that is not a number gives no status.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import final
+from typing import Union, final
 
 from .. import _checks as checks
 
 _HEADER_LINE = b"NATS/1.0"
+
+#: What ``headers=`` accepts: `Headers`, a mapping (a value may be a list of values), or
+#: (name, value) pairs.
+HeadersLike = Union["Headers", Mapping[str, str | Sequence[str]], Iterable[tuple[str, str]]]
 
 
 def _check_name(name: object) -> str:

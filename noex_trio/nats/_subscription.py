@@ -16,7 +16,7 @@ import trio
 
 from .. import _checks as checks
 from .._handles import NoPublicConstructor
-from ._headers import Headers
+from ._headers import Headers, HeadersLike
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -41,7 +41,9 @@ class Msg:
     headers: Headers | None = None
     _connection: Connection | None = attrs.field(default=None, eq=False, repr=False)
 
-    async def respond(self, data: bytes = b"", *, headers: object = None) -> None:
+    async def respond(
+        self, data: bytes | bytearray | memoryview = b"", *, headers: HeadersLike | None = None
+    ) -> None:
         """Publish `data` to this message's reply subject (answer a request).
 
         Raises:
@@ -52,7 +54,7 @@ class Msg:
             raise ValueError(
                 f"expected a message with a reply subject and a connection, got {self!r}"
             )
-        await self._connection.publish(self.reply, data, headers=headers)  # type: ignore[arg-type]
+        await self._connection.publish(self.reply, data, headers=headers)
 
 
 @attrs.frozen(kw_only=True)

@@ -142,7 +142,7 @@ class NatsServer:
         self._nursery.start_soon(self._read_log, process, ready)
         with trio.move_on_after(timeout):
             await ready.wait()
-        if not ready.is_set() or process.returncode is not None:
+        if not (self._ready and (self._routing or self._cluster is None)):
             process.kill()
             await process.wait()
             raise RuntimeError(
