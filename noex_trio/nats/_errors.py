@@ -36,6 +36,13 @@ def _text(value: object) -> str:
     return str.__str__(value) if isinstance(value, str) else safe_str(value)
 
 
+def _servers(value: object) -> str:
+    """A tuple of URLs as ``a, b`` (anything else as `safe_str` shows it)."""
+    if isinstance(value, tuple | list):
+        return ", ".join(map(_text, value))
+    return safe_str(value)
+
+
 class NatsError(NoexError):
     """Root of every error the NATS client raises on purpose."""
 
@@ -54,7 +61,7 @@ class ConnectError(NatsError):
         self.detail = detail
 
     def _format(self) -> str:
-        servers = ", ".join(map(_text, self.servers)) or "(none)"
+        servers = _servers(self.servers) or "(none)"
         return f"could not connect to any NATS server ({servers}): {_text(self.detail)}"
 
 
@@ -63,7 +70,7 @@ class AuthorizationError(ConnectError):
     ``Authentication Timeout``)."""
 
     def _format(self) -> str:
-        servers = ", ".join(map(_text, self.servers))
+        servers = _servers(self.servers)
         return f"NATS server {servers} refused the credentials: {_text(self.detail)}"
 
 
