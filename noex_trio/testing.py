@@ -213,8 +213,8 @@ __all__ += ["wait_for_restart"]
 async def nats_server() -> AsyncIterator[NatsServer]:
     """A ``nats-server`` on a free 127.0.0.1 port for the duration of the test, killed after.
 
-    It is a `noex_trio.nats.testing.NatsServer`: ``.url`` to connect to, ``.restart()``,
-    ``.kill()``, ``.freeze()``/``.thaw()`` for failure tests. For a server with
+    It is a `noex_trio.nats.testing.NatsServer`: ``.url`` to connect to, ``await .restart()``,
+    ``await .kill()``, ``await .freeze()``/``.thaw()`` for failure tests. For a server with
     authentication, TLS or in a cluster, use `noex_trio.nats.testing.open_nats_server`.
 
     The test fails (it never skips) when no ``nats-server`` binary is installed: the

@@ -258,7 +258,12 @@ def test_nkeys() -> None:
     signature = _nkeys.sign(seed, "nonce")
     assert "=" not in signature
     assert "+" not in signature
-    for bad in ("", "not base32!", seed[:-1] + ("A" if seed[-1] != "A" else "B"), public):
+    for bad in (
+        "",
+        "not base32!",
+        seed[:10] + ("A" if seed[10] != "A" else "B") + seed[11:],
+        public,
+    ):
         with pytest.raises(ValueError, match=r"nkey"):
             _nkeys.check_user_seed(bad)
 
