@@ -284,7 +284,7 @@ async def test_drain_refuses_new_subscriptions_and_times_out(nats_server: NatsSe
             await nc.publish("held", b"never read")
             await nc.flush()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(nc.drain, 0.2)
+                nursery.start_soon(nc.drain, 0.5)
                 await trio.testing.wait_all_tasks_blocked()
                 assert nc.status == "draining"
                 with pytest.raises(nats.ConnectionClosedError, match=r"draining"):

@@ -38,6 +38,10 @@ async def test_server_lifecycle() -> None:
             with pytest.raises(RuntimeError, match=r"is already running"):
                 await server.start()
             port = server.port
+            assert "Server is ready" in await server.wait_for_log("ready")
+            with trio.move_on_after(0.01) as scope:
+                await server.wait_for_log("never logged")
+            assert scope.cancelled_caught
             await server.stop()
             assert repr(server) == f"<NatsServer {server.url} stopped>"
             await server.stop()  # idempotent

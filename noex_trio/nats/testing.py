@@ -87,6 +87,7 @@ class NatsServer:
         self._process: trio.Process | None = None
         self._starts = 0
         self._ready = self._routing = False
+        self._log_changed = trio.Event()
 
     def __repr__(self) -> str:
         return f"<NatsServer {self.url} {'running' if self.running else 'stopped'}>"
@@ -130,6 +131,7 @@ class NatsServer:
             raise RuntimeError(f"{self!r} is already running")
         self._starts += 1
         self._ready = self._routing = False
+        self.log.clear()
         config = self._write_config()
         process = await trio.lowlevel.open_process(
             [self._executable, "-c", str(config)],
@@ -166,9 +168,20 @@ class NatsServer:
         finally:
             ready.set()
 
+    async def wait_for_log(self, text: str) -> str:
+        """Wait until the server logs a line containing `text` (since it last started, or
+        among the lines kept), and return that line: e.g. ``"Route connection created"``."""
+        while True:
+            for line in self.log:
+                if text in line:
+                    return line
+            await self._log_changed.wait()
+
     def _log_line(self, line: str, ready: trio.Event) -> None:
         """Ready once it said so and, in a cluster, listens for routes (logged after)."""
         self.log.append(line)
+        self._log_changed.set()
+        self._log_changed = trio.Event()
         if match := _CLIENT_PORT.search(line):
             self.port = int(match[1])
         if match := _ROUTE_PORT.search(line):
