@@ -258,6 +258,10 @@ def test_nkeys() -> None:
     signature = _nkeys.sign(seed, "nonce")
     assert "=" not in signature
     assert "+" not in signature
+    with pytest.raises(TypeError, match=r"^expected seed to be a str, got a value of type bytes$"):
+        nats.nkey_public_key(seed.encode())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^expected seed to be a user nkey seed"):
+        nats.nkey_public_key(public)
     for bad in (
         "",
         "not base32!",
@@ -303,6 +307,8 @@ def test_server_urls() -> None:
         True,
     )
     assert parse_server("127.0.0.1:1").key == ("127.0.0.1", 1)
+    assert "s@cret" not in repr(auth)
+    assert "tok" not in repr(token).replace("tls://", "")
 
 
 @pytest.mark.parametrize(
@@ -318,12 +324,19 @@ def test_server_urls() -> None:
         ({"name": ""}, ValueError, r"^expected name to be a non-empty str"),
         ({"user": "u"}, ValueError, r"^expected user and password to be given together"),
         ({"password": "p"}, ValueError, r"^expected user and password to be given together"),
-        ({"user": "u", "password": 1}, TypeError, r"^expected password to be a str, got 1$"),
+        (
+            {"user": "u", "password": 1},
+            TypeError,
+            r"^expected password to be a str, got a value of type int$",
+        ),
         ({"user": "u", "password": "p", "token": "t"}, ValueError, r"^expected at most one of"),
+        ({"token": ""}, ValueError, r"^expected token to be a non-empty str, got an empty one$"),
+        ({"token": b"t"}, TypeError, r"^expected token to be a str, got a value of type bytes$"),
+        ({"nkey_seed": 1}, TypeError, r"^expected nkey_seed to be a str, got a value of type int$"),
         (
             {"nkey_seed": "SUNOPE"},
             ValueError,
-            r"^expected nkey_seed to be a user nkey seed \('SU...'\), got '<hidden>'$",
+            r"^expected nkey_seed to be a user nkey seed \('SU...'\), got something else$",
         ),
         ({"tls": True}, TypeError, r"^expected tls to be an ssl.SSLContext or None, got True$"),
         ({"tls_hostname": 1}, TypeError, r"^expected tls_hostname to be a non-empty str"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -66,6 +67,21 @@ async def test_a_server_that_does_not_start() -> None:
         with pytest.raises(FileNotFoundError):
             async with open_nats_server(executable="/nonexistent/nats-server"):
                 pass  # pragma: no cover
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"config": 1}, TypeError, r"^expected config to be a str, got 1$"),
+        ({"cluster": ""}, ValueError, r"^expected cluster to be a non-empty str"),
+        ({"routes": "nats-route://x"}, TypeError, r"^expected routes to be a list of route URLs"),
+        ({"routes": [1]}, TypeError, r"^expected routes to be a list of route URLs"),
+        ({"executable": 1}, TypeError, r"^expected executable to be a non-empty str"),
+    ],
+)
+def test_bad_server_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        open_nats_server(**kwargs)
 
 
 async def test_fixture(nats_server: NatsServer) -> None:

@@ -80,9 +80,27 @@ def _private_key(seed: str) -> Ed25519PrivateKey:
     return _ed25519().from_private_bytes(_decode(check_user_seed(seed))[2:])
 
 
+def checked_seed(seed: object, what: str = "seed") -> str:
+    """`seed` if it is a user seed; else the house-style TypeError/ValueError, which never
+    shows the (secret) value."""
+    if not isinstance(seed, str):
+        raise TypeError(f"expected {what} to be a str, got a value of type {type(seed).__name__}")
+    try:
+        return check_user_seed(str.__str__(seed))
+    except ValueError:
+        raise ValueError(
+            f"expected {what} to be a user nkey seed ('SU...'), got something else"
+        ) from None
+
+
 def public_key(seed: str) -> str:
-    """The user public key (``U...``) of a user seed."""
-    private = _private_key(seed)
+    """The user public key (``U...``) of a user seed, for the server's configuration.
+
+    Raises:
+        TypeError / ValueError: `seed` is not a user seed.
+        ImportError: the ``cryptography`` package is missing.
+    """
+    private = _private_key(checked_seed(seed))
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     key = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

@@ -25,8 +25,8 @@ class ServerAddress:
     port: int
     tls: bool  # a tls:// URL: TLS even if the server does not require it
     user: str | None = None
-    password: str | None = None
-    token: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    token: str | None = attrs.field(default=None, repr=False)
     discovered: bool = False  # learnt from a server's INFO connect_urls
 
     @property
@@ -79,9 +79,9 @@ class Options:
     servers: tuple[ServerAddress, ...]
     name: str | None = None
     user: str | None = None
-    password: str | None = None
-    token: str | None = None
-    nkey_seed: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    token: str | None = attrs.field(default=None, repr=False)
+    nkey_seed: str | None = attrs.field(default=None, repr=False)
     tls: ssl.SSLContext | None = None
     tls_hostname: str | None = None
     tls_first: bool = False
@@ -102,6 +102,17 @@ class Options:
 
 def _optional_str(value: object, what: str) -> str | None:
     return None if value is None else checks.name(value, what)
+
+
+def _secret(value: object, what: str, *, empty: bool = False) -> str | None:
+    """A password or token: a str (non-empty unless `empty`); messages never show it."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected {what} to be a str, got a value of type {type(value).__name__}")
+    if not (value or empty):
+        raise ValueError(f"expected {what} to be a non-empty str, got an empty one")
+    return str.__str__(value)
 
 
 def make_options(
@@ -139,20 +150,14 @@ def make_options(
     else:
         raise checks.type_error("servers", "a server URL or a non-empty list of them", servers)
     user_ = _optional_str(user, "user")
-    password_ = None if password is None else checks.instance(password, "password", str)
+    password_ = _secret(password, "password", empty=True)
     if (user_ is None) != (password_ is None):
         raise ValueError("expected user and password to be given together, got only one")
-    token_ = _optional_str(token, "token")
-    seed = _optional_str(nkey_seed, "nkey_seed")
+    token_ = _secret(token, "token")
+    seed = None if nkey_seed is None else _nkeys.checked_seed(nkey_seed, "nkey_seed")
     if sum(x is not None for x in (user_, token_, seed)) > 1:
         raise ValueError("expected at most one of user/password, token and nkey_seed, got several")
     if seed is not None:
-        try:
-            _nkeys.check_user_seed(seed)
-        except ValueError:
-            raise checks.value_error(
-                "nkey_seed", "a user nkey seed ('SU...')", "<hidden>"
-            ) from None
         _nkeys.require_cryptography()
     if tls is not None:
         checks.instance(tls, "tls", ssl.SSLContext, expected="an ssl.SSLContext or None")

@@ -26,6 +26,8 @@ from typing import Final
 
 import trio
 
+from .. import _checks as checks
+
 __all__ = ["NatsServer", "find_nats_server", "open_nats_server"]
 
 _CLIENT_PORT: Final = re.compile(r"Listening for client connections on [^ ]*:(\d+)")
@@ -289,5 +291,10 @@ def open_nats_server(
         FileNotFoundError: (at once) no nats-server binary.
         RuntimeError: (on entering) it did not start (the message holds its log).
     """
-    binary = executable if executable is not None else find_nats_server()
-    return _Running(config, cluster, routes, binary)
+    checks.instance(config, "config", str)
+    if cluster is not None:
+        checks.name(cluster, "cluster")
+    if isinstance(routes, str) or not all(isinstance(route, str) for route in routes):
+        raise checks.type_error("routes", "a list of route URLs", routes)
+    binary = find_nats_server() if executable is None else checks.name(executable, "executable")
+    return _Running(config, cluster, tuple(routes), binary)
