@@ -95,17 +95,16 @@ def _is_async(callback: object) -> bool:
 
 
 def check_behaviour(behaviour: Any) -> None:
-    """Reject objects that cannot be a behaviour before anything starts."""
+    """Reject objects that cannot be a behaviour before anything starts (a class or an
+    instance)."""
     missing = [
         name
         for name in ("init", "handle_call", "handle_cast")
         if not callable(getattr(behaviour, name, None))
     ]
     if missing:
-        raise TypeError(
-            f"behaviour {type(behaviour).__name__} is missing required callbacks: "
-            + ", ".join(missing)
-        )
+        name = behaviour.__name__ if isinstance(behaviour, type) else type(behaviour).__name__
+        raise TypeError(f"behaviour {name} is missing required callbacks: " + ", ".join(missing))
 
 
 async def _resolve(value: Any) -> Any:

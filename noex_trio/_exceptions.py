@@ -303,9 +303,9 @@ class DuplicateChildError(NoexError):
 
 
 class ChildNotFoundError(NoexError, LookupError):
-    """The supervisor has no child with this id."""
+    """The supervisor has no child with this id (for a `DynamicSupervisor`: this ref)."""
 
-    def __init__(self, supervisor: object, child_id: str) -> None:
+    def __init__(self, supervisor: object, child_id: object) -> None:
         super().__init__(supervisor, child_id)
         self.supervisor = supervisor
         self.child_id = child_id

@@ -386,7 +386,7 @@ class SupervisorServer:
         else:
             child = self.children.get(child_id)
         if child is None:
-            raise ChildNotFoundError(self.proc.ref, _child_key(child_id))
+            raise ChildNotFoundError(self.proc.ref, child_id)
         return child
 
     async def _start_child(self, msg: StartChild) -> ProcessRef | None:
@@ -535,11 +535,6 @@ class SupervisorServer:
                 if sibling.spec.restart == "temporary":
                     self._remove(sibling)  # OTP: never restarted, not even with the others
         return [member for member in children if member.id in self.children]
-
-
-def _child_key(child_id: str | ProcessRef) -> str:
-    """How `ChildNotFoundError` names a child: its id, or the repr of a ref."""
-    return child_id if isinstance(child_id, str) else repr(child_id)
 
 
 # --- for the facades (Supervisor, DynamicSupervisor) ------------------------------------------

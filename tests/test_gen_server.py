@@ -342,7 +342,7 @@ async def test_start_rejects_incomplete_behaviours(rt: Runtime) -> None:
         await GenServer.start(OnlyInit)
     with pytest.raises(TypeError, match=r"^behaviour OnlyInit is missing .*handle_cast$"):
         await GenServer.start(OnlyInit())
-    with pytest.raises(TypeError, match=r"^behaviour type is missing required callbacks: init, "):
+    with pytest.raises(TypeError, match=r"^behaviour NoInit is missing required callbacks: init, "):
         await GenServer.start(NoInit)  # type: ignore[call-arg, arg-type]  # (no init)
     with pytest.raises(TypeError, match=r"^behaviour int is missing required callbacks: init"):
         await GenServer.start(5)  # type: ignore[call-overload]
