@@ -18,7 +18,6 @@ import trio
 
 from . import _checks as checks
 from ._child_spec import ChildInfo, ChildSpec, Restart, Shutdown
-from ._context import current_runtime
 from ._exceptions import (
     DuplicateChildError,
     InitializationError,
@@ -26,7 +25,7 @@ from ._exceptions import (
     MissingChildTemplateError,
 )
 from ._process import Process, ProcessRef, process_of
-from ._refs import SupervisorRef, stop
+from ._refs import SupervisorRef, stop, whereis
 from ._restart_intensity import RestartIntensity, check_intensity
 from ._results import ExitReason
 from ._spawn import start_process
@@ -385,7 +384,7 @@ class Supervisor:
         return len(server.children)
 
     @staticmethod
-    async def stop(sup: SupervisorRef | str, reason: ExitReason = "normal") -> None:
+    async def stop(sup: SupervisorRef | str | Via, reason: ExitReason = "normal") -> None:
         """Stop the supervisor after the requests already queued; return once it is gone.
 
         Its children stop first, in reverse start order, each with ``terminate("shutdown")``
@@ -395,19 +394,19 @@ class Supervisor:
 
         If ``stop`` is cancelled, the stop request stays queued and the supervisor still stops.
         """
-        if isinstance(sup, str):
-            found = current_runtime().registry.whereis(sup)
+        if isinstance(sup, str | Via):
+            found = whereis(sup)
             if found is not None:
                 check_supervisor(sup, found)
         else:
             check_supervisor(sup, sup)
-        await stop(sup, reason, system=True)  # an unknown name: validates reason, returns
+        await stop(sup, reason, system=True)  # an unknown name: returns
 
     @staticmethod
-    def is_running(sup: SupervisorRef | str) -> bool:
-        """True if `sup` (a ref or name) is a supervisor accepting requests."""
-        if isinstance(sup, str):
-            found = current_runtime().registry.whereis(sup)
+    def is_running(sup: SupervisorRef | str | Via) -> bool:
+        """True if `sup` (a ref, name or `Via`) is a supervisor accepting requests."""
+        if isinstance(sup, str | Via):
+            found = whereis(sup)
             return found is not None and check_supervisor(sup, found).is_running()
         return check_supervisor(sup, sup).is_running()
 

@@ -557,3 +557,13 @@ async def test_registry_as_an_exit_reason_keeps_its_reason(rt: Runtime) -> None:
 def test_registry_instance_is_exported() -> None:
     assert RegistryInstance.__module__ == "noex_trio"
     assert RegistryRef.__module__ == "noex_trio"
+
+
+async def test_supervisor_stop_and_is_running_take_a_via(rt: Runtime) -> None:
+    registry = Registry.create()
+    sup = await Supervisor.start([], name=Via(registry, ("sup", 1)))
+    assert Supervisor.is_running(Via(registry, ("sup", 1)))
+    await Supervisor.stop(Via(registry, ("sup", 1)))
+    assert not sup.is_running()
+    assert not Supervisor.is_running(Via(registry, ("sup", 1)))
+    await Supervisor.stop(Via(registry, ("sup", 1)))  # gone: returns quietly
