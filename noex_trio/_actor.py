@@ -457,13 +457,10 @@ def crash_report(proc: Process, reason: ExitReason, state: Any, last: Any) -> No
 def supervisor_path(proc: Process) -> str:
     """The supervisors above `proc`, nearest first (``"workers#5 < app#2"``), or ``"none"``."""
     labels = []
-    host = proc.host
-    while host is not None:
-        owner = getattr(host, "_proc", None)  # a supervisor's process (the root has none)
-        if owner is None:
-            break
+    owner = getattr(proc.host, "_proc", None)  # a supervisor's process (the root has none)
+    while owner is not None:
         labels.append(owner.label)
-        host = owner.host
+        owner = getattr(owner.host, "_proc", None)
     return " < ".join(labels) or "none"
 
 
@@ -498,10 +495,8 @@ def format_state(proc: Process, state: Any) -> str:
         if fatal is not None:
             proc.kernel.escalate(fatal)
         return f"<format_status raised {type(exc).__name__}>"
-    if inspect.isawaitable(shown):
-        close = getattr(shown, "close", None)
-        if close is not None:
-            close()
+    if inspect.iscoroutine(shown):
+        shown.close()
         return "<format_status must be a plain def, not async>"
     return safe_repr(shown)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from noex_trio import (
     Continue,
@@ -169,3 +170,20 @@ async def test_bad_labels(rt: Runtime, bad: Any, error: type[Exception]) -> None
     assert type(seen[0]) is error
     assert str(seen[0]).startswith("expected label to be a non-empty str")
     await ref.stop()
+
+
+def test_a_keyboard_interrupt_in_format_status_ends_the_runtime() -> None:
+    from noex_trio import open_runtime
+
+    class Interrupting(Account):
+        def format_status(self, state: dict[str, Any]) -> Any:
+            raise KeyboardInterrupt
+
+    async def main() -> None:
+        async with open_runtime():
+            ref = await GenServer.start(Interrupting)
+            ref.cast("x")  # crashes; the crash report calls format_status
+            await trio.sleep_forever()
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
