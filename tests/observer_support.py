@@ -177,7 +177,7 @@ async def open_events(url: str, **headers: str) -> AsyncIterator[EventStream]:
     """``GET /events`` of the endpoint at `url` (``http://host:port/``), as frames."""
     address = url.removeprefix("http://").rstrip("/")
     host, _, port = address.rpartition(":")
-    lines = [f"GET /events HTTP/1.0", f"Host: {address}"]
+    lines = ["GET /events HTTP/1.0", f"Host: {address}"]
     lines += [f"{key}: {value}" for key, value in headers.items()]
     async with await trio.open_tcp_stream(host.strip("[]"), int(port)) as stream:
         await stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode())

@@ -25,6 +25,9 @@ from noex_trio.observer import (
     web_child_spec,
     web_endpoint,
 )
+from noex_trio.observer._asgi import ObserverApp
+from noex_trio.observer._feed import QUEUE, Feed
+from noex_trio.observer._metrics import MessageTally
 from noex_trio.testing import EventRecorder, crash
 from tests.observer_stand_in import observer_stand_in as observer_stand_in
 from tests.observer_support import EventStream, Frame, labels, open_events
@@ -176,10 +179,7 @@ async def lifecycle_until(stream: EventStream, kind: str) -> list[Frame]:
 async def test_the_stream_says_hello_then_ticks(rt: Runtime) -> None:
     sup = await workers("a")
     rules = AlertRules(long_call=2.5)
-    async with (
-        open_web_endpoint(rt, interval=0.05, alert_rules=rules) as endpoint,
-        httpx.AsyncClient() as client,
-    ):
+    async with open_web_endpoint(rt, interval=0.05, alert_rules=rules) as endpoint:
         with trio.fail_after(LIMIT):
             async with open_events(endpoint.url) as stream:
                 content_type = stream.headers["content-type"]
@@ -205,7 +205,7 @@ async def test_a_crash_is_streamed_at_once(rt: Runtime) -> None:
     victim = Supervisor.get_child(sup, "b").ref
     assert victim is not None
     # An interval that never comes during the test: the events do not wait for a tick.
-    async with open_web_endpoint(rt, interval=3600) as endpoint, httpx.AsyncClient() as client:
+    async with open_web_endpoint(rt, interval=3600) as endpoint:
         with trio.fail_after(LIMIT):
             async with open_events(endpoint.url) as stream:
                 await stream.next_of("tick")
@@ -240,7 +240,7 @@ async def test_a_crash_is_streamed_at_once(rt: Runtime) -> None:
 
 async def test_a_new_client_gets_the_recent_crashes_and_restarts(rt: Runtime) -> None:
     sup = await workers("a")
-    async with open_web_endpoint(rt, interval=3600) as endpoint, httpx.AsyncClient() as client:
+    async with open_web_endpoint(rt, interval=3600) as endpoint:
         with trio.fail_after(LIMIT):
             with EventRecorder(rt) as events:
                 for count in (1, 2):
@@ -282,7 +282,7 @@ async def test_closing_the_endpoint_ends_the_streams(rt: Runtime) -> None:
 
 async def test_a_taken_port(rt: Runtime) -> None:
     async with open_web_endpoint(rt) as endpoint:
-        with pytest.raises(OSError, match="[Aa]ddress already in use"):
+        with pytest.raises(OSError, match=r"[Aa]ddress already in use"):
             async with open_web_endpoint(rt, port=endpoint.port):
                 pass  # pragma: no cover
 
@@ -362,3 +362,113 @@ async def test_a_supervised_endpoint(rt: Runtime, caplog: pytest.LogCaptureFixtu
     async with httpx.AsyncClient() as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(endpoint.url)
+
+
+# --------------------------------------------------------------------------- the app alone
+
+
+def make_app(rt: Runtime) -> ObserverApp:
+    def snapshot() -> dict[str, Any]:
+        return rt.snapshot().to_dict()  # type: ignore[no-any-return]
+
+    feed = Feed(rt, interval=1.0, rules=AlertRules(), snapshot=snapshot)
+    return ObserverApp(feed, MessageTally(rt), None, snapshot=snapshot, per_process_metrics=True)
+
+
+async def drive(app: ObserverApp, scope: dict[str, Any], *incoming: dict[str, Any]) -> list[Any]:
+    """Run the ASGI app on `scope`; what it sent."""
+    inbox = list(incoming)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop(0)
+        await trio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with trio.fail_after(LIMIT):
+        await app(scope, receive, send)
+    return sent
+
+
+def http(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {"type": "http", "method": "GET", "path": path, "headers": headers}
+
+
+async def test_the_app_answers_the_lifespan_protocol(rt: Runtime) -> None:
+    app = make_app(rt)
+    sent = await drive(
+        app, {"type": "lifespan"}, {"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}
+    )
+    assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+    app.tally.close()
+    app.feed.close()
+
+
+async def test_the_app_takes_no_websocket(rt: Runtime) -> None:
+    app = make_app(rt)
+    assert await drive(app, {"type": "websocket", "path": "/events", "headers": []}) == []
+    app.tally.close()
+    app.feed.close()
+
+
+async def test_the_app_checks_hosts_only_on_loopback(rt: Runtime) -> None:
+    app = make_app(rt)
+    sent = await drive(app, http("/nothing", [(b"host", b"example.org")]))
+    assert sent[0]["status"] == 404  # any Host: the endpoint listens on another address
+    app.allow_loopback(8321)
+    sent = await drive(app, http("/nothing", []))
+    assert sent[0]["status"] == 403  # no Host header at all
+    sent = await drive(app, http("/nothing", [(b"host", b"localhost:8321")]))
+    assert sent[0]["status"] == 404
+    app.tally.close()
+    app.feed.close()
+
+
+async def test_a_closed_feed_streams_nothing(rt: Runtime) -> None:
+    app = make_app(rt)
+    app.feed.close()
+    sent = await drive(app, http("/events", []))
+    assert [message.get("body") for message in sent] == [None, b""]
+    app.tally.close()
+
+
+async def test_a_client_stream_ends_when_it_disconnects(rt: Runtime) -> None:
+    app = make_app(rt)
+    sent = await drive(
+        app, http("/events", []), {"type": "http.request"}, {"type": "http.disconnect"}
+    )
+    assert sent[1]["body"] == app.feed.hello()
+    assert sent[-1] == {"type": "http.response.body", "body": b""}
+    assert app.feed.statistics().clients == 0
+    app.tally.close()
+    app.feed.close()
+
+
+async def test_a_slow_client_loses_the_oldest_events(rt: Runtime) -> None:
+    def snapshot() -> dict[str, Any]:
+        raise AssertionError  # pragma: no cover
+
+    feed = Feed(rt, interval=1.0, rules=AlertRules(), snapshot=snapshot)
+    client = feed.connect()
+    for i in range(QUEUE + 3):
+        client.push_event(f"{i}\n".encode())
+    chunk = await client.next()
+    assert chunk is not None
+    assert chunk.startswith(b'event: dropped\ndata: {"count":3}\n\n3\n4\n')
+    assert chunk.endswith(f"{QUEUE + 2}\n".encode())
+    for _ in range(5):
+        client.push_event(b"x")
+    feed.disconnect(client)
+    feed.disconnect(client)  # (idempotent)
+    assert feed.statistics().dropped == 0  # nothing was lost before the queue was read
+    client = feed.connect()
+    for _ in range(QUEUE + 1):
+        client.push_event(b"x")
+    feed.disconnect(client)
+    assert feed.statistics().dropped == 1
+    feed.close()
+    feed.close()

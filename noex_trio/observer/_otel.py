@@ -35,7 +35,7 @@ import trio
 from .. import _checks as checks
 from .._runtime import Runtime, current_runtime
 from ._alerts import walk
-from ._call_timings import CallTimings
+from ._call_timings import BUCKETS, CallTimings
 from ._metrics import KINDS, MessageTally
 from ._nursery import open_nursery
 
@@ -155,7 +155,10 @@ async def open_otel_metrics(
     if per_process:
         gauge("noex.process.mailbox.length", [mailboxes], "{message}", "Mailbox of a process.")
     histogram = meter.create_histogram(
-        "noex.call.duration", "s", "Call round trips, from the call to its reply."
+        "noex.call.duration",
+        "s",
+        "Call round trips, from the call to its reply.",
+        explicit_bucket_boundaries_advisory=BUCKETS,
     )
     timings.attach(
         rt, lambda behaviour, seconds: histogram.record(seconds, {"behaviour": behaviour})

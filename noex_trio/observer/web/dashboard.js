@@ -19,6 +19,7 @@
     collapsed: new Set(),
     crashedIds: new Map(), // process id -> time of its crash (to mark its row)
     dropped: 0,
+    longest: 10, // the longest mailbox of the snapshot (for the mailbox bars)
     clock: null, // the runtime's clock at the last tick, and when (browser time) it came
     clockAt: 0,
   };
@@ -85,6 +86,12 @@
     const keep = filter ? visibleIds(snapshot.tree, filter) : null;
     const alerted = new Map(state.alerts.map((alert) => [alert.id, alert.kind]));
     const waiting = new Set(snapshot.waits.map((wait) => wait.caller));
+    state.longest = 10;
+    const longest = (node) => {
+      state.longest = Math.max(state.longest, node.mailbox.length);
+      node.children.forEach(longest);
+    };
+    snapshot.tree.forEach(longest);
     const rows = [];
     let hidden = 0;
     let count = 0;
@@ -136,7 +143,8 @@
     if (node.names.length) name.append(el("span", { class: "names", text: node.names.join(", ") }));
     if (node.children.length) name.append(el("span", { class: "children", text: `${node.children.length}` }));
     const bar = el("span", { class: "bar" });
-    const full = mailbox.capacity === null ? Math.min(1, mailbox.length / 1000) : mailbox.length / Math.max(1, mailbox.capacity);
+    // A bounded mailbox: how full it is; an unbounded one: against the longest one now.
+    const full = mailbox.length / Math.max(1, mailbox.capacity === null ? state.longest : mailbox.capacity);
     bar.style.width = `${Math.round(Math.min(1, full) * 100)}%`;
     const serving = node.serving === null ? "" : `${node.serving} (${seconds(now() - node.serving_since)})`;
     const restarts = el("td", { class: "num restarts", text: node.restarts });
