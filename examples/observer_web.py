@@ -12,6 +12,7 @@ dashboard (it crashes the payments service now and then)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from typing import Any
@@ -86,10 +87,10 @@ async def dashboard() -> list[str]:
             # --8<-- [start:snapshot]
             snapshot = json.loads(await get(endpoint.url + "snapshot.json"))
             (shop,) = [node for node in snapshot["tree"] if node["names"] == ["shop"]]
-            for child in shop["children"]:
-                lines.append(
-                    f"{child['label']}: {child['kind']}, {len(child['children'])} children"
-                )
+            lines += [
+                f"{child['label']}: {child['kind']}, {len(child['children'])} children"
+                for child in shop["children"]
+            ]
             # --8<-- [end:snapshot]
             # --8<-- [start:metrics]
             metrics = await get(endpoint.url + "metrics")
@@ -158,14 +159,10 @@ async def main(port: int = 8321) -> None:
             print(f"dashboard at {endpoint.url} (Ctrl-C to stop)")
             while True:
                 await trio.sleep(5)
-                try:
+                with contextlib.suppress(ValueError):  # (it crashes: the point)
                     await GenServer.call("payments", "declined")
-                except ValueError:
-                    pass
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         trio.run(main)
-    except KeyboardInterrupt:
-        pass

@@ -472,3 +472,31 @@ async def test_a_slow_client_loses_the_oldest_events(rt: Runtime) -> None:
     assert feed.statistics().dropped == 1
     feed.close()
     feed.close()
+
+
+async def test_a_failing_snapshot_is_logged_and_tried_again(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+
+    def snapshot() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("broken snapshot")
+        return rt.snapshot().to_dict()  # type: ignore[no-any-return]
+
+    feed = Feed(rt, interval=0.01, rules=AlertRules(), snapshot=snapshot)
+    client = feed.connect()
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(feed.run)
+            chunk = await client.next()
+            feed.close()
+    assert chunk is not None
+    assert chunk.startswith(b"event: tick\n")
+    assert calls == 2
+    (record,) = [r for r in caplog.records if r.name == "noex_trio.observer"]
+    assert record.getMessage() == "observer: building the dashboard's snapshot failed"
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "broken snapshot"

@@ -22,6 +22,7 @@ dropped`` (``{"count": n}``).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from ._events import event_to_dict
 
 if TYPE_CHECKING:
     from .._runtime import Runtime
+
+logger: Final = logging.getLogger("noex_trio.observer")
 
 #: Crashes and restarts a new client is sent (the timeline of a page opened late).
 BACKLOG: Final = 200
@@ -210,13 +213,18 @@ class Feed:
                 self._joined = trio.Event()
                 continue
             self._joined = trio.Event()
-            payload = self.tick()
-            # Encoding a large snapshot takes milliseconds: off the Trio thread, so the
-            # runtime's processes go on meanwhile (the payload is not shared with anyone).
-            data = await trio.to_thread.run_sync(encode, payload)
-            chunk = frame("tick", data)
-            self._ticks += 1
-            for client in self._clients:
-                client.push_tick(chunk)
+            try:
+                payload = self.tick()
+                # Encoding a large snapshot takes milliseconds: off the Trio thread, so the
+                # runtime's processes go on meanwhile (the payload is not shared with anyone).
+                data = await trio.to_thread.run_sync(encode, payload)
+            except Exception:
+                # The observer must not take the observed program down: say it, try again.
+                logger.exception("observer: building the dashboard's snapshot failed")
+            else:
+                chunk = frame("tick", data)
+                self._ticks += 1
+                for client in self._clients:
+                    client.push_tick(chunk)
             with trio.move_on_after(self.interval):
                 await self._joined.wait()
