@@ -302,10 +302,11 @@ def _answer_get_state(proc: Process, caller: Caller[Any], state: Any) -> None:
     ok, shown = _format_status(format_status, state)
     if not ok:
         fatal = find_fatal(shown)
-        if fatal is not None:
+        if fatal is None:
+            caller.fail(crash_reason(shown))
+        else:
+            caller.fail(ServerNotRunningError(proc.ref, "shutdown"))  # (before it is cancelled)
             proc.kernel.escalate(fatal)
-            shown = ServerNotRunningError(proc.ref, "shutdown")
-        caller.fail(crash_reason(shown))
     elif inspect.iscoroutine(shown):
         shown.close()
         caller.fail(TypeError(f"{type(proc.behaviour).__name__}.format_status must be a plain def"))

@@ -81,6 +81,9 @@ class DumpOnSignal:
     async def _print_dumps(self, runtime: Any, signals: Any) -> None:
         reset_library_context()
         with self._scope:
+            # The block may have been left before this task first ran: the scope is cancelled
+            # then (and the receiver closed), which this checkpoint sees.
+            await trio.lowlevel.checkpoint()
             async for _ in signals:
                 try:
                     text = runtime.dump()
