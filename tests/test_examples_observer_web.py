@@ -8,12 +8,7 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
 from examples import observer_web
-from tests.observer_stand_in import observer_stand_in as observer_stand_in
-
-pytestmark = pytest.mark.usefixtures("observer_stand_in")
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "guides" / "observer-web.md"

@@ -52,7 +52,7 @@ def test_default_rules() -> None:
 )
 def test_rules_are_checked(field: str, value: object, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
-        AlertRules(**{field: value})
+        AlertRules(**{field: value})  # type: ignore[arg-type]
 
 
 def test_a_quiet_runtime_has_no_alert() -> None:

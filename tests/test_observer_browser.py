@@ -25,9 +25,6 @@ import trio
 from noex_trio import DynamicSupervisor, GenServer, GenServerRef, Runtime, Supervisor
 from noex_trio.observer import AlertRules, open_web_endpoint
 from noex_trio.testing import crash, wait_for_restart
-from tests.observer_stand_in import observer_stand_in as observer_stand_in
-
-pytestmark = pytest.mark.usefixtures("observer_stand_in")
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "images" / "observer-web.png"

@@ -16,9 +16,6 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from noex_trio import GenServer, Runtime, Supervisor
 from noex_trio.observer import open_otel_metrics
 from noex_trio.testing import crash, wait_for_restart
-from tests.observer_stand_in import observer_stand_in as observer_stand_in
-
-pytestmark = pytest.mark.usefixtures("observer_stand_in")
 
 
 class Worker(GenServer[int, str, int, int]):
@@ -53,7 +50,7 @@ def points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
         for scope in resource.scope_metrics:
             assert scope.scope.name == "noex_trio"
             for metric in scope.metrics:
-                found[metric.name] = list(metric.data.data_points)  # type: ignore[union-attr]
+                found[metric.name] = list(metric.data.data_points)
     return found
 
 
@@ -94,11 +91,9 @@ async def test_per_process_mailboxes(rt: Runtime, metrics: Metrics) -> None:
             p.attributes["process"]: (p.attributes["behaviour"], p.value)
             for p in points(metrics.reader)["noex.process.mailbox.length"]
         }
-    assert sorted(behaviour for behaviour, _ in mailboxes.values()) == sorted(
-        type(ref._proc.behaviour).__name__
-        for ref in rt.processes()  # type: ignore[attr-defined]
-    )
-    assert {length for _, length in mailboxes.values()} == {0}
+    assert mailboxes == {
+        stats.label: (stats.behaviour, 0) for stats in (ref.statistics() for ref in rt.processes())
+    }
 
 
 @pytest.mark.parametrize(

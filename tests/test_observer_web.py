@@ -29,10 +29,7 @@ from noex_trio.observer._asgi import ObserverApp
 from noex_trio.observer._feed import QUEUE, Feed
 from noex_trio.observer._metrics import MessageTally
 from noex_trio.testing import EventRecorder, crash
-from tests.observer_stand_in import observer_stand_in as observer_stand_in
 from tests.observer_support import EventStream, Frame, labels, open_events
-
-pytestmark = pytest.mark.usefixtures("observer_stand_in")
 
 #: Seconds any one wait of these tests may take (they take milliseconds).
 LIMIT = 10.0
@@ -369,7 +366,7 @@ async def test_a_supervised_endpoint(rt: Runtime, caplog: pytest.LogCaptureFixtu
 
 def make_app(rt: Runtime) -> ObserverApp:
     def snapshot() -> dict[str, Any]:
-        return rt.snapshot().to_dict()  # type: ignore[no-any-return]
+        return rt.snapshot().to_dict()
 
     feed = Feed(rt, interval=1.0, rules=AlertRules(), snapshot=snapshot)
     return ObserverApp(feed, MessageTally(rt), None, snapshot=snapshot, per_process_metrics=True)
@@ -484,7 +481,7 @@ async def test_a_failing_snapshot_is_logged_and_tried_again(
         calls += 1
         if calls == 1:
             raise RuntimeError("broken snapshot")
-        return rt.snapshot().to_dict()  # type: ignore[no-any-return]
+        return rt.snapshot().to_dict()
 
     feed = Feed(rt, interval=0.01, rules=AlertRules(), snapshot=snapshot)
     client = feed.connect()
