@@ -6,8 +6,13 @@ import math
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
 
+from noex_trio import CallTimeoutError, GenServer, ProcessRef, Runtime, Supervisor
 from noex_trio.observer import Alert, AlertRules, AlertWatch
+from noex_trio.testing import crash, wait_for_restart
+from tests.conftest import Counter
 from tests.observer_support import node, snapshot, supervisor, wait
 
 
@@ -168,3 +173,146 @@ def test_alerts_are_json_data() -> None:
         "message": "m",
         "since": 1.0,
     }
+
+
+# --------------------------------------------------------------------------- on a live runtime
+
+
+class Blocked(GenServer[trio.Event, str, str, str]):
+    """Its handlers wait for the event it was started with (the test sets it at the end)."""
+
+    def init(self, release: trio.Event) -> trio.Event:
+        return release
+
+    async def handle_call(self, msg: str, state: trio.Event) -> tuple[str, trio.Event]:
+        await state.wait()
+        return "done", state
+
+    async def handle_cast(self, msg: str, state: trio.Event) -> trio.Event:
+        await state.wait()
+        return state
+
+
+class Caller(GenServer[None, ProcessRef, str, str]):
+    """Calls whichever process it is asked to (and waits as long as it takes)."""
+
+    def init(self) -> None:
+        return None
+
+    async def handle_call(self, msg: ProcessRef, state: None) -> tuple[str, None]:
+        return await GenServer.call(msg, "work", timeout=math.inf), state  # type: ignore[arg-type]
+
+
+class Pinger(GenServer[ProcessRef | None, str, ProcessRef, str]):
+    """``cast(peer)`` sets its peer. ``call("ping")`` calls the peer with ``"bounce"``, which
+    calls back with ``"pong"``: a deadlock (until the calls time out)."""
+
+    def init(self) -> None:
+        return None
+
+    def handle_cast(self, msg: ProcessRef, state: ProcessRef | None) -> ProcessRef:
+        return msg
+
+    async def handle_call(
+        self, msg: str, state: ProcessRef | None
+    ) -> tuple[str, ProcessRef | None]:
+        if msg == "pong":
+            return "pong", state
+        assert state is not None
+        onward = "bounce" if msg == "ping" else "pong"
+        try:
+            return await GenServer.call(state, onward, timeout=30.0), state  # type: ignore[arg-type]
+        except CallTimeoutError:
+            return "timed out", state
+
+
+def check(watch: AlertWatch, rt: Runtime) -> list[tuple[str, str, str]]:
+    return [(a.kind, a.label, a.message) for a in watch.check(rt.snapshot().to_dict())]
+
+
+async def test_a_long_call_on_a_live_runtime(rt: Runtime, autojump_clock: trio.abc.Clock) -> None:
+    release = trio.Event()
+    slow = await GenServer.start(Blocked, release)
+    caller = await GenServer.start(Caller)
+    watch = AlertWatch(AlertRules(long_call=2.0))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller.call, slow, math.inf)
+        await trio.sleep(1.0)
+        assert check(watch, rt) == []
+        await trio.sleep(1.5)
+        assert check(watch, rt) == [
+            (
+                "long_call",
+                slow._label,
+                "serving 'work' for 2.5 s; 1 caller waiting (longest 2.5 s)",
+            ),
+            # (its caller is serving a call too: the test's, made from plain Trio code)
+            ("long_call", caller._label, f"serving {slow!r} for 2.5 s"),
+        ]
+        release.set()
+    assert check(watch, rt) == []
+
+
+async def test_a_deadlock_on_a_live_runtime(rt: Runtime, autojump_clock: trio.abc.Clock) -> None:
+    a = await GenServer.start(Pinger)
+    b = await GenServer.start(Pinger)
+    a.cast(b)
+    b.cast(a)
+    watch = AlertWatch(AlertRules(long_call=10.0))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.call, "ping", 60.0)
+        await trio.sleep(1.0)
+        (deadlock,) = watch.check(rt.snapshot().to_dict())
+        assert deadlock.kind == "deadlock"
+        assert deadlock.message in (
+            f"wait-for cycle: {a._label} -> {b._label} -> {a._label}",
+            f"wait-for cycle: {b._label} -> {a._label} -> {b._label}",
+        )
+    # Both calls timed out after 30 s: no cycle any more.
+    assert check(watch, rt) == []
+
+
+async def test_a_restart_storm_on_a_live_runtime(
+    rt: Runtime, autojump_clock: trio.abc.Clock
+) -> None:
+    sup = await Supervisor.start(children=[Counter.child_spec(id="c")], max_restarts=5)
+    watch = AlertWatch(AlertRules(restarts=2, restart_window=10.0))
+    assert check(watch, rt) == []
+    for _ in range(2):
+        old = Supervisor.get_child(sup, "c").ref
+        crash(old)  # type: ignore[arg-type]
+        await wait_for_restart(sup, "c", old)
+        await trio.sleep(1.0)
+    assert check(watch, rt) == [("restart_storm", sup._label, "2 restarts in the last 10 s")]
+    await trio.sleep(20.0)
+    assert check(watch, rt) == []
+
+
+async def test_a_supervisor_at_its_limit_on_a_live_runtime(rt: Runtime) -> None:
+    sup = await Supervisor.start(children=[Counter.child_spec(id="c")], max_restarts=2)
+    watch = AlertWatch()
+    for _ in range(2):
+        old = Supervisor.get_child(sup, "c").ref
+        crash(old)  # type: ignore[arg-type]
+        await wait_for_restart(sup, "c", old)
+    ((kind, label, message),) = check(watch, rt)
+    assert (kind, label) == ("restart_storm", sup._label)
+    assert message.startswith("at its restart limit: 2 restarts within 5 s")
+
+
+async def test_a_growing_mailbox_on_a_live_runtime(rt: Runtime) -> None:
+    release = trio.Event()
+    ref = await GenServer.start(Blocked, release)
+    watch = AlertWatch(AlertRules(mailbox_length=4, mailbox_samples=4))
+    seen = []
+    for _ in range(4):
+        for _ in range(2):
+            ref.cast("mail")
+        await trio.testing.wait_all_tasks_blocked()
+        seen.append(check(watch, rt))
+    # The first cast is being handled (blocked); the others wait: 1, 3, 5, 7 queued.
+    assert seen[:3] == [[], [], []]
+    assert seen[3] == [
+        ("mailbox_growing", ref._label, "mailbox grew at each of the last 4 samples, to 7 messages")
+    ]
+    release.set()

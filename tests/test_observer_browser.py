@@ -14,6 +14,7 @@ Without it the tests skip with what to install, except in CI (``CI`` set), where
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -69,15 +70,30 @@ class Worker(GenServer[int, str, int, int]):
         return state + msg
 
 
-class Mailer(GenServer[trio.Event, str, str, None]):
-    """Stuck in its first cast until released: the casts after it pile up in its mailbox."""
+class Stuck(GenServer[trio.Event, str, str, str]):
+    """Every handler waits until the event it was started with is set (at the test's end):
+    its calls are long, its casts pile up in its mailbox."""
 
     def init(self, release: trio.Event) -> trio.Event:
         return release
 
+    async def handle_call(self, msg: str, state: trio.Event) -> tuple[str, trio.Event]:
+        await state.wait()
+        return "done", state
+
     async def handle_cast(self, msg: str, state: trio.Event) -> trio.Event:
         await state.wait()
         return state
+
+
+class Billing(GenServer[None, None, str, None]):
+    """A cast makes it call ``reports`` (and wait as long as that takes)."""
+
+    def init(self) -> None:
+        return None
+
+    async def handle_cast(self, msg: str, state: None) -> None:
+        await GenServer.call("reports", msg, timeout=math.inf)
 
 
 def browse(url: str, script: Callable[[Any], None]) -> list[str]:
@@ -88,7 +104,7 @@ def browse(url: str, script: Callable[[Any], None]) -> list[str]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page = browser.new_page(viewport={"width": 1440, "height": 600})
             page.set_default_timeout(WAIT_MS)
             page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
             page.on(
@@ -117,22 +133,24 @@ async def test_the_dashboard_shows_the_tree_and_a_crash_without_reload(rt: Runti
         children=[
             Worker.child_spec(id="cache", name="cache"),
             Worker.child_spec(id="pricing"),
-            Mailer.child_spec(release, id="mailer"),
+            Stuck.child_spec(release, id="mailer", name="mailer"),
+            Stuck.child_spec(release, id="reports", name="reports"),
+            Billing.child_spec(id="billing", name="billing"),
             DynamicSupervisor.child_spec(id="sessions", name="sessions"),
         ],
         name="app",
     )
     for _ in range(3):
-        await DynamicSupervisor.start_child("sessions", Worker.child_spec())
+        ref = await DynamicSupervisor.start_child("sessions", Worker.child_spec())
+        for _ in range(3):
+            await ref.call("hit")
     for i in range(40):
-        GenServer.cast(Supervisor.get_child(app, "mailer").ref, f"mail {i}")  # type: ignore[arg-type]
+        GenServer.cast("mailer", f"mail {i}")
+    GenServer.cast("billing", "monthly report")
     victim = Supervisor.get_child(app, "pricing").ref
     assert isinstance(victim, GenServerRef)
-    labels = sorted(ref._label for ref in rt.processes())
+    labels = sorted(ref.statistics().label for ref in rt.processes())
     restarted: list[GenServerRef[str, int, int]] = []
-
-    def crash_and_wait() -> None:
-        crash(victim, ValueError("pricing table corrupt"))
 
     async def new_ref() -> None:
         restarted.append(await wait_for_restart(app, "pricing", victim))
@@ -142,19 +160,26 @@ async def test_the_dashboard_shows_the_tree_and_a_crash_without_reload(rt: Runti
         assert page.text_content("#connection") == "live"
         assert sorted(row_labels(page)) == labels
         page.evaluate("window.notReloaded = true")
-        trio.from_thread.run_sync(crash_and_wait)
+        trio.from_thread.run_sync(crash, victim, ValueError("pricing table corrupt"))
         item = page.wait_for_selector(f'#timeline li[data-type="crashed"][data-id="{victim.id}"]')
         assert "ValueError('pricing table corrupt')" in item.text_content()
         trio.from_thread.run(new_ref)
-        page.wait_for_selector(f'#tree tr[data-id="{restarted[0].id}"]')
-        page.wait_for_selector(f'#timeline li[data-type="restarted"][data-id="{restarted[0].id}"]')
+        new = restarted[0]
+        page.wait_for_selector(f'#timeline li[data-type="restarted"][data-id="{new.id}"]')
+        row = page.wait_for_selector(f'#tree tr[data-id="{new.id}"]')
+        assert row.query_selector("td.restarts").text_content() == "1"
+        assert page.text_content("#stat-crashes") == "1"
+        # The call billing makes to reports never ends: a waiting call, then a long-call alert.
+        page.wait_for_selector("#waits li:not(.empty)")
+        alert = page.wait_for_selector('#alerts li[data-kind="long_call"]')
+        assert "reports#" in alert.text_content()
         assert page.evaluate("window.notReloaded") is True
         if os.environ.get("NOEX_SCREENSHOTS") == "1":
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     async with open_web_endpoint(
-        rt, interval=0.2, alert_rules=AlertRules(mailbox_length=10, mailbox_samples=1)
+        rt, interval=0.25, alert_rules=AlertRules(long_call=0.5)
     ) as endpoint:
         with trio.fail_after(20):
             errors = await trio.to_thread.run_sync(browse, endpoint.url, script)

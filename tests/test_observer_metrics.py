@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from noex_trio import Runtime
+from noex_trio import GenServer, LifecycleEvent, Runtime, Terminated
+from noex_trio.observer._alerts import walk
 from noex_trio.observer._call_timings import BUCKETS, CallTimings, Histogram
-from noex_trio.observer._metrics import prometheus_text
+from noex_trio.observer._metrics import MessageTally, prometheus_text
 from tests.observer_support import node, snapshot, supervisor, wait
 
 
@@ -188,3 +189,60 @@ async def test_call_timings_through_the_hook(
     timings.detach()
     timings.detach()
     assert timings not in kernel.call_observers
+
+
+class Counter(GenServer[int, str, int, int]):
+    def init(self) -> int:
+        return 0
+
+    def handle_call(self, msg: str, state: int) -> tuple[int, int]:
+        return state, state
+
+    def handle_cast(self, msg: int, state: int) -> int:
+        return state + msg
+
+
+async def test_message_totals_never_go_down(rt: Runtime) -> None:
+    tally = MessageTally(rt)
+    try:
+        before = tally.totals(rt.snapshot().to_dict())
+        ref = await GenServer.start(Counter)
+        ref.cast(1)
+        ref.cast(2)
+        for _ in range(3):
+            assert await ref.call("get") == 3
+        during = tally.totals(rt.snapshot().to_dict())
+        assert during["calls"] - before["calls"] == 3
+        assert during["casts"] - before["casts"] == 2
+        await ref.stop()
+        # The process is gone from the snapshots; its messages still count.
+        after = tally.totals(rt.snapshot().to_dict())
+        assert after == during
+        assert tally.totals(rt.snapshot().to_dict()) == during
+    finally:
+        tally.close()
+
+
+async def test_a_process_is_not_counted_twice(rt: Runtime) -> None:
+    # A snapshot taken while a process exits (its `Terminated` handlers run before it leaves
+    # the runtime) still shows it: its messages are counted once.
+    tally = MessageTally(rt)
+    taken: list[dict[str, Any]] = []
+
+    def on_event(event: LifecycleEvent) -> None:
+        if isinstance(event, Terminated):
+            taken.append(rt.snapshot().to_dict())
+
+    unsubscribe = rt.on_lifecycle_event(on_event)
+    try:
+        ref = await GenServer.start(Counter)
+        await ref.call("get")
+        before = tally.totals(rt.snapshot().to_dict())
+        await ref.stop()
+        (during,) = taken
+        assert ref.id in [node["id"] for node in walk(during["tree"])]
+        assert tally.totals(during) == before
+        assert tally.totals(rt.snapshot().to_dict()) == before
+    finally:
+        unsubscribe()
+        tally.close()

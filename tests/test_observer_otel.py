@@ -77,9 +77,15 @@ async def test_the_figures_as_instruments(
         assert "noex.process.mailbox.length" not in points(reader)
         old = Supervisor.get_child(sup, "a").ref
         crash(old)  # type: ignore[arg-type]
-        await wait_for_restart(sup, "a", old)
+        new = await wait_for_restart(sup, "a", old)
+        assert await new.call("x") == 0  # type: ignore[union-attr]
+        assert value(reader, "noex.crashes") == 0  # (the sample of the start)
         await trio.sleep(2.0)  # the next sample
         assert value(reader, "noex.processes") == rt.statistics().processes
+        assert value(reader, "noex.crashes") == 1
+        assert value(reader, "noex.restarts") == 1
+        messages = {p.attributes["kind"]: p.value for p in points(reader)["noex.messages"]}
+        assert messages["call"] == 1
     # Afterwards the observable instruments report nothing.
     assert "noex.processes" not in points(reader)
 

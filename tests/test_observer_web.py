@@ -28,7 +28,7 @@ from noex_trio.observer import (
 from noex_trio.observer._asgi import ObserverApp
 from noex_trio.observer._feed import QUEUE, Feed
 from noex_trio.observer._metrics import MessageTally
-from noex_trio.testing import EventRecorder, crash
+from noex_trio.testing import EventRecorder, crash, wait_for_restart
 from tests.observer_support import EventStream, Frame, labels, open_events
 
 #: Seconds any one wait of these tests may take (they take milliseconds).
@@ -88,7 +88,12 @@ async def test_the_snapshot_route_serves_the_contracts_json(rt: Runtime) -> None
 
 
 async def test_metrics_route(rt: Runtime) -> None:
-    await workers("a")
+    sup = await workers("a")
+    old = Supervisor.get_child(sup, "a").ref
+    crash(old)  # type: ignore[arg-type]
+    new = await wait_for_restart(sup, "a", old)
+    for _ in range(2):
+        await new.call("x")  # type: ignore[union-attr]
     async with open_web_endpoint(rt) as endpoint, httpx.AsyncClient() as client:
         response = await client.get(endpoint.url + "metrics")
     assert response.status_code == 200
@@ -99,6 +104,15 @@ async def test_metrics_route(rt: Runtime) -> None:
     assert "# TYPE noex_messages_total counter" in lines
     assert any(line.startswith('noex_process_mailbox_length{process="Worker#') for line in lines)
     assert any(line.startswith("noex_snapshot_seconds ") for line in lines)
+    assert "noex_crashes_total 1" in lines
+    assert "noex_restarts_total 1" in lines
+    assert 'noex_messages_total{kind="call"} 2' in lines
+    label = new._label  # type: ignore[union-attr]
+    assert (
+        f'noex_process_messages_total{{process="{label}",behaviour="Worker",kind="call"}} 2'
+        in lines
+    )
+    assert f'noex_process_restarts{{process="{label}",behaviour="Worker"}} 1' in lines
 
 
 async def test_runtime_wide_metrics_only(rt: Runtime) -> None:

@@ -85,7 +85,14 @@
     const filter = $("filter").value.trim().toLowerCase();
     const keep = filter ? visibleIds(snapshot.tree, filter) : null;
     const alerted = new Map(state.alerts.map((alert) => [alert.id, alert.kind]));
-    const waiting = new Set(snapshot.waits.map((wait) => wait.caller));
+    const labels = new Map();
+    const label = (node) => { labels.set(node.id, node.label); node.children.forEach(label); };
+    snapshot.tree.forEach(label);
+    const waiting = new Map(); // caller id -> "target (for how long)", its oldest wait
+    for (const wait of snapshot.waits) {
+      if (waiting.has(wait.caller)) continue;
+      waiting.set(wait.caller, `${labels.get(wait.target) || `#${wait.target}`} for ${seconds(wait.waited)}`);
+    }
     state.longest = 10;
     const longest = (node) => {
       state.longest = Math.max(state.longest, node.mailbox.length);
@@ -102,7 +109,7 @@
         return;
       }
       count += 1;
-      rows.push(row(node, depth, alerted.get(node.id), waiting.has(node.id)));
+      rows.push(row(node, depth, alerted.get(node.id), waiting.get(node.id)));
       if (!node.children.length || state.collapsed.has(node.id)) return;
       const children = keep ? node.children.filter((child) => keep.has(child.id)) : node.children;
       children.slice(0, MAX_CHILDREN).forEach((child) => add(child, depth + 1));
@@ -147,6 +154,9 @@
     const full = mailbox.length / Math.max(1, mailbox.capacity === null ? state.longest : mailbox.capacity);
     bar.style.width = `${Math.round(Math.min(1, full) * 100)}%`;
     const serving = node.serving === null ? "" : `${node.serving} (${seconds(now() - node.serving_since)})`;
+    const servingCell = el("td", { class: "serving", title: serving || null },
+      serving.length > 48 ? `${serving.slice(0, 47)}…` : serving);
+    if (waiting) servingCell.append(el("span", { class: "waiting", text: `${serving ? " " : ""}waiting on ${waiting}` }));
     const restarts = el("td", { class: "num restarts", text: node.restarts });
     if (node.supervisor) restarts.title = `children restarted: ${node.supervisor.restarts_total}`;
     const tr = el("tr", {
@@ -155,7 +165,7 @@
       "data-status": node.status,
       "data-kind": node.kind,
       "data-alert": alertKind || null,
-      "data-waiting": waiting || null,
+      "data-waiting": waiting ? "yes" : null,
       class: state.crashedIds.has(node.id) ? "crashed" : null,
     },
     name,
@@ -169,7 +179,7 @@
     el("td", { class: "num", text: node.messages.infos }),
     restarts,
     el("td", { class: "num", text: seconds(node.uptime) }),
-    el("td", { class: "serving", text: serving }));
+    servingCell);
     return tr;
   }
 
