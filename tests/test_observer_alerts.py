@@ -200,7 +200,7 @@ class Caller(GenServer[None, ProcessRef, str, str]):
         return None
 
     async def handle_call(self, msg: ProcessRef, state: None) -> tuple[str, None]:
-        return await GenServer.call(msg, "work", timeout=math.inf), state  # type: ignore[arg-type]
+        return await GenServer.call(msg, "work", timeout=math.inf), state
 
 
 class Pinger(GenServer[ProcessRef | None, str, ProcessRef, str]):
@@ -221,7 +221,7 @@ class Pinger(GenServer[ProcessRef | None, str, ProcessRef, str]):
         assert state is not None
         onward = "bounce" if msg == "ping" else "pong"
         try:
-            return await GenServer.call(state, onward, timeout=30.0), state  # type: ignore[arg-type]
+            return await GenServer.call(state, onward, timeout=30.0), state
         except CallTimeoutError:
             return "timed out", state
 

@@ -29,6 +29,7 @@ from noex_trio.observer._asgi import ObserverApp
 from noex_trio.observer._feed import QUEUE, Feed
 from noex_trio.observer._metrics import MessageTally
 from noex_trio.testing import EventRecorder, crash, wait_for_restart
+from tests.conftest import gen
 from tests.observer_support import EventStream, Frame, labels, open_events
 
 #: Seconds any one wait of these tests may take (they take milliseconds).
@@ -89,11 +90,11 @@ async def test_the_snapshot_route_serves_the_contracts_json(rt: Runtime) -> None
 
 async def test_metrics_route(rt: Runtime) -> None:
     sup = await workers("a")
-    old = Supervisor.get_child(sup, "a").ref
-    crash(old)  # type: ignore[arg-type]
+    old = gen(Supervisor.get_child(sup, "a").ref)
+    crash(old)
     new = await wait_for_restart(sup, "a", old)
     for _ in range(2):
-        await new.call("x")  # type: ignore[union-attr]
+        await new.call("x")
     async with open_web_endpoint(rt) as endpoint, httpx.AsyncClient() as client:
         response = await client.get(endpoint.url + "metrics")
     assert response.status_code == 200
@@ -107,7 +108,7 @@ async def test_metrics_route(rt: Runtime) -> None:
     assert "noex_crashes_total 1" in lines
     assert "noex_restarts_total 1" in lines
     assert 'noex_messages_total{kind="call"} 2' in lines
-    label = new._label  # type: ignore[union-attr]
+    label = new._label
     assert (
         f'noex_process_messages_total{{process="{label}",behaviour="Worker",kind="call"}} 2'
         in lines
