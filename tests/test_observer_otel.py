@@ -101,6 +101,7 @@ async def test_per_process_mailboxes(rt: Runtime, metrics: Metrics) -> None:
     assert mailboxes == {
         stats.label: (stats.behaviour, 0) for stats in (ref.statistics() for ref in rt.processes())
     }
+    assert "noex.process.mailbox.length" not in points(metrics.reader)
 
 
 @pytest.mark.parametrize(

@@ -165,7 +165,8 @@ async def open_web_endpoint(
         port: the TCP port; 0 (the default) lets the system choose one (see
             `WebEndpoint.port`).
         interval: seconds between two snapshots sent to the live streams (while any is
-            connected: with no client, no snapshot is built).
+            connected: with no client, no snapshot is built). At least: building them takes
+            at most a tenth of the time, so a very large runtime gets them less often.
         alert_rules: the thresholds of the alerts (`AlertRules`); default thresholds if None.
         per_process_metrics: ``/metrics`` also gives series per process (mailbox length,
             messages, restarts), one set per live process; False keeps the runtime-wide ones.

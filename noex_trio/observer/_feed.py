@@ -7,7 +7,10 @@ One `Feed` per endpoint, shared by every client:
   page opened later shows the recent ones on its timeline;
 - while at least one client is connected, a *ticker* task builds a snapshot every
   `interval` seconds (and at once when a client connects), applies the alert rules and
-  encodes the result once for all clients. Nobody connected: no snapshot is built.
+  encodes the result once for all clients. Nobody connected: no snapshot is built. The ticker
+  keeps to a budget: it waits at least nine times as long as the last tick took (so it uses
+  at most a tenth of the time), which slows the ticks of a very large runtime down rather
+  than the runtime itself.
 
 Each client has a bounded queue of events (the oldest are dropped past `QUEUE`, and the
 client is told how many) and only the latest tick: a slow client never makes the runtime
@@ -42,6 +45,10 @@ logger: Final = logging.getLogger("noex_trio.observer")
 
 #: Crashes and restarts a new client is sent (the timeline of a page opened late).
 BACKLOG: Final = 200
+#: Snapshots of more processes than this are encoded in a worker thread.
+THREAD_ENCODING: Final = 500
+#: The share of the time the ticker may spend building and encoding snapshots.
+BUDGET: Final = 0.1
 #: Lifecycle events queued per client before the oldest are dropped.
 QUEUE: Final = 2000
 
@@ -124,8 +131,11 @@ class Feed:
         interval: float,
         rules: AlertRules,
         snapshot: Callable[[], dict[str, Any]],
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.runtime = runtime
+        #: The real clock the ticker measures its own cost with (the budget).
+        self._timer = timer
         self.interval = interval
         self.rules = rules
         self._snapshot = snapshot
@@ -213,11 +223,16 @@ class Feed:
                 self._joined = trio.Event()
                 continue
             self._joined = trio.Event()
+            started = self._timer()
             try:
                 payload = self.tick()
-                # Encoding a large snapshot takes milliseconds: off the Trio thread, so the
-                # runtime's processes go on meanwhile (the payload is not shared with anyone).
-                data = await trio.to_thread.run_sync(encode, payload)
+                processes = payload["snapshot"]["runtime"]["statistics"]["processes"]
+                if processes > THREAD_ENCODING:
+                    # Encoding a large snapshot takes tens of milliseconds: off the Trio thread,
+                    # so the runtime's processes go on meanwhile (nobody else has the payload).
+                    data = await trio.to_thread.run_sync(encode, payload)
+                else:
+                    data = encode(payload)
             except Exception:
                 # The observer must not take the observed program down: say it, try again.
                 logger.exception("observer: building the dashboard's snapshot failed")
@@ -226,5 +241,6 @@ class Feed:
                 self._ticks += 1
                 for client in self._clients:
                     client.push_tick(chunk)
-            with trio.move_on_after(self.interval):
+            spent = self._timer() - started
+            with trio.move_on_after(max(self.interval, spent * (1 / BUDGET - 1))):
                 await self._joined.wait()
