@@ -400,9 +400,9 @@ async def test_a_supervised_endpoint(rt: Runtime, caplog: pytest.LogCaptureFixtu
     async with httpx.AsyncClient() as client:
         data = (await client.get(endpoint.url + "snapshot.json")).json()
     (node,) = [n for n in data["tree"] if n["kind"] == "supervisor"]
-    assert [child["id"] for child in node["children"]] == [
-        Supervisor.get_child(sup, "observer-web").ref.id  # type: ignore[union-attr]
-    ]
+    (child,) = node["children"]
+    assert (child["behaviour"], child["names"]) == ("WebObserver", ["observer-web"])
+    assert child["id"] == Supervisor.get_child(sup, "observer-web").ref.id  # type: ignore[union-attr]
     await Supervisor.stop(sup)
     async with httpx.AsyncClient() as client:
         with pytest.raises(httpx.ConnectError):

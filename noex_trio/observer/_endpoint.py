@@ -257,8 +257,9 @@ async def _serve(rt: Runtime, options: _Options, hypercorn: Any) -> AsyncIterato
         timings.detach()
 
 
-class _WebServer(GenServer[WebEndpoint, str, Never, WebEndpoint]):
-    """The process of `web_child_spec`: serves in its own nursery, answers where."""
+class WebObserver(GenServer[WebEndpoint, str, Never, WebEndpoint]):
+    """The process of `web_child_spec` (its behaviour name shows in the tree): serves in its
+    own nursery, and answers where."""
 
     owns_tasks = True
 
@@ -301,7 +302,7 @@ def web_child_spec(
         TypeError, ValueError: a bad option (at once, not when the child starts).
     """
     options = _check_options(host, port, interval, alert_rules, per_process_metrics)
-    return _WebServer.child_spec(options, id=id, name=name, restart="permanent")
+    return WebObserver.child_spec(options, id=id, name=name, restart="permanent")
 
 
 async def web_endpoint(target: GenServerRef[str, Never, WebEndpoint] | str) -> WebEndpoint:
