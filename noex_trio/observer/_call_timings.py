@@ -1,13 +1,13 @@
 """Call latency, measured by the runtime when (and only when) an observer asks for it.
 
-The core times calls only for its registered *call observers*: the call path checks one
-attribute, ``Kernel.call_observers`` (a dict, empty unless an observer registered), and pays
-nothing else while nobody observes. With an observer registered, each call that was queued
-reports ``observer(proc, seconds)`` from the caller's task once it returns or raises: the time
-from the call being made to its end (queueing, handling and the wake-up).
+The hook this expects of the core: ``Kernel.call_observers``, a dict (empty unless an
+observer registered) of ``observer(proc, seconds)`` callables. The call path only tests
+whether the dict is empty — nothing else is paid while nobody observes — and otherwise, once a
+call that was queued returns or raises, reports from the caller's task the seconds from the
+call being made (``Caller._since``) to its end.
 
-A runtime whose core has no such hook gives no latency figures: `attach` returns False and the
-histograms stay empty (the Prometheus route leaves the histogram out).
+A core without the hook gives no latency figures: `attach` returns False, and the
+Prometheus route and the OpenTelemetry histogram have nothing to show.
 """
 
 from __future__ import annotations
