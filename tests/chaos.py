@@ -62,7 +62,6 @@ from noex_trio import (
     open_runtime,
 )
 from noex_trio._child_spec import Shutdown
-from noex_trio._process import process_of
 from noex_trio.testing import crash, kill
 from tests.supervisor_helpers import child_ref
 
@@ -810,8 +809,8 @@ class Chaos:
 
 
 def Supervisor_strategy(sup: SupervisorRef) -> str:
-    """The strategy of a running supervisor (read from its behaviour, tests only)."""
-    return str(process_of(sup).behaviour.strategy)
+    """The strategy of a supervisor."""
+    return sup.statistics().strategy
 
 
 def _all_tasks() -> set[trio.lowlevel.Task]:

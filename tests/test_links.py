@@ -567,7 +567,7 @@ async def test_demonitor_flush_drops_a_queued_down(rt: Runtime) -> None:
     async def stop_then_flush() -> bool:
         mref = GenServer.monitor(t)
         await t.stop()  # the Down is queued in w's mailbox while w is busy here
-        queued = process_of(w).recv.statistics().current_buffer_used
+        queued = w.statistics().mailbox_length
         GenServer.demonitor(mref, flush=True)
         return bool(queued == 1)
 

@@ -362,3 +362,12 @@ def test_dump_on_signal_needs_a_runtime() -> None:
 
     with pytest.raises(noex_trio.NoRuntimeError):
         trio.run(main)
+
+
+async def test_dump_on_signal_outside_the_main_thread(rt: Runtime) -> None:
+    def enter() -> None:
+        with dump_on_signal(signal.SIGTERM):
+            pass  # pragma: no cover
+
+    with pytest.raises(RuntimeError, match="main thread"):
+        await trio.to_thread.run_sync(enter)
