@@ -17,7 +17,8 @@
 - `AlertRules` sets the thresholds of the alerts both dashboards show.
 
 Opt-in: nothing listens and nothing is measured unless the program asks for it, and ``import
-noex_trio`` imports none of this. Guide: ``docs/guides/observer.md``.
+noex_trio`` imports none of this. Guides: ``docs/guides/observer.md`` (introspection) and
+``docs/guides/observer-web.md`` (the web endpoint, metrics).
 """
 
 from __future__ import annotations
