@@ -1,0 +1,103 @@
+"""A small HTTP client for the observer's web endpoint: ``/snapshot.json`` and ``/events``.
+
+``python -m noex_trio.observer top URL`` fetches one snapshot a second and follows the event
+stream. It uses the standard library's `urllib` in a worker thread rather than an HTTP
+library: one small GET a second needs no connection pool, and the dashboards stay free of a
+run-time dependency beyond rich (``httpx`` would be a new one; writing HTTP/1.1 by hand on
+``h11`` would mean redirects, chunked bodies and TLS of our own). The Trio side never waits
+on a thread it cannot leave: a cancelled fetch abandons its thread, which ends at its socket
+timeout at the latest.
+
+Proxies from the environment (``http_proxy``...) are not used: the endpoint listens on
+loopback by default, where a proxy would only be in the way.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any, Final
+
+from .. import _checks as checks
+
+#: Seconds a request may stay silent (connect, or between bytes) before it fails.
+TIMEOUT: Final = 10.0
+#: The largest snapshot accepted, in bytes (a 10 000-process runtime is a few MB).
+MAX_SNAPSHOT: Final = 256 * 1024 * 1024
+#: What a failed request raises: no route, refused, reset, timed out, HTTP errors (OSError,
+#: from urllib), a broken HTTP exchange, a body that is not JSON (ValueError).
+FETCH_ERRORS: Final = (OSError, http.client.HTTPException, ValueError)
+
+_OPENER: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def endpoint(url: object) -> str:
+    """The base URL of an endpoint, without a trailing slash or ``/snapshot.json``.
+
+    Raises:
+        TypeError: `url` is not a str.
+        ValueError: not an http(s) URL with a host.
+    """
+    text = checks.name(url, "url")
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise checks.value_error("url", "an http:// or https:// URL", url)
+    return text.removesuffix("/snapshot.json").rstrip("/")
+
+
+def fetch_json(url: str, timeout: float = TIMEOUT) -> Any:
+    """GET `url` and decode its JSON body (blocking: run it in a thread).
+
+    Raises:
+        OSError, http.client.HTTPException, ValueError: see `FETCH_ERRORS`.
+    """
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with _OPENER.open(request, timeout=timeout) as response:
+        body = response.read(MAX_SNAPSHOT + 1)
+    if len(body) > MAX_SNAPSHOT:
+        raise ValueError(f"the snapshot at {url} is larger than {MAX_SNAPSHOT} bytes")
+    return json.loads(body)
+
+
+def follow_events(
+    url: str,
+    deliver: Callable[[dict[str, Any]], object],
+    stop: threading.Event,
+    timeout: float = TIMEOUT,
+) -> None:
+    """Read the server-sent events at `url`, handing each JSON object to `deliver`, until the
+    stream ends or `stop` is set (blocking: run it in a thread).
+
+    Each event's ``data:`` lines are joined and decoded as JSON; events whose data is not a
+    JSON object are skipped, so the stream may carry other figures too. `stop` is seen when
+    the next line arrives, or at the socket timeout.
+
+    Raises:
+        OSError, http.client.HTTPException: the request failed (urllib's ``HTTPError`` for a
+            status other than 200).
+    """
+    request = urllib.request.Request(url, headers={"Accept": "text/event-stream"})
+    with _OPENER.open(request, timeout=timeout) as response:
+        data: list[str] = []
+        for raw in response:
+            if stop.is_set():
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            elif not line and data:
+                _dispatch("\n".join(data), deliver)
+                data = []
+
+
+def _dispatch(data: str, deliver: Callable[[dict[str, Any]], object]) -> None:
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return
+    if isinstance(event, dict):
+        deliver(event)
