@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from functools import partial
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -17,6 +18,9 @@ from .. import _checks as checks
 from ._client import endpoint
 from ._samples import AlertRules
 from ._terminal import terminal_dashboard
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,9 +66,12 @@ async def top(
     frames: int | None = None,
     screen: bool = False,
     rules: AlertRules | None = None,
+    console: Console | None = None,
 ) -> None:
     """Show the dashboard of the endpoint at `url` until cancelled, or for `frames` frames."""
-    async with terminal_dashboard(url, refresh=refresh, screen=screen, rules=rules) as dashboard:
+    async with terminal_dashboard(
+        url, refresh=refresh, screen=screen, rules=rules, console=console
+    ) as dashboard:
         while frames is None or dashboard.frames < frames:
             await dashboard.next_frame()
 

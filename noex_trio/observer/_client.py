@@ -14,9 +14,11 @@ loopback by default, where a proxy would only be in the way.
 
 from __future__ import annotations
 
+import http
 import http.client
 import json
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -56,7 +58,7 @@ def fetch_json(url: str, timeout: float = TIMEOUT) -> Any:
         OSError, http.client.HTTPException, ValueError: see `FETCH_ERRORS`.
     """
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with _OPENER.open(request, timeout=timeout) as response:
+    with _open(request, timeout) as response:
         body = response.read(MAX_SNAPSHOT + 1)
     if len(body) > MAX_SNAPSHOT:
         raise ValueError(f"the snapshot at {url} is larger than {MAX_SNAPSHOT} bytes")
@@ -68,7 +70,7 @@ def follow_events(
     deliver: Callable[[dict[str, Any]], object],
     stop: threading.Event,
     timeout: float = TIMEOUT,
-) -> None:
+) -> bool:
     """Read the server-sent events at `url`, handing each JSON object to `deliver`, until the
     stream ends or `stop` is set (blocking: run it in a thread).
 
@@ -76,22 +78,42 @@ def follow_events(
     JSON object are skipped, so the stream may carry other figures too. `stop` is seen when
     the next line arrives, or at the socket timeout.
 
+    Returns:
+        False if the server answered 204 No Content: it has no stream for us, do not come
+        back (as a browser's ``EventSource`` does); True otherwise.
+
     Raises:
         OSError, http.client.HTTPException: the request failed (urllib's ``HTTPError`` for a
-            status other than 200).
+            status >= 400).
     """
     request = urllib.request.Request(url, headers={"Accept": "text/event-stream"})
-    with _OPENER.open(request, timeout=timeout) as response:
+    with _open(request, timeout) as response:
+        if response.status == http.HTTPStatus.NO_CONTENT:
+            return False
         data: list[str] = []
         for raw in response:
             if stop.is_set():
-                return
+                break
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line.startswith("data:"):
                 data.append(line[5:].removeprefix(" "))
             elif not line and data:
                 _dispatch("\n".join(data), deliver)
                 data = []
+    return True
+
+
+def _open(request: urllib.request.Request, timeout: float) -> Any:
+    """Send `request`; an HTTP error status raises urllib's ``HTTPError``, closed.
+
+    (An ``HTTPError`` is also the response: left open, its socket lingers until garbage
+    collection, and the error is kept as the cause of what the dashboard shows.)
+    """
+    try:
+        return _OPENER.open(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        error.close()
+        raise
 
 
 def _dispatch(data: str, deliver: Callable[[dict[str, Any]], object]) -> None:

@@ -45,6 +45,8 @@ Source: TypeAlias = (
 )
 #: Recent crashes and restarts kept for the display.
 RECENT: Final = 8
+#: Seconds before following a lost event stream again.
+RECONNECT: Final = 1.0
 #: The lifecycle events the dashboard lists (a ``terminated`` follows every crash anyway).
 SHOWN: Final = frozenset({"crashed", "restarted"})
 
@@ -297,7 +299,9 @@ class _FunctionFeed(_Feed):
         self, function: Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
     ) -> None:
         self.function = function
-        self.description = f"snapshots of {safe_repr(function, limit=60)}"
+        name = getattr(function, "__qualname__", None)
+        shown = f"{name}()" if isinstance(name, str) else safe_repr(function, limit=60)
+        self.description = f"snapshots from {shown}"
 
     async def snapshot(self) -> Mapping[str, Any]:
         result = self.function()
@@ -340,7 +344,7 @@ class _EndpointFeed(_Feed):
 
         while True:
             try:
-                await trio.to_thread.run_sync(
+                again = await trio.to_thread.run_sync(
                     _client.follow_events,
                     f"{self.url}/events",
                     deliver,
@@ -350,8 +354,10 @@ class _EndpointFeed(_Feed):
             except urllib.error.HTTPError:
                 return  # no event stream here (404...): the snapshots still come
             except _client.FETCH_ERRORS:
-                pass  # lost: try again
-            await trio.sleep(1.0)
+                again = True  # lost: try again
+            if not again:
+                return
+            await trio.sleep(RECONNECT)
 
 
 def _feed(source: Source) -> _Feed:

@@ -1,0 +1,381 @@
+"""The live terminal dashboard: frames drawn on a recording console in virtual time, and
+``python -m noex_trio.observer top URL`` against a small HTTP server in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import io
+import json
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from rich.console import Console
+
+from noex_trio import NoRuntimeError
+from noex_trio.observer import AlertRules, Dashboard, terminal_dashboard
+from noex_trio.observer import __main__ as cli
+
+from .observer_snapshots import demo_like
+
+
+def recording(width: int = 100, *, terminal: bool = True) -> Console:
+    """A console that keeps what is drawn (``export_text``), as a terminal or as a pipe."""
+    return Console(
+        file=io.StringIO(),
+        width=width,
+        height=60,
+        record=True,
+        force_terminal=terminal,
+        color_system=None,
+    )
+
+
+def growing() -> dict[str, Any]:
+    """The demo's tree at the current (virtual) time: 2 messages a second each, the order
+    service's mailbox growing by 50 a second."""
+    now = trio.current_time()
+    return demo_like(now, handled=int(now) * 2, mailbox=int(now) * 50)
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+async def test_the_dashboard_draws_a_frame_every_refresh(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    console = recording()
+    async with terminal_dashboard(growing, refresh=1.0, console=console) as dashboard:
+        assert isinstance(dashboard, Dashboard)
+        assert dashboard.frames == 1  # the first frame is drawn on entering
+        await trio.sleep(6.5)
+        assert dashboard.frames == 7
+        assert dashboard.sample is not None
+        assert dashboard.sample.time == 6.0
+        assert dashboard.error is None
+        assert repr(dashboard) == (
+            "<noex_trio.observer.Dashboard of snapshots from growing() frames=7>"
+        )
+    text = console.export_text()
+    assert text.count("noex_trio observer  snapshots from growing()") == 8  # + the last one
+    assert "app at 0.0 s: 10 processes, 0 crashes, 0 restarts, 0 dead letters\n" in text
+    assert "app at 6.0 s: 10 processes, 0 crashes, 0 restarts, 0 dead letters, 16.0 msg/s" in text
+    last = text[text.rindex("noex_trio observer") :]
+    assert "├─ order-service#8" in last
+    assert last.rstrip().endswith(
+        "Alerts\n  ! mailbox of order-service#8 grew in each of the last 5 samples, to 300 messages"
+    )
+
+
+async def test_next_frame_waits_for_the_next_frame(autojump_clock: trio.testing.MockClock) -> None:
+    async with terminal_dashboard(growing, refresh=2.5, console=recording()) as dashboard:
+        await dashboard.next_frame()
+        assert (dashboard.frames, trio.current_time()) == (2, 2.5)
+        await dashboard.update()  # a frame now, out of turn
+        assert (dashboard.frames, trio.current_time()) == (3, 2.5)
+        await dashboard.next_frame()
+        assert (dashboard.frames, trio.current_time()) == (4, 5.0)
+
+
+async def test_an_async_source_and_extra_figures(autojump_clock: trio.testing.MockClock) -> None:
+    async def source() -> dict[str, Any]:
+        await trio.sleep(0.25)  # fetching takes time
+        return growing()
+
+    console = recording()
+    rules = AlertRules(mailbox_threshold=10_000)
+    async with terminal_dashboard(
+        source, console=console, rules=rules, extra=lambda: "orders: 12 confirmed"
+    ) as dashboard:
+        await trio.sleep(3)
+        assert dashboard.frames == 3
+        assert dashboard.sample is not None
+        assert dashboard.sample.time == 2.75  # the third fetch: started at 2.5
+    last = console.export_text().rpartition("noex_trio observer")[2]
+    assert "Alerts" not in last
+    assert last.rstrip().endswith(
+        "EventBus#1                                                   "
+        "running      0     1.6      4     0\norders: 12 confirmed"
+    )
+
+
+async def test_a_bad_snapshot_is_shown_and_the_next_good_one_replaces_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    answers = iter([demo_like(0.0), {"tree": []}, demo_like(2.0)])
+    console = recording()
+    async with terminal_dashboard(lambda: next(answers), console=console) as dashboard:
+        await dashboard.next_frame()
+        assert dashboard.error == "expected snapshot['runtime'] to be a dict, got nothing"
+        assert dashboard.sample is not None
+        assert dashboard.sample.time == 0.0  # the last good one is still drawn
+        frame = console.export_text(clear=True)
+        assert "no snapshot: expected snapshot['runtime'] to be a dict, got nothing" in frame
+        assert "app at 0.0 s" in frame
+        await dashboard.next_frame()
+        assert dashboard.error is None
+        assert dashboard.sample.time == 2.0
+
+
+async def test_on_a_pipe_only_the_last_frame_is_written(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    console = recording(terminal=False)
+    async with terminal_dashboard(growing, console=console) as dashboard:
+        await trio.sleep(3.5)
+        assert dashboard.frames == 4
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b[" not in text
+    assert text.count("noex_trio observer") == 1
+    assert "app at 3.0 s" in text
+
+
+async def test_an_error_in_the_block_comes_out_as_raised(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    console = recording()
+    with pytest.raises(KeyError, match="boom"):
+        async with terminal_dashboard(growing, console=console):
+            await trio.sleep(1.5)
+            raise KeyError("boom")
+    assert console.export_text().count("noex_trio observer") == 3  # 2 frames + the last one
+
+
+async def test_a_cancelled_block_stops_the_display(autojump_clock: trio.testing.MockClock) -> None:
+    console = recording()
+    with trio.move_on_after(2.5):
+        async with terminal_dashboard(growing, console=console) as dashboard:
+            await trio.sleep_forever()
+    assert dashboard.frames == 3
+    assert console.file.getvalue().endswith("\x1b[?25h")  # type: ignore[attr-defined]
+
+
+async def test_a_failing_first_snapshot_draws_the_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    def source() -> dict[str, Any]:
+        raise ValueError("not yet")
+
+    console = recording()
+    async with terminal_dashboard(source, console=console) as dashboard:
+        assert dashboard.sample is None
+        assert dashboard.error == "not yet"
+    assert "no snapshot: not yet" in console.export_text()
+
+
+async def test_bad_arguments_draw_nothing() -> None:
+    def source() -> dict[str, Any]:
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match=r"^expected refresh to be a finite number of seconds > 0"):
+        terminal_dashboard(source, refresh=0)
+    with pytest.raises(TypeError, match=r"^expected console to be a rich.console.Console, got 1$"):
+        terminal_dashboard(source, console=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^expected rules to be a AlertRules, got 1$"):
+        terminal_dashboard(source, rules=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^expected extra to be callable, got 1$"):
+        terminal_dashboard(source, extra=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^expected screen to be a bool, got 1$"):
+        terminal_dashboard(source, screen=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^expected source to be a Runtime, the URL of a web"):
+        terminal_dashboard(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^expected url to be an http:// or https:// URL"):
+        terminal_dashboard("ftp://127.0.0.1/")
+    with pytest.raises(ValueError, match=r"^expected url to be a non-empty str, got ''$"):
+        terminal_dashboard("")
+    with pytest.raises(NoRuntimeError):
+        terminal_dashboard()
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+
+class Endpoint:
+    """A stand-in for the web endpoint: ``/snapshot.json`` and ``/events`` (SSE)."""
+
+    def __init__(self) -> None:
+        self.snapshots = 0
+        self.events: list[bytes] = []
+        self.event_status = 200
+        self.closing = threading.Event()  # the SSE responses end when it is set
+        self.connections = 0
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path == "/snapshot.json":
+                    endpoint.snapshots += 1
+                    n = endpoint.snapshots
+                    body = json.dumps(demo_like(float(n), handled=n, mailbox=n)).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                elif self.path == "/events":
+                    endpoint.connections += 1
+                    self.send_response(endpoint.event_status)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    if endpoint.event_status == 200:
+                        for event in endpoint.events:
+                            self.wfile.write(event)
+                        self.wfile.flush()
+                        endpoint.closing.wait(10)
+                else:
+                    self.send_error(404)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[Endpoint]:
+        thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.closing.set()
+            self.server.shutdown()
+            self.server.server_close()
+            thread.join()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    with Endpoint().serving() as served:
+        yield served
+
+
+def sse(data: str, event: str = "lifecycle") -> bytes:
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+async def test_top_polls_the_snapshot_and_follows_the_events(endpoint: Endpoint) -> None:
+    crashed = {"type": "crashed", "id": 8, "label": "order-service#8", "reason": "ValueError('x')"}
+    endpoint.events = [
+        sse(json.dumps({**crashed, "time": 1.5})),
+        sse(json.dumps({"type": "started", "id": 11, "label": "order-service#11", "time": 1.5})),
+        sse("not json"),
+        sse("[1, 2]", event="figures"),
+        b": a comment\n",
+        b'data: {"type": "restarted", "id": 11,\ndata: "label": "order-service#11"}\n\n',
+    ]
+    console = recording()
+    with trio.fail_after(20):
+        async with terminal_dashboard(endpoint.url, refresh=0.01, console=console) as dashboard:
+            while len(dashboard.events) < 2:
+                await dashboard.next_frame()
+            await dashboard.next_frame()
+    assert list(dashboard.events) == [
+        {**crashed, "time": 1.5},
+        {
+            "type": "restarted",
+            "id": 11,
+            "label": "order-service#11",
+            "reason": None,
+            "time": dashboard.events[1]["time"],
+        },
+    ]
+    assert dashboard.sample is not None
+    assert dashboard.sample.time == endpoint.snapshots
+    last = console.export_text().rpartition("noex_trio observer")[2]
+    assert last.startswith(f"  {endpoint.url}\napp at ")
+    events = last.partition("Recent crashes and restarts\n")[2].splitlines()
+    assert re.fullmatch(r"1\.5 s  crashed    order-service#8   ValueError\('x'\)", events[0])
+    assert re.fullmatch(r"\d+\.0 s  restarted  order-service#11 *", events[1])
+
+
+async def test_top_for_a_few_frames(endpoint: Endpoint) -> None:
+    console = recording()
+    with trio.fail_after(20):
+        await cli.top(f"{endpoint.url}/snapshot.json", refresh=0.01, frames=3, console=console)
+    assert endpoint.snapshots == 3
+    # 3 frames, and the last one again when the display stops
+    assert console.export_text().count(f"noex_trio observer  {endpoint.url}\n") == 4
+
+
+async def test_an_endpoint_without_events_still_shows_snapshots(endpoint: Endpoint) -> None:
+    endpoint.event_status = 404
+    with trio.fail_after(20):
+        async with terminal_dashboard(endpoint.url, refresh=0.01, console=recording()) as dash:
+            while endpoint.connections == 0:
+                await dash.next_frame()
+            await dash.next_frame()
+    assert dash.error is None
+    assert list(dash.events) == []
+
+
+async def test_an_endpoint_that_stops_its_event_stream(endpoint: Endpoint) -> None:
+    endpoint.event_status = 204  # "do not come back"
+    with trio.fail_after(20):
+        async with terminal_dashboard(endpoint.url, refresh=0.01, console=recording()) as dash:
+            while endpoint.connections == 0:
+                await dash.next_frame()
+            for _ in range(3):
+                await dash.next_frame()
+    assert endpoint.connections == 1
+
+
+async def test_an_unreachable_endpoint_is_shown_and_retried() -> None:
+    with Endpoint().serving() as gone:
+        url = gone.url
+    console = recording()
+    with trio.fail_after(20):
+        async with terminal_dashboard(url, refresh=0.01, console=console) as dashboard:
+            await dashboard.next_frame()
+    assert dashboard.frames == 2
+    assert dashboard.sample is None
+    assert dashboard.error is not None
+    assert dashboard.error.startswith(f"GET {url}/snapshot.json: URLError(ConnectionRefusedError(")
+    assert f"no snapshot: GET {url}/snapshot.json" in console.export_text()
+
+
+def test_python_m_noex_trio_observer_top(
+    endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = cli.main(["top", endpoint.url, "--frames", "2", "--refresh", "0.01"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert out.count("noex_trio observer") == 1  # not a terminal: the last frame
+    assert "app at 2.0 s: 10 processes" in out
+
+
+def test_top_checks_its_options(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, message in [
+        (["top", "ftp://x"], "expected url to be an http:// or https:// URL, got 'ftp://x'"),
+        (["top", "http://x", "--frames", "0"], "--frames must be >= 1"),
+        (["top", "http://x", "--refresh", "0"], "expected --refresh to be a finite number"),
+        (["top", "http://x", "--long-call", "-1"], "expected long_call to be a number"),
+        ([], "the following arguments are required: COMMAND"),
+    ]:
+        with pytest.raises(SystemExit) as exit:
+            cli.main(argv)
+        assert exit.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_top_ends_quietly_on_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.trio, "run", interrupted)
+    assert cli.main(["top", "http://127.0.0.1:1"]) == 130
+
+
+def test_the_help_lists_the_alert_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["top", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--mailbox-samples", "--mailbox-threshold", "--restart-limit"):
+        assert option in out
+    assert "--restart-window RESTART_WINDOW" in out
+    assert "long call alert: seconds serving one call (5)" in out
