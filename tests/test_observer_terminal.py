@@ -139,10 +139,14 @@ async def test_an_error_in_the_block_comes_out_as_raised(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     console = recording()
-    with pytest.raises(KeyError, match="boom"):
+
+    async def crash() -> None:
         async with terminal_dashboard(growing, console=console):
             await trio.sleep(1.5)
             raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        await crash()
     assert console.export_text().count("noex_trio observer") == 3  # 2 frames + the last one
 
 
