@@ -52,7 +52,7 @@ def node(
         "mailbox": {"length": mailbox, "capacity": capacity},
         "messages": {"calls": calls, "casts": casts, "infos": infos},
         "started_at": 0.0,
-        "uptime": 10.0,
+        "uptime": 0.0,  # set by `snapshot`
         "restarts": 0,
         "serving": None,
         "serving_since": None,
@@ -73,11 +73,13 @@ def snapshot(
     cycles: list[list[int]] | None = None,
     **statistics: int,
 ) -> dict[str, Any]:
-    """A whole snapshot; `statistics` overrides the runtime's figures."""
+    """A whole snapshot at `time`; `statistics` overrides the runtime's figures."""
     figures = {"processes": 0, "registered_names": 0, "dead_letters": 0, "crashes": 0}
     figures["restarts"] = 0
     figures["processes"] = sum(_count(root) for root in tree)
     figures.update(statistics)
+    for root in tree:
+        _age(root, time)
     return {
         "runtime": {"name": name, "time": time, "statistics": figures},
         "tree": list(tree),
@@ -94,6 +96,13 @@ def wait(caller: int, target: int, message: str, since: float, now: float) -> di
         "since": since,
         "waited": now - since,
     }
+
+
+def _age(node: dict[str, Any], time: float) -> None:
+    """Uptimes as at `time` (processes started at their ``started_at``)."""
+    node["uptime"] = time - node["started_at"]
+    for child in node["children"]:
+        _age(child, time)
 
 
 def _count(root: dict[str, Any]) -> int:

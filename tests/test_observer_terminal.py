@@ -63,8 +63,8 @@ async def test_the_dashboard_draws_a_frame_every_refresh(
         )
     text = console.export_text()
     assert text.count("noex_trio observer  snapshots from growing()") == 8  # + the last one
-    assert "app at 0.0 s: 10 processes, 0 crashes, 0 restarts, 0 dead letters\n" in text
-    assert "app at 6.0 s: 10 processes, 0 crashes, 0 restarts, 0 dead letters, 16.0 msg/s" in text
+    assert "app, up 0.0 s: 10 processes, 0 crashes, 0 restarts, 0 dead letters\n" in text
+    assert "app, up 6.0 s: 10 processes, 0 crashes, 0 restarts, 0 dead letters, 16.0 msg/s" in text
     last = text[text.rindex("noex_trio observer") :]
     assert "├─ order-service#8" in last
     assert last.rstrip().endswith(
@@ -116,7 +116,7 @@ async def test_a_bad_snapshot_is_shown_and_the_next_good_one_replaces_it(
         assert dashboard.sample.time == 0.0  # the last good one is still drawn
         frame = console.export_text(clear=True)
         assert "no snapshot: expected snapshot['runtime'] to be a dict, got nothing" in frame
-        assert "app at 0.0 s" in frame
+        assert "app, up 0.0 s" in frame
         await dashboard.next_frame()
         assert dashboard.error is None
         assert dashboard.sample.time == 2.0
@@ -132,7 +132,7 @@ async def test_on_a_pipe_only_the_last_frame_is_written(
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "\x1b[" not in text
     assert text.count("noex_trio observer") == 1
-    assert "app at 3.0 s" in text
+    assert "app, up 3.0 s" in text
 
 
 async def test_an_error_in_the_block_comes_out_as_raised(
@@ -292,10 +292,11 @@ async def test_top_polls_the_snapshot_and_follows_the_events(endpoint: Endpoint)
     assert dashboard.sample is not None
     assert dashboard.sample.time == endpoint.snapshots
     last = console.export_text().rpartition("noex_trio observer")[2]
-    assert last.startswith(f"  {endpoint.url}\napp at ")
+    assert last.startswith(f"  {endpoint.url}\napp, up ")
     events = last.partition("Recent crashes and restarts\n")[2].splitlines()
-    assert re.fullmatch(r"1\.5 s  crashed    order-service#8   ValueError\('x'\)", events[0])
-    assert re.fullmatch(r"\d+\.0 s  restarted  order-service#11 *", events[1])
+    # (when, relative to the snapshot drawn: the snapshots count seconds, the test does not)
+    assert re.fullmatch(r"\d+\.\d s ago  crashed    order-service#8   ValueError\('x'\)", events[0])
+    assert re.fullmatch(r"\d+\.\d s ago  restarted  order-service#11 *", events[1])
 
 
 async def test_top_for_a_few_frames(endpoint: Endpoint) -> None:
@@ -350,7 +351,7 @@ def test_python_m_noex_trio_observer_top(
     assert status == 0
     out = capsys.readouterr().out
     assert out.count("noex_trio observer") == 1  # not a terminal: the last frame
-    assert "app at 2.0 s: 10 processes" in out
+    assert "app, up 2.0 s: 10 processes" in out
 
 
 def test_top_checks_its_options(capsys: pytest.CaptureFixture[str]) -> None:

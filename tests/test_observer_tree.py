@@ -39,7 +39,7 @@ def test_format_tree_draws_supervisors_and_their_children() -> None:
     text = format_tree(demo_like(handled=5))
     assert text == "\n".join(
         [
-            "app at 10.0 s: 10 processes, 0 crashes, 0 restarts, 0 dead letters",
+            "app, up 10.0 s: 10 processes, 0 crashes, 0 restarts, 0 dead letters",
             "  PROCESS                        BEHAVIOUR          STATUS   MAILBOX  MSG/S  CALLS"
             "  CASTS  INFOS  RESTARTS",
             "  app#2                          Supervisor         running        0      -      0"
@@ -69,11 +69,11 @@ def test_format_tree_draws_supervisors_and_their_children() -> None:
 def test_format_tree_of_one_process_and_of_an_empty_runtime() -> None:
     one = snapshot(node(1, "solo#1", mailbox=3, capacity=10, tasks=1), crashes=1, restarts=1)
     lines = format_tree(one).splitlines()
-    assert lines[0] == "app at 10.0 s: 1 process, 1 crash, 1 restart, 0 dead letters"
+    assert lines[0] == "app, up 10.0 s: 1 process, 1 crash, 1 restart, 0 dead letters"
     assert re.fullmatch(r"  solo#1 +Solo +running +3/10 +- +0 +0 +0 +0  1 task", lines[2])
     empty = format_tree(snapshot(name="idle", time=0.0, dead_letters=1))
     assert empty.splitlines() == [
-        "idle at 0.0 s: 0 processes, 0 crashes, 0 restarts, 1 dead letter",
+        "idle: 0 processes, 0 crashes, 0 restarts, 1 dead letter",
         "  PROCESS  BEHAVIOUR  STATUS  MAILBOX  MSG/S  CALLS  CASTS  INFOS  RESTARTS",
     ]
 

@@ -134,8 +134,12 @@ class Dashboard:
             table = Table.grid(padding=(0, 2))
             for event in self.events:
                 style = "red" if event["type"] == "crashed" else "yellow"
+                if self.sample is None:
+                    when = f"at {event['time']:.1f} s"
+                else:  # (an event may be newer than the snapshot drawn)
+                    when = f"{max(self.sample.time - event['time'], 0.0):.1f} s ago"
                 table.add_row(
-                    f"{event['time']:.1f} s",
+                    when,
                     Text(event["type"], style=style),
                     event["label"],
                     event["reason"] or "",

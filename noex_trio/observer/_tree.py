@@ -148,11 +148,16 @@ def rows(sample: Sample) -> list[Row]:
 
 
 def headline(sample: Sample) -> str:
-    """``app at 12.5 s: 9 processes, 1 crash, ...``: the runtime's figures in one line."""
-    view = sample._view
+    """``app, up 12.5 s: 9 processes, 1 crash, ...``: the runtime's figures in one line.
 
+    The runtime's age is the uptime of its oldest process (its default EventBus starts with
+    it): the snapshot's own time is Trio's clock, whose origin means nothing to a reader.
+    """
+    view = sample._view
+    up = max((node.uptime for node in view.tree), default=None)
     text = (
-        f"{view.name} at {view.time:.1f} s: {_n(view.processes, 'process', 'processes')}, "
+        f"{view.name if up is None else f'{view.name}, up {up:.1f} s'}: "
+        f"{_n(view.processes, 'process', 'processes')}, "
         f"{_n(view.crashes, 'crash', 'crashes')}, {_n(view.restarts, 'restart')}, "
         f"{_n(view.dead_letters, 'dead letter')}"
     )
