@@ -562,9 +562,7 @@ async def start_tree(
 
 #: When the dashboard raises an alert: the demo's services answer within 1 s, and a stall
 #: (1.2 s) queues 20 to 30 orders behind it.
-RULES = AlertRules(
-    mailbox_samples=3, mailbox_threshold=20, restart_limit=5, restart_window=10.0, long_call=1.0
-)
+RULES = AlertRules(mailbox_length=20, mailbox_samples=3, restarts=5, long_call=1.0)
 
 
 def restart_counts(sup: SupervisorRef) -> dict[str, int]:

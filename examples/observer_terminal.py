@@ -150,7 +150,7 @@ async def watch(seconds: float, console: Console | None = None) -> Dashboard:
     async with open_runtime(name="shop") as rt:
         opened = trio.current_time()
         await start_shop()
-        rules = AlertRules(mailbox_samples=3, mailbox_threshold=10, restart_limit=5)
+        rules = AlertRules(mailbox_length=10, mailbox_samples=3, restarts=5)
         async with terminal_dashboard(
             rt,
             refresh=1.0,

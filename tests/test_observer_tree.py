@@ -114,20 +114,21 @@ def test_format_tree_marks_waits_cycles_and_long_calls() -> None:
     assert re.fullmatch(r"     ├─ user-service#7 .* 0  waits on #99 for 1\.0 s", lines[7])
     assert lines[12:] == [
         "waits:",
-        "  order-service#8 → inventory-service#10 for 1.5 s: Reserve(order_id=1)",
-        "  user-service#7 → #99 for 1.0 s: 'x'",
+        "  order-service#8 -> inventory-service#10 for 1.5 s: Reserve(order_id=1)",
+        "  user-service#7 -> #99 for 1.0 s: 'x'",
         "cycles:",
-        "  order-service#8 → inventory-service#10 → order-service#8",
+        "  order-service#8 -> inventory-service#10 -> order-service#8",
         "alerts:",
-        "  ! wait-for cycle (deadlock): order-service#8 → inventory-service#10 → order-service#8",
-        "  ! order-service#8 has been serving one call for 8.0 s: Order(id=1)",
+        "  ! order-service#8: serving Order(id=1) for 8.0 s",
+        "  ! inventory-service#10: 1 caller waiting (longest 1.5 s)",
+        "  ! wait-for cycle: order-service#8 -> inventory-service#10 -> order-service#8",
     ]
 
 
 def test_a_short_call_is_no_alert() -> None:
-    tree = snapshot(node(1, "w#1", serving="'get'", serving_since=9.0))
+    tree = snapshot(node(1, "w#1", serving="'get'", serving_since=9.5))
     text = format_tree(tree)
-    assert "serving 'get' for 1.0 s" in text
+    assert "serving 'get' for 0.5 s" in text
     assert "alerts" not in text
     assert text.splitlines()[2].startswith("  w#1")
     # A call served without a known start shows no duration.
@@ -168,65 +169,92 @@ def test_a_new_process_has_no_rate_and_a_gone_one_is_forgotten() -> None:
 
 
 def test_a_clock_that_goes_back_starts_the_history_again() -> None:
-    sampler = Sampler(AlertRules(mailbox_samples=1, mailbox_threshold=0))
+    sampler = Sampler(AlertRules(mailbox_length=1, mailbox_samples=2))
     sampler.add(snapshot(node(1, "a#1", calls=5, mailbox=1), time=50.0))
     sample = sampler.add(snapshot(node(1, "a#1", calls=1, mailbox=2), time=1.0))
-    assert (sample.rates, sample.alerts) == ({}, ())
+    assert (sample.rates, sample.alerts) == ({}, ())  # grew once since the restart, not twice
     same_time = sampler.add(snapshot(node(1, "a#1", calls=3, mailbox=3), time=1.0))
     assert same_time.rates == {}  # no time passed: no rate
-    assert [alert.kind for alert in same_time.alerts] == ["mailbox"]
+    assert [alert.kind for alert in same_time.alerts] == ["mailbox_growing"]
 
 
 def test_a_mailbox_that_keeps_growing_raises_an_alert() -> None:
-    rules = AlertRules(mailbox_samples=3, mailbox_threshold=100)
-    sampler = Sampler(rules)
+    sampler = Sampler(AlertRules(mailbox_length=100, mailbox_samples=3))
     lengths = [50, 80, 120, 150, 200, 190, 250, 300, 400]
     alerts = []
     for second, length in enumerate(lengths):
         sample = sampler.add(snapshot(node(1, "slow#1", mailbox=length), time=float(second)))
         alerts.append([alert.message for alert in sample.alerts])
-    message = "mailbox of slow#1 grew in each of the last 3 samples, to {} messages"
+    message = "mailbox grew at each of the last {} samples, to {} messages"
     assert alerts == [
         [],
         [],
-        [],
-        [message.format(150)],  # 50 < 80 < 120 < 150, and 150 > 100
-        [message.format(200)],
+        [message.format(3, 120)],  # (new, so grew from nothing), 80, 120: 3 samples, >= 100
+        [message.format(4, 150)],
+        [message.format(5, 200)],
         [],  # it shrank
         [],
         [],
-        [message.format(400)],  # 190 < 250 < 300 < 400
+        [message.format(3, 400)],  # 250, 300, 400
     ]
-    assert sample.alerts == (Alert("mailbox", (1,), message.format(400)),)
-    assert format_tree(sample).splitlines()[2].startswith("! slow#1")
+    assert sample.alerts == (
+        Alert(
+            kind="mailbox_growing", id=1, label="slow#1", message=message.format(3, 400), since=8.0
+        ),
+    )
+    lines = format_tree(sample).splitlines()
+    assert lines[2].startswith("! slow#1")
+    assert lines[-2:] == ["alerts:", "  ! slow#1: " + message.format(3, 400)]
 
 
 def test_a_growing_mailbox_under_the_threshold_is_no_alert() -> None:
-    sampler = Sampler(AlertRules(mailbox_samples=2, mailbox_threshold=10))
+    sampler = Sampler(AlertRules(mailbox_length=11, mailbox_samples=2))
     for second, length in enumerate([1, 5, 10]):
         sample = sampler.add(snapshot(node(1, "a#1", mailbox=length), time=float(second)))
     assert sample.alerts == ()
 
 
-def storm(time: float, total: int) -> dict[str, Any]:
-    info = supervisor_info(restarts_total=total, max_restarts=100)
+def storm(time: float, total: int, in_window: int = 0) -> dict[str, Any]:
+    info = supervisor_info(restarts_total=total, restarts_in_window=in_window, max_restarts=100)
     return snapshot(node(2, "sup#2", node(3, "w#3"), supervisor=info), time=time)
 
 
 def test_a_restart_storm_raises_an_alert_within_its_window() -> None:
-    sampler = Sampler(AlertRules(restart_limit=3, restart_window=10.0))
+    sampler = Sampler(AlertRules(restarts=4, restart_window=10.0))
     assert sampler.add(storm(0.0, 10)).alerts == ()  # restarts before the first sample: unknown
-    assert sampler.add(storm(5.0, 13)).alerts == ()  # 3 in 5 s: not more than 3
+    assert sampler.add(storm(5.0, 13)).alerts == ()  # 3 in 5 s
     sample = sampler.add(storm(10.0, 14))  # 4 in the last 10 s
-    assert sample.alerts == (
-        Alert("restarts", (2,), "sup#2 restarted 4 children in the last 10 s"),
-    )
-    assert sampler.add(storm(16.0, 15)).alerts == ()  # the 0 s sample left: 2 in 11 s... window
+    assert [(alert.label, alert.message) for alert in sample.alerts] == [
+        ("sup#2", "4 restarts in the last 10 s")
+    ]
+    assert format_tree(sample).splitlines()[-1] == "  ! sup#2: 4 restarts in the last 10 s"
+    assert sampler.add(storm(16.0, 15)).alerts == ()  # the first two samples left the window
     assert sampler.add(storm(30.0, 15)).alerts == ()
 
 
-def test_alerts_come_most_serious_first() -> None:
-    sampler = Sampler(AlertRules(mailbox_samples=1, mailbox_threshold=0, restart_limit=0))
+def test_a_supervisor_at_its_restart_limit_raises_an_alert_at_once() -> None:
+    info = supervisor_info(restarts_in_window=3, max_restarts=3, max_seconds=5.0)
+    tree = snapshot(node(2, "sup#2", node(3, "w#3"), supervisor=info))
+    assert format_tree(tree).splitlines()[-2:] == [
+        "alerts:",
+        "  ! sup#2: at its restart limit: 3 restarts within 5 s; one more crash and it gives up",
+    ]
+
+
+def test_a_long_wait_is_an_alert_on_the_process_waited_on() -> None:
+    tree = snapshot(
+        node(1, "caller#1"),
+        node(2, "busy#2", serving="'work'", serving_since=8.5),
+        waits=[wait(1, 2, "'work'", 8.0, 10.0)],
+    )
+    lines = format_tree(tree).splitlines()
+    assert lines[2].startswith("  caller#1")  # waiting is no alert on the caller
+    assert lines[3].startswith("! busy#2")
+    assert lines[-1] == "  ! busy#2: serving 'work' for 1.5 s; 1 caller waiting (longest 2.0 s)"
+
+
+def test_alerts_come_in_tree_order_deadlocks_last() -> None:
+    sampler = Sampler(AlertRules(mailbox_length=1, mailbox_samples=1, restarts=1))
 
     def tree(time: float, mailbox: int, restarts: int, cycles: list[list[int]]) -> Any:
         worker = node(3, "w#3", serving="'x'", serving_since=0.0, mailbox=mailbox)
@@ -234,38 +262,21 @@ def test_alerts_come_most_serious_first() -> None:
         sup = node(2, "sup#2", worker, supervisor=info)
         return snapshot(sup, node(4, "v#4", mailbox=mailbox), time=time, cycles=cycles)
 
-    sampler.add(tree(1.0, 0, 0, []))
+    sampler.add(tree(0.5, 0, 0, []))
     sample = sampler.add(tree(2.0, 1, 1, [[3, 4]]))
-    assert [(alert.kind, alert.ids) for alert in sample.alerts] == [
-        ("cycle", (3, 4)),
-        ("restarts", (2,)),
-        ("mailbox", (3,)),
-        ("mailbox", (4,)),
+    assert [(alert.kind, alert.id) for alert in sample.alerts] == [
+        ("restart_storm", 2),
+        ("mailbox_growing", 3),
+        ("long_call", 3),
+        ("mailbox_growing", 4),
+        ("deadlock", 3),
     ]
-    sample = sampler.add(tree(10.0, 2, 1, []))
-    assert [(alert.kind, alert.ids) for alert in sample.alerts] == [
-        ("restarts", (2,)),
-        ("long-call", (3,)),
-        ("mailbox", (3,)),
-        ("mailbox", (4,)),
-    ]
+    lines = format_tree(sample).splitlines()
+    assert lines[-1] == "  ! wait-for cycle: w#3 -> v#4 -> w#3"
+    assert lines[-5] == "  ! sup#2: 1 restarts in the last 10 s"
 
 
-def test_alert_rules_check_their_options() -> None:
-    rules = AlertRules()
-    assert (rules.mailbox_samples, rules.mailbox_threshold) == (5, 100)
-    assert (rules.restart_limit, rules.restart_window, rules.long_call) == (3, 10.0, 5.0)
-    assert AlertRules(long_call=math.inf).long_call == math.inf
-    with pytest.raises(ValueError, match=r"^expected mailbox_samples to be an int >= 1, got 0$"):
-        AlertRules(mailbox_samples=0)
-    with pytest.raises(TypeError, match=r"^expected mailbox_threshold to be an int >= 0, got"):
-        AlertRules(mailbox_threshold=1.5)
-    with pytest.raises(ValueError, match=r"^expected restart_limit to be an int >= 0, got -1$"):
-        AlertRules(restart_limit=-1)
-    with pytest.raises(ValueError, match=r"^expected restart_window to be a finite number"):
-        AlertRules(restart_window=math.inf)
-    with pytest.raises(ValueError, match=r"^expected long_call to be a number of seconds > 0"):
-        AlertRules(long_call=0)
+def test_sampler_checks_its_rules() -> None:
     with pytest.raises(TypeError, match=r"^expected rules to be a AlertRules, got 'x'$"):
         Sampler("x")  # type: ignore[arg-type]
     assert repr(Sampler()).startswith("<noex_trio.observer.Sampler AlertRules(")
@@ -374,10 +385,7 @@ def test_render_tree_fits_a_narrow_terminal() -> None:
     assert re.fullmatch(r" +app#2  one_for_one 0/3 in 5 s +running +0 +- +0 +0", lines[2])
     assert re.fullmatch(r"! +├─ order-service#8 +running +3 +- +5 +0", lines[8])
     assert lines[9].strip() == "│     serving Order(id=1) for 9.0 s"
-    assert lines[-2:] == [
-        "Alerts",
-        "  ! order-service#8 has been serving one call for 9.0 s: Order(id=1)",
-    ]
+    assert lines[-2:] == ["Alerts", "  ! order-service#8: serving Order(id=1) for 9.0 s"]
 
 
 def test_render_tree_shows_more_on_a_wide_terminal() -> None:
@@ -398,13 +406,14 @@ def test_render_tree_lists_waits_and_cycles() -> None:
         node(1, "a#1"), node(2, "b#2"), waits=[wait(1, 2, "'x'", 9.0, 10.0)], cycles=[[1, 2]]
     )
     text = rendered(render_tree(tree))
-    assert text.splitlines()[-6:] == [
+    assert text.splitlines()[-7:] == [
         "Waits",
-        "  a#1 → b#2 for 1.0 s: 'x'",
+        "  a#1 -> b#2 for 1.0 s: 'x'",
         "Cycles",
-        "  a#1 → b#2 → a#1",
+        "  a#1 -> b#2 -> a#1",
         "Alerts",
-        "  ! wait-for cycle (deadlock): a#1 → b#2 → a#1",
+        "  ! b#2: 1 caller waiting (longest 1.0 s)",
+        "  ! wait-for cycle: a#1 -> b#2 -> a#1",
     ]
 
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from .. import _checks as checks
+from ._alerts import AlertRules
 from ._client import endpoint
-from ._samples import AlertRules
 from ._terminal import terminal_dashboard
 
 if TYPE_CHECKING:
@@ -51,11 +51,11 @@ def parser() -> argparse.ArgumentParser:
 
 #: The alert rules as options: (AlertRules field, type, help).
 RULES = (
-    ("mailbox_samples", int, "mailbox alert: samples in a row the mailbox grew"),
-    ("mailbox_threshold", int, "mailbox alert: messages beyond which it counts"),
-    ("restart_limit", int, "restart storm: restarts of a supervisor's children tolerated"),
+    ("mailbox_length", int, "mailbox alert: the shortest mailbox reported as growing"),
+    ("mailbox_samples", int, "mailbox alert: samples in a row it must have grown at"),
+    ("restarts", int, "restart storm: restarts by one supervisor that make a storm"),
     ("restart_window", float, "restart storm: within this many seconds"),
-    ("long_call", float, "long call alert: seconds serving one call"),
+    ("long_call", float, "long call alert: seconds a call may be served or waited on"),
 )
 
 

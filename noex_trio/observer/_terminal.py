@@ -27,11 +27,13 @@ import trio
 
 from .. import _checks as checks
 from .._context import current_runtime
-from .._results import Crashed, ExitReason, LifecycleEvent, Terminated
+from .._results import Crashed, LifecycleEvent, Restarted
 from .._runtime import Runtime
 from .._safe_format import safe_repr
 from . import _client
-from ._samples import AlertRules, Sample, Sampler
+from ._alerts import AlertRules
+from ._events import event_to_dict
+from ._samples import Sample, Sampler
 from ._tree import headline, render_tree, require_rich
 
 if TYPE_CHECKING:
@@ -291,7 +293,11 @@ class _RuntimeFeed(_Feed):
 
     @contextlib.contextmanager
     def events(self, nursery: trio.Nursery, record: Callable[[dict[str, Any]], None]) -> Any:
-        unsubscribe = self.runtime.on_lifecycle_event(lambda event: record(lifecycle_dict(event)))
+        def on_event(event: LifecycleEvent) -> None:
+            if isinstance(event, Crashed | Restarted):  # (the others are not shown)
+                record(event_to_dict(event))
+
+        unsubscribe = self.runtime.on_lifecycle_event(on_event)
         try:
             yield
         finally:
@@ -376,20 +382,3 @@ def _feed(source: Source) -> _Feed:
     raise checks.type_error(
         "source", "a Runtime, the URL of a web endpoint or a function returning a snapshot", source
     )
-
-
-def lifecycle_dict(event: LifecycleEvent) -> dict[str, Any]:
-    """A lifecycle event as the web endpoint streams it (``{"type", "id", ...}``)."""
-    reason: ExitReason | None = None
-    if isinstance(event, Crashed):
-        reason = event.error
-    elif isinstance(event, Terminated):
-        reason = event.reason
-    statistics = event.ref.statistics()
-    return {
-        "type": type(event).__name__.lower(),
-        "id": statistics.id,
-        "label": statistics.label,
-        "reason": None if reason is None else safe_repr(reason),
-        "time": trio.current_time(),
-    }

@@ -1,4 +1,4 @@
-"""The tree view of a snapshot: supervisors → children, one line per process.
+"""The tree view of a snapshot: supervisors -> children, one line per process.
 
 Two renderings of the same rows: `format_tree` (plain text, for logs, tests and a thread dump)
 and `render_tree` (a rich renderable, for the terminal dashboard). Both take the snapshot dict
@@ -102,8 +102,8 @@ def rows(sample: Sample) -> list[Row]:
     """The lines of the tree, depth first."""
     view = sample._view
     labels = {node.id: node.label for node in view.nodes()}
-    flagged = {pid for alert in sample.alerts for pid in alert.ids}
     in_cycle = {pid for cycle in view.cycles for pid in cycle}
+    flagged = {alert.id for alert in sample.alerts} | in_cycle
     waits = {wait.caller: wait for wait in view.waits}
 
     def notes(node: NodeView) -> Iterator[str]:
@@ -175,11 +175,13 @@ def footer_lines(sample: Sample) -> Iterator[tuple[str, str]]:
     labels = {node.id: node.label for node in view.nodes()}
     for wait in view.waits:
         caller, target = label_of(labels, wait.caller), label_of(labels, wait.target)
-        yield "waits", f"{caller} → {target} for {wait.waited:.1f} s: {wait.message}"
+        yield "waits", f"{caller} -> {target} for {wait.waited:.1f} s: {wait.message}"
     for cycle in view.cycles:
         yield "cycles", cycle_text(cycle, labels)
     for alert in sample.alerts:
-        yield "alerts", f"! {alert.message}"
+        # (a deadlock's message names its processes; the others are about one process)
+        about = "" if alert.kind == "deadlock" else f"{alert.label}: "
+        yield "alerts", f"! {about}{alert.message}"
 
 
 def format_tree(snapshot: Mapping[str, Any] | Sample) -> str:
