@@ -159,6 +159,7 @@ async def watch(seconds: float, console: Console | None = None) -> Dashboard:
             extra=lambda: f"the shop has been open for {trio.current_time() - opened:.0f} s",
         ) as dashboard:
             await trio.sleep(seconds)
+            await dashboard.update()  # end on a fresh frame
         return dashboard
 
 

@@ -180,9 +180,10 @@ def terminal_dashboard(
         async with open_runtime() as rt, terminal_dashboard(rt):
             ...  # the dashboard redraws every second
 
-    The first frame is drawn when the block starts, the last one when it ends; in between a
-    task of the dashboard redraws every `refresh` seconds. An exception of the block goes
-    through as it is.
+    The first frame is drawn when the block starts; then a task of the dashboard redraws every
+    `refresh` seconds. When the block ends the display stops and the last frame stays on the
+    screen (``await dashboard.update()`` first to end on a fresh one). An exception of the
+    block goes through as it is.
 
     Args:
         source: the runtime to watch (default: the current one), the URL of another

@@ -117,7 +117,7 @@ def rows(sample: Sample) -> list[Row]:
             yield f"waits on {label_of(labels, wait.target)} for {wait.waited:.1f} s"
         if node.id in in_cycle:
             yield "in a wait-for cycle"
-        if node.tasks:
+        if node.tasks and node.kind != "task":  # (a task process runs its function: 1)
             yield f"{node.tasks} task{'s' if node.tasks != 1 else ''}"
         stem = node.label.rpartition("#")[0]
         others = [name for name in node.names if name != stem]
