@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
+import importlib.util
 import io
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -17,11 +22,29 @@ import trio
 import trio.testing
 from rich.console import Console
 
-from noex_trio import NoRuntimeError
-from noex_trio.observer import AlertRules, Dashboard, terminal_dashboard
+from examples import observer_terminal
+from noex_trio import GenServer, NoRuntimeError, Runtime, Supervisor, testing
+from noex_trio.observer import AlertRules, Dashboard, format_tree, terminal_dashboard
 from noex_trio.observer import __main__ as cli
 
 from .observer_snapshots import demo_like
+
+ROOT = Path(__file__).resolve().parent.parent
+GUIDE = ROOT / "docs" / "guides" / "observer-terminal.md"
+EXAMPLE = ROOT / "examples" / "observer_terminal.py"
+SCREENSHOT = ROOT / "docs" / "images" / "observer-terminal.svg"
+
+
+def _load_include() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_include", ROOT / "docs" / "_include.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+include = _load_include()
 
 
 def recording(width: int = 100, *, terminal: bool = True) -> Console:
@@ -389,4 +412,157 @@ def test_the_help_lists_the_alert_rules(capsys: pytest.CaptureFixture[str]) -> N
         assert option in out
     assert (
         "--restarts RESTARTS restart storm: restarts by one supervisor that make a storm (3)" in out
+    )
+
+
+# --------------------------------------------------------------------------- a live runtime
+
+
+class Pinger(GenServer[int, str, str, int]):
+    """Answers a call ``"ping"``; ``("ask", other, me)`` calls `other`, which calls `me` back
+    (while `me` is still serving: a deadlock)."""
+
+    def init(self) -> int:
+        return 0
+
+    async def handle_call(self, msg: Any, state: int) -> tuple[int, int]:
+        if isinstance(msg, tuple):
+            await GenServer.call(msg[1], ("ask", msg[2], msg[1]), timeout=30.0)
+        return state, state + 1
+
+    def handle_cast(self, msg: str, state: int) -> int:
+        return state + 1
+
+
+async def test_the_tree_of_a_live_runtime(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    sup = await Supervisor.start(
+        [
+            Pinger.child_spec(id="a", name="a"),
+            Pinger.child_spec(id="b", name="b", mailbox_size=10),
+        ],
+        name="app",
+    )
+    await GenServer.call("a", "ping")
+    GenServer.cast("b", "hello")
+    await trio.sleep(2.0)
+    lines = format_tree(rt.snapshot().to_dict()).splitlines()
+    assert lines[0] == "test, up 2.0 s: 4 processes, 0 crashes, 0 restarts, 0 dead letters"
+    assert lines[2].startswith("  EventBus#1  ")
+    assert re.fullmatch(
+        r"  app#2 +Supervisor +running +0 +- +0 +0 +0 +0  one_for_one 0/3 in 5 s", lines[3]
+    )
+    assert re.fullmatch(r"  ├─ a#3 +Pinger +running +0 +- +1 +0 +0 +0", lines[4])
+    assert re.fullmatch(r"  └─ b#4 +Pinger +running +0/10 +- +0 +1 +0 +0", lines[5])
+    await Supervisor.stop(sup)
+
+
+async def test_a_deadlock_in_a_live_runtime_is_marked(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    await GenServer.start(Pinger, name="a")
+    await GenServer.start(Pinger, name="b")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(GenServer.call, "a", ("ask", "b", "a"), timeout=60))
+        await trio.sleep(3.0)  # a calls b, b calls a: both wait
+        text = format_tree(rt.snapshot().to_dict())
+        nursery.cancel_scope.cancel()
+    assert "cycles:\n  a#2 -> b#3 -> a#2" in text
+    assert "  ! wait-for cycle: a#2 -> b#3 -> a#2" in text
+    assert re.search(r"^! a#2 .*waits on b#3 for 3\.0 s; in a wait-for cycle$", text, re.M)
+    await GenServer.stop("a")
+    await GenServer.stop("b")
+
+
+async def test_the_dashboard_of_the_current_runtime_lists_crashes_and_restarts(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    sup = await Supervisor.start([Pinger.child_spec(id="a", name="a")], name="app")
+    console = recording()
+    async with terminal_dashboard(console=console) as dashboard:  # the current runtime
+        old = Supervisor.get_child(sup, "a").ref
+        assert old is not None
+        testing.crash(old, ValueError("boom"))
+        await testing.wait_for_restart(sup, "a", old)
+        await dashboard.next_frame()
+        assert [(event["type"], event["label"], event["reason"]) for event in dashboard.events] == [
+            ("crashed", "a#3", "ValueError('boom')"),
+            ("restarted", "a#4", None),
+        ]
+    last = console.export_text().rpartition("noex_trio observer")[2]
+    assert last.startswith(
+        "  runtime 'test', in this process\ntest, up 1.0 s: 3 processes, 1 crash, 1 restart"
+    )
+    assert re.search(r"^1\.0 s ago  crashed    a#3  ValueError\('boom'\)$", last, re.M)
+    await Supervisor.stop(sup)
+
+
+# --------------------------------------------------------------------------- the example
+
+
+async def test_the_example_prints_the_tree(
+    autojump_clock: trio.testing.MockClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = await observer_terminal.print_tree()
+    assert capsys.readouterr().out == tree + "\n"
+    lines = tree.splitlines()
+    assert lines[0].startswith("shop, up 3.0 s: 9 processes, 6 crashes, 6 restarts")
+    assert re.fullmatch(r"  │  ├─ consumer#4 +Consumer +running +19 .*", lines[5])
+    assert lines[-1] == "  ! ledger#6: serving 'report' for 3.0 s; 1 caller waiting (longest 3.0 s)"
+
+
+async def test_the_example_logs_trees_with_rates_and_alerts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    trees = await observer_terminal.log_trees(every=1.0, times=7)
+    assert "msg/s" not in trees[0].splitlines()[0]  # a first sample has no rates
+    last = trees[-1].splitlines()
+    assert last[0].endswith(" msg/s")
+    assert last[-2:] == [
+        "  ! services#3: 12 restarts in the last 10 s",
+        "  ! ledger#6: serving 'report' for 7.0 s; 1 caller waiting (longest 7.0 s)",
+    ]
+
+
+async def test_the_example_dashboard(autojump_clock: trio.testing.MockClock) -> None:
+    console = recording(120)
+    # (7.25 s: no process of the shop does anything at that moment, so the last frame is the
+    # same at every run)
+    dashboard = await observer_terminal.watch(7.25, console)
+    assert dashboard.frames == 9  # one on entering, one a second, the fresh last one
+    assert dashboard.sample is not None
+    kinds = {(alert.kind, alert.label) for alert in dashboard.sample.alerts}
+    assert kinds == {
+        ("restart_storm", "services#3"),
+        ("mailbox_growing", "consumer#4"),
+        ("long_call", "ledger#6"),
+    }
+    assert {event["type"] for event in dashboard.events} == {"crashed", "restarted"}
+    last = console.export_text().rpartition("noex_trio observer")[2]
+    assert last.rstrip().endswith("the shop has been open for 7 s")
+
+
+async def test_the_screenshot_of_the_guide(autojump_clock: trio.testing.MockClock) -> None:
+    """``NOEX_SCREENSHOTS=1`` writes ``docs/images/observer-terminal.svg`` (the guide's)."""
+    dashboard = await observer_terminal.watch(7.25, recording(120))
+    shot = Console(file=io.StringIO(), width=120, record=True, force_terminal=True)
+    shot.print(dashboard.render())
+    svg = shot.export_svg(title="python -m examples.observer_terminal")
+    assert svg.startswith("<svg")
+    assert "ledger#6" in svg
+    if os.environ.get("NOEX_SCREENSHOTS") == "1":
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        SCREENSHOT.write_text(svg, encoding="utf-8")
+    assert SCREENSHOT.is_file()  # committed: the guide shows it
+
+
+def test_the_guide_shows_only_tested_code() -> None:
+    text = GUIDE.read_text(encoding="utf-8")
+    new, problems = include.process(text, write=False)
+    assert problems == []
+    assert new == text
+    regions = set(re.findall(r"# --8<-- \[start:([\w-]+)\]", EXAMPLE.read_text("utf-8")))
+    assert regions == set(
+        re.findall(r"<!-- include: examples/observer_terminal\.py:([\w-]+)", text)
     )
