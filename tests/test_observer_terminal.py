@@ -11,6 +11,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ from rich.console import Console
 
 from examples import observer_terminal
 from noex_trio import GenServer, NoRuntimeError, Runtime, Supervisor, testing
-from noex_trio.observer import AlertRules, Dashboard, format_tree, terminal_dashboard
+from noex_trio.observer import AlertRules, Dashboard, _client, format_tree, terminal_dashboard
 from noex_trio.observer import __main__ as cli
 
 from .observer_snapshots import demo_like
@@ -200,6 +202,47 @@ async def test_a_failing_first_snapshot_draws_the_error(
     assert "no snapshot: not yet" in console.export_text()
 
 
+async def test_a_source_that_fails_otherwise_ends_the_dashboard(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    calls = 0
+
+    def source() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("bug in the source")
+        return growing()
+
+    console = recording()
+
+    async def watch() -> None:
+        async with terminal_dashboard(source, console=console):
+            await trio.sleep(10)
+
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match=r"^bug in the source$")):
+        await watch()
+    assert trio.current_time() == 2.0
+    assert console.file.getvalue().endswith("\x1b[?25h")  # type: ignore[attr-defined]
+
+
+async def test_a_source_that_fails_at_once_raises_from_the_async_with(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    def source() -> dict[str, Any]:
+        raise RuntimeError("no")
+
+    console = recording()
+
+    async def watch() -> None:
+        async with terminal_dashboard(source, console=console):
+            raise AssertionError("never entered")
+
+    with pytest.raises(RuntimeError, match=r"^no$"):
+        await watch()
+    assert console.file.getvalue().endswith("\x1b[?25h")  # type: ignore[attr-defined]
+
+
 async def test_bad_arguments_draw_nothing() -> None:
     def source() -> dict[str, Any]:
         raise AssertionError("never called")
@@ -232,6 +275,7 @@ class Endpoint:
 
     def __init__(self) -> None:
         self.snapshots = 0
+        self.snapshot_status = 200
         self.events: list[bytes] = []
         self.event_status = 200
         self.closing = threading.Event()  # the SSE responses end when it is set
@@ -243,7 +287,9 @@ class Endpoint:
                 pass
 
             def do_GET(self) -> None:
-                if self.path == "/snapshot.json":
+                if self.path == "/snapshot.json" and endpoint.snapshot_status != 200:
+                    self.send_error(endpoint.snapshot_status)
+                elif self.path == "/snapshot.json":
                     endpoint.snapshots += 1
                     n = endpoint.snapshots
                     body = json.dumps(demo_like(float(n), handled=n, mailbox=n)).encode()
@@ -358,6 +404,49 @@ async def test_an_endpoint_that_stops_its_event_stream(endpoint: Endpoint) -> No
     assert endpoint.connections == 1
 
 
+async def test_an_endpoint_whose_snapshots_fail_still_lists_its_events(
+    endpoint: Endpoint,
+) -> None:
+    endpoint.snapshot_status = 500
+    crashed = {"type": "crashed", "id": 8, "label": "w#8", "reason": "ValueError('x')", "time": 1.5}
+    endpoint.events = [sse(json.dumps(crashed))]
+    console = recording()
+    with trio.fail_after(20):
+        async with terminal_dashboard(endpoint.url, refresh=0.01, console=console) as dash:
+            while not dash.events:
+                await dash.next_frame()
+            await dash.next_frame()
+    assert dash.sample is None
+    assert dash.error is not None
+    assert (
+        dash.error == f"GET {endpoint.url}/snapshot.json: <HTTPError 500: 'Internal Server Error'>"
+    )
+    last = console.export_text().rpartition("noex_trio observer")[2]
+    assert re.search(r"^at 1\.5 s  crashed  w#8  ValueError\('x'\)$", last, re.M)
+
+
+async def test_a_snapshot_too_large_is_refused(
+    endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_client, "MAX_SNAPSHOT", 100)
+    with trio.fail_after(20):
+        async with terminal_dashboard(endpoint.url, console=recording()) as dashboard:
+            pass
+    assert dashboard.error == (
+        f"GET {endpoint.url}/snapshot.json: ValueError('the snapshot at "
+        f"{endpoint.url}/snapshot.json is larger than 100 bytes')"
+    )
+
+
+def test_following_events_stops_at_the_next_line_once_asked(endpoint: Endpoint) -> None:
+    endpoint.events = [sse('{"type": "crashed"}')]
+    stop = threading.Event()
+    stop.set()
+    delivered: list[dict[str, Any]] = []
+    assert _client.follow_events(f"{endpoint.url}/events", delivered.append, stop)
+    assert delivered == []
+
+
 async def test_an_unreachable_endpoint_is_shown_and_retried() -> None:
     with Endpoint().serving() as gone:
         url = gone.url
@@ -380,6 +469,19 @@ def test_python_m_noex_trio_observer_top(
     out = capsys.readouterr().out
     assert out.count("noex_trio observer") == 1  # not a terminal: the last frame
     assert "app, up 2.0 s: 10 processes" in out
+
+
+def test_python_m_runs_the_command_line(endpoint: Endpoint) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "noex_trio.observer", "top", endpoint.url, "--frames", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # (this checkout's noex_trio)
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(f"noex_trio observer  {endpoint.url}\napp, up 1.0 s: ")
 
 
 def test_top_checks_its_options(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -429,4 +431,6 @@ def test_importing_the_observer_imports_no_rich() -> None:
         "import sys, noex_trio, noex_trio.observer\n"
         "assert 'rich' not in sys.modules and 'hypercorn' not in sys.modules, sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root}  # (this checkout's noex_trio)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)

@@ -104,5 +104,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover - run by python -m (tested in a subprocess)
     sys.exit(main())

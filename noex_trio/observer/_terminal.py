@@ -15,6 +15,7 @@ the end.
 
 from __future__ import annotations
 
+import abc
 import collections
 import contextlib
 import inspect
@@ -97,7 +98,16 @@ class Dashboard:
         return f"<noex_trio.observer.Dashboard of {self._source.description} frames={self.frames}>"
 
     async def update(self) -> None:
-        """Take a snapshot now and redraw (the dashboard also does it every `refresh` s)."""
+        """Take a snapshot now and redraw (the dashboard also does it every `refresh` s).
+
+        A snapshot that cannot be taken (the endpoint is down) or is not a snapshot dict is
+        shown as `error`, over the last good frame.
+
+        Raises:
+            Exception: anything else a source function raised. (Raised in the dashboard's own
+                task, it ends the dashboard: the ``async with`` raises it, in an exception
+                group.)
+        """
         try:
             snapshot = await self._source.snapshot()
             self.sample = self._sampler.add(snapshot)
@@ -268,18 +278,19 @@ def _default_console() -> Console:
 # --------------------------------------------------------------------------- sources
 
 
-class _Feed:
+class _Feed(abc.ABC):
     """Where a dashboard gets its snapshots and lifecycle events."""
 
     description = ""
 
+    @abc.abstractmethod
     async def snapshot(self) -> Mapping[str, Any]:
-        raise NotImplementedError
+        """The next snapshot dict; `_Unavailable` when there is none this time."""
+        ...
 
     @contextlib.contextmanager
-    def events(
-        self, nursery: trio.Nursery, record: Callable[[dict[str, Any]], None]
-    ) -> Any:  # Iterator[None]
+    def events(self, nursery: trio.Nursery, record: Callable[[dict[str, Any]], None]) -> Any:
+        """While in the block, hand each lifecycle event (a dict) to `record` (default: none)."""
         yield
 
 
