@@ -13,6 +13,7 @@ from ._child_spec import Shutdown as Shutdown
 from ._circuit_breaker import CircuitBreaker as CircuitBreaker
 from ._circuit_breaker import CircuitBreakerStatistics as CircuitBreakerStatistics
 from ._circuit_breaker import CircuitState as CircuitState
+from ._dump_on_signal import dump_on_signal as dump_on_signal
 from ._dynamic_supervisor import ChildCounts as ChildCounts
 from ._dynamic_supervisor import DynamicChildInfo as DynamicChildInfo
 from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
@@ -71,6 +72,15 @@ from ._retry import retry as retry
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeStatistics as RuntimeStatistics
 from ._runtime import current_runtime as current_runtime
+from ._snapshot import CallWait as CallWait
+from ._snapshot import ProcessNode as ProcessNode
+from ._snapshot import RuntimeSnapshot as RuntimeSnapshot
+from ._statistics import EventBusStatistics as EventBusStatistics
+from ._statistics import ProcessKind as ProcessKind
+from ._statistics import ProcessStatistics as ProcessStatistics
+from ._statistics import ProcessStatus as ProcessStatus
+from ._statistics import RegistryStatistics as RegistryStatistics
+from ._statistics import SupervisorStatistics as SupervisorStatistics
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor_server import AutoShutdown as AutoShutdown
 from ._supervisor_server import Strategy as Strategy
@@ -88,6 +98,7 @@ __all__ = [
     "CallResult",
     "CallTimeoutError",
     "CallToSelfError",
+    "CallWait",
     "Caller",
     "CastResult",
     "ChildCounts",
@@ -107,6 +118,7 @@ __all__ = [
     "DynamicSupervisor",
     "EventBus",
     "EventBusRef",
+    "EventBusStatistics",
     "EventListener",
     "Exit",
     "ExitReason",
@@ -128,15 +140,21 @@ __all__ = [
     "NoexError",
     "NotInProcessError",
     "NotRegisteredError",
+    "ProcessKind",
+    "ProcessNode",
     "ProcessRef",
+    "ProcessStatistics",
+    "ProcessStatus",
     "Registry",
     "RegistryEntry",
     "RegistryInstance",
     "RegistryRef",
+    "RegistryStatistics",
     "Reply",
     "Restart",
     "Restarted",
     "Runtime",
+    "RuntimeSnapshot",
     "RuntimeStatistics",
     "ServerNotRunningError",
     "Shutdown",
@@ -145,6 +163,7 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "SupervisorRef",
+    "SupervisorStatistics",
     "Task",
     "TaskRef",
     "TaskSupervisor",
@@ -154,6 +173,7 @@ __all__ = [
     "Via",
     "backoff_delays",
     "current_runtime",
+    "dump_on_signal",
     "open_runtime",
     "retry",
 ]

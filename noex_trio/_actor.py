@@ -25,8 +25,8 @@ from typing import Any, Final
 
 import trio
 
-from ._exceptions import InitializationError
-from ._mailbox import Caller, CastItem, Crash, Info, StopRequest
+from ._exceptions import InitializationError, ServerNotRunningError
+from ._mailbox import Caller, CastItem, Crash, GetState, Info, StopRequest
 from ._outcome import crash_reason, find_fatal, is_cancellation
 from ._process import NOT_KILLED, Process
 from ._results import (
@@ -210,8 +210,10 @@ async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
             idle = None
             kind = type(item)
             if kind is Caller:
-                # `current`, `deferred`, `stop_reply` of the record: written by this loop only.
+                # `current`, `deferred`, `stop_reply` and the counts of the record: written by
+                # this loop only.
                 proc.current = item
+                proc.calls += 1
                 result = handle_call(item.message, state)
                 if call_async:
                     result = await result
@@ -258,10 +260,12 @@ async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
             elif kind is CastItem or kind is Info:
                 # handle_cast and handle_info return the same forms: a new state, NoReply, Stop.
                 if kind is CastItem:
+                    proc.casts += 1
                     result = handle_cast(item.message, state)
                     if cast_async:
                         result = await result
                 else:
+                    proc.infos += 1
                     result = await _handle_info(proc, cb, item.message, state)
                 rtype = type(result)
                 if rtype is CoroutineType:  # a decorated async handler
@@ -276,6 +280,8 @@ async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
                     return result.reason, result.state, None, item
             elif kind is StopRequest:
                 return item.reason, state, None, item
+            elif kind is GetState:
+                _answer_get_state(proc, item.caller, state)
             else:
                 assert kind is Crash
                 raise item.error
@@ -283,6 +289,38 @@ async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
         if isinstance(exc, Exception) and not isinstance(exc, ExceptionGroup):
             return exc, state, None, item  # the usual crash
         return _ended_by(proc, exc), state, find_fatal(exc), item
+
+
+def _answer_get_state(proc: Process, caller: Caller[Any], state: Any) -> None:
+    """``GenServer.get_state``: answer with the state, through ``format_status`` if the
+    behaviour has one. What ``format_status`` raises goes to the asker, not the process (a
+    `KeyboardInterrupt` also to the runtime)."""
+    format_status = getattr(proc.behaviour, "format_status", None)
+    if format_status is None:
+        caller.reply(state)
+        return
+    ok, shown = _format_status(format_status, state)
+    if not ok:
+        fatal = find_fatal(shown)
+        if fatal is None:
+            caller.fail(crash_reason(shown))
+        else:
+            caller.fail(ServerNotRunningError(proc.ref, "shutdown"))  # (before it is cancelled)
+            proc.kernel.escalate(fatal)
+    elif inspect.iscoroutine(shown):
+        shown.close()
+        caller.fail(TypeError(f"{type(proc.behaviour).__name__}.format_status must be a plain def"))
+    else:
+        caller.reply(shown)
+
+
+def _format_status(format_status: Callable[[Any], Any], state: Any) -> tuple[bool, Any]:
+    """(True, what it returned) or (False, what it raised). A function of its own, so that the
+    error's traceback holds this frame, not the caller it goes to (no reference cycle)."""
+    try:
+        return True, format_status(state)
+    except BaseException as exc:
+        return False, exc
 
 
 def _ended_by(proc: Process, exc: BaseException) -> ExitReason:
@@ -415,6 +453,7 @@ async def finish(
     kernel = proc.kernel
     kernel.count_dead_letters(proc.release(reason, crash_error))
     if is_crash(reason) and not is_killed(reason):
+        kernel.crashes += 1
         crash_report(proc, reason, state, last)
         if kernel.handlers:
             kernel.emit(Crashed(proc.ref, reason))

@@ -85,6 +85,9 @@ class EventListener(metaclass=NoPublicConstructor):
         except trio.WouldBlock:
             self.overflowed = True
             self._unsubscribe()
+        else:
+            assert self._server is not None  # (offered only while subscribed)
+            self._server.delivered += 1
         if latch is not None:
             latch.done()  # a listener has handled an event once it is in its buffer
 

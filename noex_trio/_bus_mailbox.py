@@ -59,6 +59,9 @@ class BusEvent:
 class MailboxBus(Protocol):
     """What a mailbox subscription needs from its bus (the bus server implements it)."""
 
+    #: Events handed to subscribers (for ``statistics()``).
+    delivered: int
+
     @property
     def index(self) -> TopicIndex[Any]: ...
 
@@ -94,6 +97,7 @@ class MailboxSubscription:
         if owner is not None and owner.status <= RUNNING:
             assert self.ref is not None  # (cleared with the owner)
             if owner.deliver_info(BusEvent(topic, data, self.pattern, self.ref)):
+                self.bus.delivered += 1
                 if self.dropped:
                     self._log_resumed(owner)
             else:

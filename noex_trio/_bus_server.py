@@ -37,6 +37,7 @@ from ._process import RUNNING, Process
 from ._refs import EventBusRef, resolve
 from ._results import ExitReason
 from ._spawn import start_process
+from ._statistics import EventBusStatistics
 from ._topics import TopicIndex
 
 #: Seconds a stopping bus waits for its handlers to finish the events already queued.
@@ -63,10 +64,18 @@ class BusServer:
 
     _noex_wants_nursery: Final = True
     _noex_nursery: trio.Nursery
+    #: How statistics show it (`ProcessStatistics.kind` and ``.behaviour``).
+    _noex_kind: Final = "bus"
+    _noex_name: Final = "EventBus"
 
     def __init__(self) -> None:
         self.index: TopicIndex[Subscription | Listener | MailboxSubscription] = TopicIndex()
         self.label = "EventBus"
+        #: For ``statistics()``: publishes; events handed to subscribers; handler calls that
+        #: raised (see `EventBusStatistics`).
+        self.published = 0
+        self.delivered = 0
+        self.failed = 0
         self.subscriptions: dict[Subscription, None] = {}
         self.listeners: dict[Listener, None] = {}
         self.mailboxes: dict[MailboxSubscription, None] = {}
@@ -108,6 +117,16 @@ class BusServer:
             sub.scope.cancel()
         # The nursery leads to the bus's task, whose context holds the ref: break the cycle.
         del self._noex_nursery
+
+    def _noex_statistics(self, fields: dict[str, Any], now: float) -> EventBusStatistics:
+        """``bus.statistics()``: the process's `fields` and the bus's own figures."""
+        return EventBusStatistics(
+            **fields,
+            subscriptions=len(self.index),
+            published=self.published,
+            delivered=self.delivered,
+            failed=self.failed,
+        )
 
     # -- what subscriptions and listeners call --
 

@@ -67,6 +67,10 @@ class Latch:
 class Bus(Protocol):
     """What a subscription needs from its bus (the bus server implements it)."""
 
+    #: Counts for ``statistics()``: handler calls made, and those that raised.
+    delivered: int
+    failed: int
+
     @property
     def index(self) -> TopicIndex[Any]: ...
 
@@ -156,6 +160,7 @@ class Subscription:
                     if waiting:
                         topic, data, latch = await recv.receive()
                         budget = _YIELD_EVERY
+                    self.bus.delivered += 1
                     try:
                         result = handler(data, topic)
                         if inspect.isawaitable(result):
@@ -202,6 +207,7 @@ class Subscription:
         # Every part is formatted here, defensively: a handler or an error with a broken
         # __repr__/__str__ must not make the logging raise (the traceback module formats a
         # broken __str__ itself).
+        self.bus.failed += 1
         logger.error(
             "%s: handler %s of %r raised on topic %r; it stays subscribed",
             self.bus.label,

@@ -3,7 +3,9 @@
 Entering and leaving a `trio.CancelScope` costs about as much as a whole call round trip, so
 `call` does not open one. Instead each runtime runs one *watchdog* task. A waiting caller is
 appended to a doubly linked list per timeout value; since deadlines of one timeout value grow
-with time, each list is sorted and the watchdog only ever looks at list heads. A reply (or a
+with time, each list is sorted and the watchdog only ever looks at list heads. A caller keeps
+when it was made (`Caller._since`, also what observers show); its deadline is that plus the
+list's timeout. A reply (or a
 cancelled caller) unlinks itself in O(1). The watchdog sleeps until the earliest head deadline
 and fails the callers whose time is up with `CallTimeoutError`.
 
@@ -60,8 +62,8 @@ class Watchdog:
         self._lists: dict[float, _List] = {}
         self._scope: trio.CancelScope | None = None
         self._wake_at = math.inf
-        # The run's clock, read directly (``trio.current_time()`` costs two more calls).
-        self._now: Callable[[], float] = trio.current_time
+        #: The run's clock, read directly (``trio.current_time()`` costs two more calls).
+        self.now: Callable[[], float] = trio.current_time
 
     def watch(self, caller: Caller[Any], timeout: float) -> bool:
         """Start watching `caller`; False if the caller must use its own cancel scope."""
@@ -70,8 +72,9 @@ class Watchdog:
             if len(self._lists) >= _MAX_LISTS or self._scope is None:
                 return False
             lst = self._lists[timeout] = _List(timeout)
-        deadline = self._now() + timeout
-        caller._deadline = deadline
+        now = self.now()
+        deadline = now + timeout
+        caller._since = now
         caller._list = lst
         tail = lst.tail
         caller._prev = tail
@@ -87,7 +90,7 @@ class Watchdog:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The watchdog task: sleep until the earliest deadline, fail expired callers, repeat."""
-        self._now = trio.lowlevel.current_clock().current_time
+        self.now = trio.lowlevel.current_clock().current_time
         started = False
         while True:
             with trio.CancelScope(deadline=self._wake_at) as scope:
@@ -100,11 +103,12 @@ class Watchdog:
             now = trio.current_time()
             wake = math.inf
             for lst in self._lists.values():
+                timeout = lst.timeout
                 head = lst.head
-                while head is not None and head._deadline <= now:
+                while head is not None and head._since + timeout <= now:
                     unlink(head)
-                    head.fail(CallTimeoutError(head._target, lst.timeout))
+                    head.fail(CallTimeoutError(head._target, timeout))
                     head = lst.head
-                if head is not None and head._deadline < wake:
-                    wake = head._deadline
+                if head is not None and head._since + timeout < wake:
+                    wake = head._since + timeout
             self._wake_at = wake

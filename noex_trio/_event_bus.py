@@ -21,6 +21,7 @@ from ._context import current_process
 from ._exceptions import NoexError, NotInProcessError, ServerNotRunningError
 from ._process import DEAD
 from ._refs import EventBusRef, GenServerRef, resolve, stop
+from ._statistics import EventBusStatistics
 from ._topics import parse_pattern
 
 __all__ = ["BusEvent", "EventBus", "EventBusRef", "EventListener", "Handler"]
@@ -146,7 +147,10 @@ class EventBus:
             ValueError: `topic` is empty, has an empty segment, or contains a wildcard.
             ServerNotRunningError: the bus is not running.
         """
-        for item in server_of(bus).index.match(topic):
+        server = server_of(bus)
+        matches = server.index.match(topic)
+        server.published += 1
+        for item in matches:
             item._offer(topic, data, None)
 
     @staticmethod
@@ -169,7 +173,8 @@ class EventBus:
         If ``publish_sync`` is cancelled, the event is still delivered.
         """
         try:
-            matches = server_of(bus).index.match(topic)
+            server = server_of(bus)
+            matches = server.index.match(topic)
             me = trio.lowlevel.current_task()
             for item in matches:
                 if item._task is me:
@@ -180,6 +185,7 @@ class EventBus:
         except Exception:
             await trio.lowlevel.checkpoint()
             raise
+        server.published += 1
         if not matches:
             await trio.lowlevel.checkpoint()
             return
@@ -235,6 +241,21 @@ class EventBus:
         if not isinstance(ref, EventBusRef):
             raise checks.type_error("bus", "an EventBusRef or the name of one", bus)
         return ref.is_running()
+
+    @staticmethod
+    def statistics(bus: EventBusRef | str) -> EventBusStatistics:
+        """A snapshot of the bus: its process's figures and its own (subscriptions, events
+        published, delivered, failed handler calls); see `EventBusStatistics`. Same as
+        ``bus.statistics()``; a ref works after the bus stopped.
+
+        Raises:
+            TypeError: `bus` is neither an `EventBusRef` nor the name of one.
+            ServerNotRunningError: a name that names no process.
+        """
+        found = resolve(bus, system=True).ref if isinstance(bus, str) else bus
+        if not isinstance(found, EventBusRef):
+            raise checks.type_error("bus", "an EventBusRef or the name of one", bus)
+        return found.statistics()
 
     @staticmethod
     async def subscription_count(bus: EventBusRef | str) -> int:

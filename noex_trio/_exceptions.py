@@ -147,6 +147,11 @@ class CallToSelfError(NoexError):
                 f"{describe(self.target)} tried to stop itself with GenServer.stop, which would "
                 "wait for its own exit forever; return Stop(reason, state) from the handler instead"
             )
+        if _is(self.operation, "get_state"):
+            return (
+                f"{describe(self.target)} asked for its own state with GenServer.get_state, "
+                "which would wait for itself forever; the handler has the state at hand"
+            )
         return (
             f"{describe(self.target)} called itself; a process cannot call itself "
             "(use cast, or do the work directly)"

@@ -46,7 +46,7 @@ from ._links import (
 )
 from ._mailbox import Caller
 from ._process import ProcessRef, process_of
-from ._refs import GenServerRef, call, cast, current_caller, stop, whereis
+from ._refs import GenServerRef, call, cast, current_caller, get_state, stop, whereis
 from ._results import Continue, ExitReason, Ignore, LifecycleEvent, NoReply, Reply, Stop
 from ._safe_format import safe_repr
 from ._spawn import start_process
@@ -447,6 +447,36 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         If ``stop`` is cancelled, the stop request stays queued and the process still stops.
         """
         await stop(target, reason)
+
+    @staticmethod
+    async def get_state(
+        target: ProcessRef | str | Via,
+        timeout: float = 5.0,  # noqa: ASYNC109 - OTP's timeout, as for call
+    ) -> Any:
+        """The state of a process, for debugging (OTP's ``:sys.get_state``).
+
+        The request goes through the mailbox like a call: the process answers it between two
+        messages, in order with the others, so a process busy with a long call answers once
+        that call is done. The answer is ``format_status(state)`` if the behaviour defines
+        ``format_status`` (to hide secrets or shorten a big state), else the state itself --
+        the very object, not a copy: read it, do not change it. Works for every process,
+        including supervisors, buses and tasks (their state is None) and processes that own
+        tasks. It is not a message to ``handle_call``: the process's counts do not change.
+
+        Args:
+            target: a ref, a registered name or a `Via`.
+            timeout: seconds to wait (``math.inf`` for no limit), as for `call`.
+
+        Raises:
+            ServerNotRunningError: the process is not running, or stopped before answering.
+            CallTimeoutError: no answer in time (the request stays queued; its late answer is
+                dropped).
+            CallToSelfError: a process asked for its own state.
+            Exception: what ``format_status`` raised (the process is not disturbed).
+
+        If the caller is cancelled after the request was queued, the answer is dropped.
+        """
+        return await get_state(target, timeout)
 
     @staticmethod
     def exit(target: ProcessRef | str | Via, reason: ExitReason) -> None:

@@ -50,6 +50,10 @@ class Kernel:
         #: run: kept here, not in every record, so that other processes pay nothing.
         self.task_nurseries: dict[Process, trio.Nursery] = {}
         self.dead_letters = 0
+        #: Abnormal exits (what a `Crashed` event reports) and restarts of children (what a
+        #: `Restarted` event reports) since the runtime opened.
+        self.crashes = 0
+        self.restarts = 0
         #: The error the runtime ends with (a top-level give-up, a Ctrl-C), raised from its exit.
         self.fatal: BaseException | None = None
         #: True once the runtime is ending: supervisors restart nothing any more.

@@ -1,7 +1,8 @@
 """What travels through a process's mailbox, and the reply slot of a call.
 
 A mailbox is a Trio memory channel of these items: a `Caller` (a call waiting for its reply),
-`CastItem`, `Info` (for ``handle_info``), `StopRequest`, and `Crash` (``testing.crash``).
+`CastItem`, `Info` (for ``handle_info``), `StopRequest`, `GetState` (``GenServer.get_state``)
+and `Crash` (``testing.crash``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ class Caller(Generic[R], metaclass=NoPublicConstructor):
     """
 
     __slots__ = (
-        "_deadline",
         "_deferred",
         "_done",
         "_error",
         "_list",
         "_next",
         "_prev",
+        "_since",
         "_target",
         "_task",
         "_value",
@@ -51,7 +52,10 @@ class Caller(Generic[R], metaclass=NoPublicConstructor):
         self._list: Any = None
         self._prev: Caller[Any] | None = None
         self._next: Caller[Any] | None = None
-        self._deadline = 0.0
+        #: When the call was made (`trio.current_time()`): its deadline is this plus its
+        #: timeout (the watchdog's list knows the timeout), and observers show how long the
+        #: caller has been waiting. Set by the call path, never per message.
+        self._since = 0.0
 
     @property
     def pending(self) -> bool:
@@ -170,3 +174,25 @@ class StopRequest:
 
     def __init__(self, reason: object) -> None:
         self.reason = reason
+
+
+class _GetStateRequest:
+    """The message of a ``get_state`` caller (how observers show it)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "get_state()"
+
+
+#: What a ``get_state`` caller asks (its `Caller.message`).
+GET_STATE: Any = _GetStateRequest()
+
+
+class GetState:
+    """``GenServer.get_state``: the loop answers `caller` with the state, in mailbox order."""
+
+    __slots__ = ("caller",)
+
+    def __init__(self, caller: Caller[Any]) -> None:
+        self.caller = caller

@@ -1,13 +1,14 @@
 """`open_runtime`: a runtime together with its services (the default EventBus).
 
-The runtime (process core) knows nothing of the EventBus; this module, above both, puts them
-together.
+The runtime (process core) knows nothing of the EventBus nor of how a snapshot reads the
+supervisors and buses; this module, above them all, puts them together.
 """
 
 from __future__ import annotations
 
 from ._bus_server import start_default_bus
 from ._runtime import Runtime
+from ._snapshot import take_snapshot
 
 
 def open_runtime(name: str | None = None) -> Runtime:
@@ -30,4 +31,4 @@ def open_runtime(name: str | None = None) -> Runtime:
     process within its budget; calls made in ``terminate`` still time out) before the
     cancellation propagates.
     """
-    return Runtime._create(name, start_default_bus)
+    return Runtime._create(name, start_default_bus, take_snapshot)

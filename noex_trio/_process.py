@@ -16,6 +16,8 @@ below, which state and check the invariants:
   been answered (`release`).
 - ``scope`` exists from the start, so a kill that arrives before the task first ran is not
   lost: a cancelled scope cancels on entry.
+- ``calls``, ``casts`` and ``infos`` count the messages the loop took, by kind; the loop
+  alone writes them (one increment per message: all the hot path pays for ``statistics()``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import trio
 from ._exceptions import ServerNotRunningError
 from ._handles import NoPublicConstructor
 from ._kernel import Kernel, kernels, logger
-from ._mailbox import Caller, CastItem, Info
+from ._mailbox import Caller, CastItem, GetState, Info
+from ._safe_format import safe_repr
+from ._statistics import ProcessStatistics
 
 if TYPE_CHECKING:
     from ._results import ExitReason
@@ -44,6 +48,12 @@ RUNNING: Final = 1
 STOPPING: Final = 2
 DEAD: Final = 3
 
+#: How `ProcessStatistics.status` names them.
+_STATUS_NAMES: Final = ("starting", "running", "stopping", "dead")
+
+#: The longest repr of a message that statistics and snapshots show.
+MESSAGE_LIMIT: Final = 120
+
 
 class Host(Protocol):
     """Where processes live: owns the nursery their tasks run in and hears of their exits."""
@@ -54,6 +64,9 @@ class Host(Protocol):
 
     def child_exited(self, proc: Process, reason: ExitReason) -> None:
         """Called synchronously as the very last step of a process's exit."""
+
+    # Optional: ``restart_count(proc) -> int``, how often the host restarted the child `proc`
+    # is (a supervisor); statistics show 0 for hosts without it.
 
 
 class NameTable(Protocol):
@@ -82,11 +95,14 @@ class Process:
         "_ref_class",
         "behaviour",
         "budget",
+        "calls",
+        "casts",
         "current",
         "deferred",
         "exit_hooks",
         "host",
         "id",
+        "infos",
         "kernel",
         "kill_reason",
         "label",
@@ -96,6 +112,7 @@ class Process:
         "registries",
         "scope",
         "send",
+        "started_at",
         "status",
         "stop_reply",
         "terminate_scope",
@@ -139,6 +156,9 @@ class Process:
         self._ref_class = ref_class
         self._ref: Callable[[], ProcessRef | None] = _no_ref
         self._held: ProcessRef | None = None
+        #: Messages taken by the loop, by kind (for ``statistics()``; see the module docstring).
+        self.calls = self.casts = self.infos = 0
+        self.started_at = kernel.watchdog.now()
 
     @property
     def ref(self) -> ProcessRef:
@@ -302,6 +322,8 @@ class Process:
                 break
             if type(item) is Caller:
                 item.fail(ServerNotRunningError(self.ref, reason))
+            elif type(item) is GetState:
+                item.caller.fail(ServerNotRunningError(self.ref, reason))
             elif type(item) is CastItem or (
                 type(item) is Info and getattr(type(item.message), "_noex_dead_letter", False)
             ):
@@ -364,6 +386,19 @@ class ProcessRef(metaclass=NoPublicConstructor):
         """True while the process accepts messages (not once a stop was requested)."""
         return self._proc.status <= RUNNING
 
+    def statistics(self) -> ProcessStatistics:
+        """A snapshot of the process: status, mailbox, messages handled, the call being
+        served, restarts... (see `ProcessStatistics`). Also after the process ended.
+
+        A supervisor's ref gives a `SupervisorStatistics`, an EventBus's an
+        `EventBusStatistics` (both are `ProcessStatistics` with more fields).
+
+        Raises:
+            ServerNotRunningError: the ref was unpickled in a program where its process does
+                not exist (reason ``"noproc"``).
+        """
+        return statistics_of(self._proc)
+
     @property
     def _label(self) -> str:
         # How messages name the process (`describe` in _exceptions reads it).
@@ -386,6 +421,55 @@ class ProcessRef(metaclass=NoPublicConstructor):
 def process_of(ref: ProcessRef) -> Process:
     """The record behind a ref."""
     return ref._proc
+
+
+def _restart_count(host: Host | None, proc: Process) -> int:
+    restart_count = getattr(host, "restart_count", None)
+    return 0 if restart_count is None else int(restart_count(proc))
+
+
+def statistics_of(proc: Process, now: float | None = None) -> ProcessStatistics:
+    """What ``ref.statistics()`` returns (`now`: the time to compute uptimes at, if given):
+    read from the record, its host (restarts) and its kernel (owned tasks, names). A behaviour
+    of the library adds its own figures through a ``_noex_statistics(fields, now)`` method
+    (supervisors, buses), and names its kind and itself with ``_noex_kind`` and
+    ``_noex_name``."""
+    if type(proc) is not Process:  # a ref unpickled where its process does not exist
+        raise ServerNotRunningError(proc.ref, "noproc")
+    kernel = proc.kernel
+    behaviour = proc.behaviour
+    if now is None:
+        now = kernel.watchdog.now()
+    current = proc.current
+    host = proc.host
+    nursery = kernel.task_nurseries.get(proc)
+    names: tuple[str, ...] = ()
+    if proc.registries is not None and kernel.registry in proc.registries:
+        names = tuple(kernel.registry.keys_of(proc.ref))
+    fields: dict[str, Any] = {
+        "id": proc.id,
+        "label": proc.label,
+        "kind": getattr(behaviour, "_noex_kind", "worker"),
+        "behaviour": getattr(behaviour, "_noex_name", None) or type(behaviour).__name__,
+        "status": _STATUS_NAMES[proc.status],
+        "mailbox_length": proc.send.statistics().current_buffer_used,
+        "mailbox_capacity": float(proc.mailbox_size),
+        "calls": proc.calls,
+        "casts": proc.casts,
+        "infos": proc.infos,
+        "started_at": proc.started_at,
+        "uptime": 0.0 if proc.status == DEAD else now - proc.started_at,
+        "restarts": _restart_count(host, proc),
+        "serving": None if current is None else safe_repr(current.message, limit=MESSAGE_LIMIT),
+        "serving_since": None if current is None else current._since,
+        "tasks": 0 if nursery is None else len(nursery.child_tasks),
+        "names": names,
+    }
+    extend = getattr(behaviour, "_noex_statistics", None)
+    if extend is not None:
+        stats: ProcessStatistics = extend(fields, now)
+        return stats
+    return ProcessStatistics(**fields)
 
 
 def _restore_ref(cls: type[ProcessRef], kernel_uid: int, pid: int, label: str) -> ProcessRef:

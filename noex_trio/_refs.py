@@ -32,10 +32,11 @@ from ._exceptions import (
     NotInProcessError,
     ServerNotRunningError,
 )
-from ._mailbox import Caller, CastItem, StopRequest, new_caller
-from ._process import DEAD, RUNNING, Process, ProcessRef
+from ._mailbox import GET_STATE, Caller, CastItem, GetState, StopRequest, new_caller
+from ._process import DEAD, RUNNING, Process, ProcessRef, statistics_of
 from ._results import ExitReason
 from ._safe_format import safe_repr
+from ._statistics import EventBusStatistics, SupervisorStatistics
 from ._via import Via
 
 if TYPE_CHECKING:
@@ -96,6 +97,14 @@ class SupervisorRef(ProcessRef):
         """Same as ``Supervisor.stop(self, reason)``."""
         await stop(self, reason, system=True)
 
+    def statistics(self) -> SupervisorStatistics:
+        """A snapshot of the supervisor: its process's figures and its own (strategy,
+        children, restarts); see `SupervisorStatistics`. Same as
+        ``Supervisor.statistics(self)``."""
+        stats = statistics_of(self._proc)
+        assert isinstance(stats, SupervisorStatistics)
+        return stats
+
 
 @final
 class EventBusRef(ProcessRef):
@@ -105,6 +114,14 @@ class EventBusRef(ProcessRef):
     """
 
     __slots__ = ()
+
+    def statistics(self) -> EventBusStatistics:
+        """A snapshot of the bus: its process's figures and its own (subscriptions, events
+        published, delivered, failed); see `EventBusStatistics`. Same as
+        ``EventBus.statistics(self)``."""
+        stats = statistics_of(self._proc)
+        assert isinstance(stats, EventBusStatistics)
+        return stats
 
 
 @final
@@ -262,7 +279,7 @@ async def call(
         proc.send.send_nowait(caller)
     except trio.WouldBlock:
         return await _call_bounded(proc, caller, target, timeout)
-    if timeout == math.inf or proc.kernel.watchdog.watch(caller, timeout):
+    if (timeout == math.inf and _note_start(caller)) or proc.kernel.watchdog.watch(caller, timeout):
         # Caller.wait inlined: one coroutine frame less to go through at each resumption.
         # (Nothing can have answered yet: the server only runs once this task parks.)
         caller._task = trio.lowlevel.current_task()
@@ -270,7 +287,24 @@ async def call(
         if caller._error is not None:
             caller.raise_error()
         return caller._value
-    with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+    return await _call_with_scope(caller, target, timeout)
+
+
+def _note_start(caller: Caller[Any]) -> bool:
+    """A call without a timeout: note when it was made, for observers (the watchdog does it
+    for the others). True."""
+    caller._since = trio.current_time()
+    return True
+
+
+async def _call_with_scope(
+    caller: Caller[Any],
+    target: object,
+    timeout: float,  # noqa: ASYNC109 - see call()
+) -> Any:
+    """Wait for the reply of a call the watchdog cannot watch (too many timeout values)."""
+    caller._since = now = trio.current_time()
+    with trio.CancelScope(deadline=now + timeout) as scope:
         return await caller.wait()
     assert scope.cancelled_caught
     raise CallTimeoutError(target, timeout)
@@ -281,13 +315,41 @@ async def _call_bounded(
     caller: Caller[Any],
     target: object,
     timeout: float,  # noqa: ASYNC109 - see call()
+    item: object = None,
 ) -> Any:
-    """A call into a full bounded mailbox: wait for room and the reply within one deadline."""
-    with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
-        await proc.send.send(caller)
+    """A call into a full bounded mailbox: wait for room and the reply within one deadline.
+    `item` is what goes into the mailbox (the caller itself unless given)."""
+    caller._since = now = trio.current_time()
+    with trio.CancelScope(deadline=now + timeout) as scope:
+        await proc.send.send(caller if item is None else item)
         return await caller.wait()
     assert scope.cancelled_caught
     raise CallTimeoutError(target, timeout)
+
+
+async def get_state(target: object, timeout: float = 5.0) -> Any:  # noqa: ASYNC109 - see call()
+    """The state of a process, as its loop answers a `GetState` in order with its other
+    messages; see ``GenServer.get_state``."""
+    try:
+        proc = resolve(target, system=True)
+        if timeout != 5.0:
+            timeout = check_timeout(timeout)
+        if proc.status > RUNNING:
+            raise proc.not_running(target)
+        if process_var.get() is proc and in_own_loop(proc):
+            raise CallToSelfError(target, "get_state")
+    except Exception:
+        await trio.lowlevel.checkpoint()
+        raise
+    caller: Caller[Any] = new_caller(GET_STATE, target)
+    request = GetState(caller)
+    try:
+        proc.send.send_nowait(request)
+    except trio.WouldBlock:
+        return await _call_bounded(proc, caller, target, timeout, request)
+    if (timeout == math.inf and _note_start(caller)) or proc.kernel.watchdog.watch(caller, timeout):
+        return await caller.wait()
+    return await _call_with_scope(caller, target, timeout)
 
 
 def cast(target: object, message: object, *, system: bool = False) -> None:
@@ -335,15 +397,17 @@ async def shutdown(proc: Process, reason: ExitReason, budget: float | str | None
     return await proc.wait_exited()
 
 
-def in_own_loop(proc: Process) -> bool:
-    """True if the calling task (which runs in `proc`'s context) is `proc`'s loop, or a task that
-    one of its handlers started: a call from there could only deadlock. False for the tasks of
-    its own nursery (``owns_tasks``), which run beside the loop, and for tasks elsewhere."""
+def in_own_loop(proc: Process, task: trio.lowlevel.Task | None = None) -> bool:
+    """True if the calling task (or `task`), which runs in `proc`'s context, is `proc`'s loop,
+    or a task that one of its handlers started: a call from there could only deadlock. False
+    for the tasks of its own nursery (``owns_tasks``), which run beside the loop, and for tasks
+    elsewhere."""
     nursery = proc.kernel.task_nurseries.get(proc)
     if nursery is None:
         return True
     loop_task = nursery.parent_task
-    task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+    if task is None:
+        task = trio.lowlevel.current_task()
     while task is not None and task is not loop_task:
         parent = task.parent_nursery
         if parent is nursery:

@@ -49,6 +49,7 @@ from ._process import DEAD, ProcessRef, process_of
 from ._refs import GenServerRef, cast, via_registry
 from ._results import ExitReason
 from ._safe_format import safe_repr
+from ._statistics import RegistryStatistics
 from ._topics import parse_pattern, segments_match
 from ._via import KeyTable, Via, check_key
 
@@ -450,6 +451,15 @@ class RegistryInstance(KeyTable):
         """The number of entries (in a unique registry: the number of names)."""
         self._check_open()
         return sum(len(slot.holders) for slot in self._entries.values())
+
+    def statistics(self) -> RegistryStatistics:
+        """How many entries and keys it holds now (both 0 once its registry process exited)."""
+        entries = keys = 0
+        for slot in self._entries.values():
+            if slot.holders:
+                keys += 1
+                entries += len(slot.holders)
+        return RegistryStatistics(entries=entries, keys=keys)
 
     def match(self, pattern: str) -> list[RegistryEntry]:
         """The entries whose key `pattern` selects, with the EventBus pattern grammar.

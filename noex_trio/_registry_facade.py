@@ -17,6 +17,7 @@ from ._refs import GenServerRef, RegistryRef, registry_of, resolve, stop
 from ._registry import _KEYS, RegistryEntry, RegistryInstance, check_name
 from ._registry_server import start_registry
 from ._results import ExitReason
+from ._statistics import RegistryStatistics
 
 if TYPE_CHECKING:
     from ._gen_server import GenServer
@@ -163,6 +164,12 @@ class Registry:
     def count() -> int:
         """The number of registered names."""
         return current_runtime().registry.count()
+
+    @staticmethod
+    def statistics() -> RegistryStatistics:
+        """How many names (entries and keys: the same in this unique registry) ``rt.registry``
+        holds now; see `RegistryStatistics`."""
+        return current_runtime().registry.statistics()
 
     # -- queries on metadata (see the RegistryInstance methods of the same names) --
 

@@ -28,6 +28,10 @@ SHUTDOWN_BUDGET: Final = 5.0
 class RegistryServer:
     """The behaviour of a registry process: owns `registry` while it runs."""
 
+    #: How statistics show it (`ProcessStatistics.kind` and ``.behaviour``).
+    _noex_kind: Final = "registry"
+    _noex_name: Final = "Registry"
+
     def __init__(self, keys: Literal["unique", "duplicate"], name: str) -> None:
         self.registry = RegistryInstance(keys=keys, name=name, str_keys=False)
 

@@ -39,13 +39,15 @@ class RestartIntensity:
         max_seconds: the window's length; ``math.inf`` counts every restart ever made.
     """
 
-    __slots__ = ("_times", "max_restarts", "max_seconds")
+    __slots__ = ("_times", "max_restarts", "max_seconds", "total")
 
     def __init__(self, max_restarts: int, max_seconds: float) -> None:
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
         # Never longer than max_restarts + 1: at that length the supervisor gives up.
         self._times: deque[float] = deque()
+        #: Restarts allowed so far (`add_restart` returned True).
+        self.total = 0
 
     def add_restart(self, now: float) -> bool:
         """Record a restart at `now` (never earlier than the previous one).
@@ -59,8 +61,18 @@ class RestartIntensity:
             while times and times[0] < oldest:
                 times.popleft()
         times.append(now)
-        return len(times) <= self.max_restarts
+        if len(times) > self.max_restarts:
+            return False
+        self.total += 1
+        return True
 
     def recent(self) -> list[float]:
         """The restart times still in the window as of the last `add_restart` (oldest first)."""
         return list(self._times)
+
+    def in_window(self, now: float) -> int:
+        """How many restarts are in the window at `now` (not before the last restart)."""
+        if self.max_seconds == math.inf:
+            return len(self._times)
+        oldest = now - self.max_seconds
+        return sum(1 for time in self._times if time >= oldest)

@@ -34,6 +34,7 @@ from ._results import ExitReason, LifecycleEvent
 
 if TYPE_CHECKING:
     from ._refs import EventBusRef
+    from ._snapshot import RuntimeSnapshot
 
 
 @attrs.frozen(kw_only=True)
@@ -48,6 +49,11 @@ class RuntimeStatistics:
     #: The library's own notices (a `Down`, a child's exit to a dying supervisor) are not
     #: counted.
     dead_letters: int
+    #: Abnormal exits since the runtime opened (each one sent a `Crashed` event).
+    crashes: int = 0
+    #: Children restarted by their supervisors since the runtime opened (each one sent a
+    #: `Restarted` event; a one_for_all restart of three children counts three).
+    restarts: int = 0
 
 
 class _RootHost:
@@ -68,6 +74,8 @@ class _RootHost:
 
 #: Starts the default EventBus of a runtime (the services layer knows how; see `open_runtime`).
 BusStarter = Callable[[], Awaitable["EventBusRef"]]
+#: Takes a snapshot of a runtime (the layer above the services knows how; see `open_runtime`).
+Observer = Callable[[Kernel], "RuntimeSnapshot"]
 
 
 @final
@@ -81,11 +89,12 @@ class Runtime(metaclass=NoPublicConstructor):
         registry: the runtime's name registry (what the `Registry` facade uses).
     """
 
-    def __init__(self, name: str | None, start_default_bus: BusStarter) -> None:
+    def __init__(self, name: str | None, start_default_bus: BusStarter, observe: Observer) -> None:
         if name is not None:
             name = checks.instance(name, "name", str, expected="a str or None")
         self.name = name or "runtime"
         self._start_default_bus = start_default_bus
+        self._observe = observe
         self.registry: RegistryInstance = RegistryInstance(keys="unique", name="names")
         self._kernel = Kernel(self, self.registry)
         self._entered = False
@@ -129,11 +138,31 @@ class Runtime(metaclass=NoPublicConstructor):
 
     def statistics(self) -> RuntimeStatistics:
         """Counts an observer (or a leak check) may want."""
+        kernel = self._kernel
         return RuntimeStatistics(
-            processes=len(self._kernel.live),
+            processes=len(kernel.live),
             registered_names=self.registry.count(),
-            dead_letters=self._kernel.dead_letters,
+            dead_letters=kernel.dead_letters,
+            crashes=kernel.crashes,
+            restarts=kernel.restarts,
         )
+
+    def snapshot(self) -> RuntimeSnapshot:
+        """The whole runtime now, as plain data: the process tree (supervisors with their
+        children, every process with its `ProcessStatistics`), the calls processes are waiting
+        in, and the wait-for cycles among them (deadlocks). ``snapshot.to_dict()`` is the same
+        as JSON-ready dicts and lists. See `RuntimeSnapshot`.
+
+        Sync and read-only; it can be taken from any task of the runtime, at any time.
+        """
+        return self._observe(self._kernel)
+
+    def dump(self) -> str:
+        """The snapshot as readable text, like a JVM thread dump: every process with its
+        status, mailbox and the call it serves, the calls each one waits in (whom, since when),
+        and the wait-for cycles (deadlocks). To print it on demand from a running program, see
+        `dump_on_signal`."""
+        return self.snapshot().to_text()
 
     # -- entering and leaving --
 

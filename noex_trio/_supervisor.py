@@ -25,10 +25,11 @@ from ._exceptions import (
     MissingChildTemplateError,
 )
 from ._process import Process, ProcessRef, process_of
-from ._refs import SupervisorRef, stop, whereis
+from ._refs import SupervisorRef, resolve, stop, whereis
 from ._restart_intensity import RestartIntensity, check_intensity
 from ._results import ExitReason
 from ._spawn import start_process
+from ._statistics import SupervisorStatistics
 from ._supervisor_server import (
     AUTO_SHUTDOWNS,
     STRATEGIES,
@@ -382,6 +383,20 @@ class Supervisor:
         """
         _, server = server_of(sup, dynamic=None)
         return len(server.children)
+
+    @staticmethod
+    def statistics(sup: SupervisorRef | str | Via) -> SupervisorStatistics:
+        """A snapshot of the supervisor (a DynamicSupervisor too): its process's figures and
+        its own (strategy, children running and not, restarts in the window and in total, the
+        intensity); see `SupervisorStatistics`. Same as ``sup.statistics()``; a ref works
+        after the supervisor ended.
+
+        Raises:
+            TypeError: `sup` is not a supervisor (its ref, name or `Via`).
+            ServerNotRunningError: a name or `Via` that names no process.
+        """
+        found = resolve(sup, system=True).ref if isinstance(sup, str | Via) else sup
+        return check_supervisor(sup, found).statistics()
 
     @staticmethod
     async def stop(sup: SupervisorRef | str | Via, reason: ExitReason = "normal") -> None:

@@ -53,6 +53,7 @@ from ._process import RUNNING, Process, ProcessRef, process_of
 from ._refs import SupervisorRef, call, resolve, shutdown
 from ._restart_intensity import RestartIntensity
 from ._results import ExitReason, Restarted, Stop, is_crash
+from ._statistics import SupervisorStatistics
 
 logger: Final = logging.getLogger("noex_trio")
 
@@ -158,6 +159,8 @@ class SupervisorServer:
 
     _noex_wants_nursery: Final = True
     _noex_nursery: trio.Nursery
+    #: How statistics show its processes (`ProcessStatistics.kind`).
+    _noex_kind: Final = "supervisor"
 
     def __init__(
         self,
@@ -189,6 +192,8 @@ class SupervisorServer:
         self.start_error: Exception | None = None
         #: How crash logs name this supervisor (the host protocol's label).
         self.label = "DynamicSupervisor" if dynamic else "Supervisor"
+        #: How statistics name its behaviour (`ProcessStatistics.behaviour`).
+        self._noex_name = self.label
         self._specs = specs
         self._proc: Process | None = None
         self._last_id = 0  # anonymous children are child_1, child_2, ...
@@ -229,6 +234,35 @@ class SupervisorServer:
         self._remove(child)  # transient after a clean exit, temporary always
         if child.spec.significant and self._auto_shutdown_due():
             self.proc.deliver_info(_AutoShutdown())
+
+    def restart_count(self, proc: Process) -> int:
+        """Host protocol: the restart count of the child `proc` is (or was, while its restart
+        is under way); 0 for a process that is not a child."""
+        child = self.by_ref.get(proc)
+        if child is None:
+            child = next((c for c in self.children.values() if c.proc is proc), None)
+        return 0 if child is None else child.restart_count
+
+    # -- statistics --
+
+    def _noex_statistics(self, fields: dict[str, Any], now: float) -> SupervisorStatistics:
+        """``sup.statistics()``: the process's `fields` and the supervisor's own figures."""
+        running = sum(
+            1
+            for child in self.children.values()
+            if child.proc is not None and child.proc in self.procs
+        )
+        intensity = self.intensity
+        return SupervisorStatistics(
+            **fields,
+            strategy=self.strategy,
+            children_running=running,
+            children_not_running=len(self.children) - running,
+            restarts_in_window=intensity.in_window(now),
+            restarts_total=intensity.total,
+            max_restarts=intensity.max_restarts,
+            max_seconds=intensity.max_seconds,
+        )
 
     def _on_exit(self, reason: ExitReason) -> None:
         # Runs in every exit path, after terminate. Children are shielded processes: if
@@ -449,7 +483,9 @@ class SupervisorServer:
             return None
         self.by_ref[proc] = child
         self._notify()
-        self.proc.kernel.emit(Restarted(proc.ref, child.restart_count))
+        kernel = self.proc.kernel
+        kernel.restarts += 1
+        kernel.emit(Restarted(proc.ref, child.restart_count))
         return proc.ref
 
     # -- exits and restarts --
@@ -519,6 +555,7 @@ class SupervisorServer:
                 continue
             self.by_ref[proc] = member
             self._notify()
+            kernel.restarts += 1
             kernel.emit(Restarted(proc.ref, member.restart_count))
         return state
 

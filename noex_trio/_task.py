@@ -89,6 +89,9 @@ class _TaskServer(GenServer[None, Never, Never, Never]):
     """The behaviour of a task process: an idle loop beside one task running the function."""
 
     owns_tasks = True
+    #: How statistics show it (`ProcessStatistics.kind` and ``.behaviour``).
+    _noex_kind: Final = "task"
+    _noex_name: Final = "Task"
 
     def __init__(self, awaitable: Awaitable[Any], outcome: _Outcome) -> None:
         self._awaitable: Awaitable[Any] | None = awaitable

@@ -57,7 +57,7 @@ async def test_gen_server_example(
         f"event: terminated <GenServerRef bob#4> ({CRASH})",
         "event: started <GenServerRef Account#5>",
         "event: terminated <GenServerRef Account#5> ('normal')",
-        "RuntimeStatistics(processes=1, registered_names=0, dead_letters=0)",
+        "RuntimeStatistics(processes=1, registered_names=0, dead_letters=0, crashes=1, restarts=0)",
         "processes: [<EventBusRef EventBus#1>]",
     ]
     assert capsys.readouterr().out.splitlines() == lines

@@ -254,7 +254,11 @@ async def test_statistics(rt: Runtime) -> None:
     await GenServer.wait_exit(ref)
     stats = rt.statistics()
     assert stats == RuntimeStatistics(
-        processes=base.processes, registered_names=0, dead_letters=base.dead_letters + 1
+        processes=base.processes,
+        registered_names=0,
+        dead_letters=base.dead_letters + 1,
+        crashes=base.crashes + 1,
+        restarts=base.restarts,
     )
     assert user_processes(rt) == []
     with pytest.raises(AttributeError):
