@@ -612,6 +612,7 @@ async def test_the_example_prints_the_tree(
     assert lines[0].startswith("shop, up 3.0 s: 9 processes, 6 crashes, 6 restarts")
     assert re.fullmatch(r"  │  ├─ consumer#4 +Consumer +running +19 .*", lines[5])
     assert lines[-1] == "  ! ledger#6: serving 'report' for 3.0 s; 1 caller waiting (longest 3.0 s)"
+    assert f"```text\n{tree}\n```" in GUIDE.read_text("utf-8")  # the guide shows this output
 
 
 async def test_the_example_logs_trees_with_rates_and_alerts(
@@ -625,6 +626,7 @@ async def test_the_example_logs_trees_with_rates_and_alerts(
         "  ! services#3: 12 restarts in the last 10 s",
         "  ! ledger#6: serving 'report' for 7.0 s; 1 caller waiting (longest 7.0 s)",
     ]
+    assert f"```text\n{trees[-1]}\n```" in GUIDE.read_text("utf-8")  # as the guide shows
 
 
 async def test_the_example_dashboard(autojump_clock: trio.testing.MockClock) -> None:
