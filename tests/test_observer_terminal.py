@@ -373,6 +373,33 @@ async def test_top_polls_the_snapshot_and_follows_the_events(endpoint: Endpoint)
     assert re.fullmatch(r"\d+\.\d s ago  restarted  order-service#11 *", events[1])
 
 
+async def test_odd_events_from_afar_are_drawn_safely(endpoint: Endpoint) -> None:
+    endpoint.events = [
+        sse('{"type": "crashed", "id": 9, "reason": "no label: skipped"}'),
+        sse('{"type": "crashed", "id": 9, "label": "x#9", "reason": {"a": 1}, "time": "soon"}'),
+        sse('{"type": "restarted", "id": 10, "label": "x#10", "time": NaN}'),
+        sse('{"type": "restarted", "id": 11, "label": "x#11", "reason": null, "time": true}'),
+    ]
+    console = recording()
+    with trio.fail_after(20):
+        async with terminal_dashboard(endpoint.url, refresh=0.01, console=console) as dash:
+            while len(dash.events) < 3:
+                await dash.next_frame()
+            await dash.next_frame()
+    assert [(event["label"], event["reason"]) for event in dash.events] == [
+        ("x#9", "{'a': 1}"),
+        ("x#10", None),
+        ("x#11", None),
+    ]
+    assert all(isinstance(event["time"], float) for event in dash.events)
+    assert "crashed    x#9   {'a': 1}" in console.export_text()
+
+
+def test_a_dashboard_is_made_by_terminal_dashboard_only() -> None:
+    with pytest.raises(TypeError, match=r"^noex_trio.observer.Dashboard has no public constructor"):
+        Dashboard()  # type: ignore[call-arg]
+
+
 async def test_top_for_a_few_frames(endpoint: Endpoint) -> None:
     console = recording()
     with trio.fail_after(20):

@@ -19,15 +19,17 @@ import abc
 import collections
 import contextlib
 import inspect
+import math
 import threading
 import urllib.error
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, final
 
 import trio
 
 from .. import _checks as checks
 from .._context import current_runtime
+from .._handles import NoPublicConstructor
 from .._results import Crashed, LifecycleEvent, Restarted
 from .._runtime import Runtime
 from .._safe_format import safe_repr
@@ -58,16 +60,20 @@ class _Unavailable(Exception):
     """The source could not give a snapshot this time (the endpoint is down...)."""
 
 
-class Dashboard:
+@final
+class Dashboard(metaclass=NoPublicConstructor):
     """A live view of a runtime in the terminal; made by `terminal_dashboard`.
 
     Attributes:
+        refresh: seconds between frames.
         frames: frames drawn so far.
         sample: the last sample taken (None until the first snapshot arrived).
         error: why the last snapshot could not be taken, or None.
         events: the recent crashes and restarts, oldest first, as the event dicts of the web
             endpoint (``{"type", "id", "label", "reason", "time"}``).
     """
+
+    _noex_made_by = "use noex_trio.observer.terminal_dashboard()"
 
     def __init__(
         self,
@@ -167,11 +173,18 @@ class Dashboard:
             await self.update()
 
     def _record(self, event: dict[str, Any]) -> None:
-        if event.get("type") in SHOWN and isinstance(event.get("label"), str):
-            event.setdefault("reason", None)
-            if not isinstance(event.get("time"), int | float):
-                event["time"] = self.sample.time if self.sample is not None else 0.0
-            self.events.append(event)
+        """Keep a crash or a restart; an event from afar is made safe to draw first."""
+        if event.get("type") not in SHOWN or not isinstance(event.get("label"), str):
+            return
+        reason = event.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            event["reason"] = safe_repr(reason)
+        else:
+            event["reason"] = reason
+        time = event.get("time")
+        if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(time):
+            event["time"] = self.sample.time if self.sample is not None else 0.0
+        self.events.append(event)
 
 
 def terminal_dashboard(
@@ -203,7 +216,8 @@ def terminal_dashboard(
         console: the rich console to draw on (default: rich's, on stdout).
         rules: when to raise alerts (default `AlertRules()`).
         extra: called at every frame; what it returns (a rich renderable or a str) is drawn
-            under the tree: figures of your application.
+            under the tree: figures of your application. (If it raises, the dashboard ends,
+            as with an error of the source.)
         screen: use the terminal's alternate screen, as ``top`` does.
 
     Raises:
@@ -223,7 +237,7 @@ def terminal_dashboard(
         checks.instance(console, "console", Console, expected="a rich.console.Console")
     if rules is not None:
         checks.instance(rules, "rules", AlertRules)
-    dashboard = Dashboard(
+    dashboard = Dashboard._create(
         feed,
         refresh=refresh,
         console=console or _default_console(),
