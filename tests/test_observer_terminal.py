@@ -29,7 +29,7 @@ from noex_trio import GenServer, NoRuntimeError, Runtime, Supervisor, testing
 from noex_trio.observer import AlertRules, Dashboard, _client, format_tree, terminal_dashboard
 from noex_trio.observer import __main__ as cli
 
-from .observer_snapshots import demo_like
+from .observer_snapshots import demo_like, node, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "guides" / "observer-terminal.md"
@@ -49,12 +49,12 @@ def _load_include() -> ModuleType:
 include = _load_include()
 
 
-def recording(width: int = 100, *, terminal: bool = True) -> Console:
+def recording(width: int = 100, *, terminal: bool = True, height: int = 60) -> Console:
     """A console that keeps what is drawn (``export_text``), as a terminal or as a pipe."""
     return Console(
         file=io.StringIO(),
         width=width,
-        height=60,
+        height=height,
         record=True,
         force_terminal=terminal,
         color_system=None,
@@ -132,6 +132,21 @@ async def test_an_async_source_and_extra_figures(autojump_clock: trio.testing.Mo
         "EventBus#1                                                   "
         "running      0     1.6      4     0\norders: 12 confirmed"
     )
+
+
+async def test_the_dashboard_shows_20_children_of_a_supervisor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    def big() -> dict[str, Any]:
+        return snapshot(node(2, "pool#2", *[node(pid, f"w#{pid}") for pid in range(3, 53)]))
+
+    for limit, shown in ((20, 20), (None, 50)):
+        console = recording(height=100)
+        async with terminal_dashboard(big, console=console, max_children=limit):
+            pass
+        text = console.export_text()
+        assert sum(f"─ w#{pid} " in text for pid in range(3, 53)) == shown
+        assert ("... 30 more" in text) == (limit == 20)
 
 
 async def test_a_bad_snapshot_is_shown_and_the_next_good_one_replaces_it(
@@ -257,6 +272,8 @@ async def test_bad_arguments_draw_nothing() -> None:
         terminal_dashboard(source, extra=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"^expected screen to be a bool, got 1$"):
         terminal_dashboard(source, screen=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^expected max_children to be an int >= 1, got 0$"):
+        terminal_dashboard(source, max_children=0)
     with pytest.raises(TypeError, match=r"^expected source to be a Runtime, the URL of a web"):
         terminal_dashboard(3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^expected url to be an http:// or https:// URL"):

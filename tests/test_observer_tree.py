@@ -137,6 +137,48 @@ def test_a_short_call_is_no_alert() -> None:
     assert "serving 'get'" in format_tree(snapshot(node(1, "w#1", serving="'get'")))
 
 
+def pool(time: float, handled: int = 0, slow: int = 0) -> dict[str, Any]:
+    """A supervisor over 50 workers; worker #40's mailbox holds `slow` messages."""
+    workers = [
+        node(pid, f"w#{pid}", calls=handled, mailbox=slow if pid == 40 else 1)
+        for pid in range(3, 53)
+    ]
+    workers[-1]["status"] = "stopping"
+    return snapshot(node(2, "pool#2", *workers), time=time)
+
+
+def test_a_big_supervisor_shows_its_first_children_and_sums_up_the_others() -> None:
+    sampler = Sampler(AlertRules(mailbox_length=10, mailbox_samples=1))
+    sampler.add(pool(1.0))
+    sample = sampler.add(pool(2.0, handled=3, slow=11))
+    lines = format_tree(sample, max_children=3).splitlines()
+    assert lines[2:] == [
+        "  pool#2          Supervisor  running           0    0.0      0      0      0         0"
+        "  one_for_one 0/3 in 5 s",
+        "  ├─ w#3          W           running           1    3.0      3      0      0         0",
+        "  ├─ w#4          W           running           1    3.0      3      0      0         0",
+        "  ├─ w#5          W           running           1    3.0      3      0      0         0",
+        "! ├─ w#40         W           running          11    3.0      3      0      0         0",
+        # the 46 others: 45 running (w#52 is stopping), 46 messages queued, 138 handled
+        "  └─ ... 46 more              45 running       46  138.0    138      0      0         0",
+        "alerts:",
+        "  ! w#40: mailbox grew at each of the last 1 samples, to 11 messages",
+    ]
+    assert len(format_tree(sample).splitlines()) == 2 + 51 + 2  # all of them
+    assert format_tree(pool(1.0), max_children=50) == format_tree(pool(1.0))
+    with pytest.raises(ValueError, match=r"^expected max_children to be an int >= 1, got 0$"):
+        format_tree(pool(1.0), max_children=0)
+    with pytest.raises(TypeError, match=r"^expected max_children to be an int >= 1, got 2.0$"):
+        render_tree(pool(1.0), max_children=2.0)  # type: ignore[arg-type]
+
+
+def test_the_rich_tree_sums_up_the_children_it_does_not_show() -> None:
+    narrow = rendered(render_tree(pool(1.0), max_children=2), width=80).splitlines()
+    assert re.fullmatch(r" +└─ \.\.\. 48 more +47 running +47 +- +0 +0", narrow[5])
+    wide = rendered(render_tree(pool(1.0), max_children=2), width=130).splitlines()
+    assert re.fullmatch(r" +└─ \.\.\. 48 more +47 running +47 +- +0 +0 +0 +0", wide[5])
+
+
 def test_format_tree_takes_the_json_as_sent_over_http() -> None:
     sent = json.loads(json.dumps(demo_like(handled=3)))
     assert format_tree(sent) == format_tree(demo_like(handled=3))

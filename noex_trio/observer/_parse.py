@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import attrs
 
@@ -124,7 +124,7 @@ def parse(snapshot: object) -> SnapshotView:
     """
     if not isinstance(snapshot, Mapping):
         raise checks.type_error("snapshot", SNAPSHOT, snapshot)
-    p = _Path("snapshot")
+    p = _Path(None, "snapshot")
     runtime = p.mapping(snapshot, "runtime")
     rp = p / "runtime"
     stats = rp.mapping(runtime, "statistics")
@@ -147,19 +147,21 @@ def _node(value: object, p: _Path) -> NodeView:
     node = p.check_mapping(value)
     mailbox = p.mapping(node, "mailbox")
     messages = p.mapping(node, "messages")
+    mp, gp = p / "mailbox", p / "messages"
     supervisor = node.get("supervisor", MISSING)
-    names = [(p / "names" / i).check_str(name) for i, name in p.items(node, "names")]
+    names_at = p / "names"
+    names = [names_at.check_str(name, i) for i, name in p.items(node, "names")]
     return NodeView(
         id=p.integer(node, "id"),
         label=p.string(node, "label"),
         kind=p.string(node, "kind"),
         behaviour=p.string(node, "behaviour"),
         status=p.string(node, "status"),
-        mailbox_length=(p / "mailbox").integer(mailbox, "length"),
-        mailbox_capacity=_capacity(mailbox, p / "mailbox"),
-        calls=(p / "messages").integer(messages, "calls"),
-        casts=(p / "messages").integer(messages, "casts"),
-        infos=(p / "messages").integer(messages, "infos"),
+        mailbox_length=mp.integer(mailbox, "length"),
+        mailbox_capacity=_capacity(mailbox, mp),
+        calls=gp.integer(messages, "calls"),
+        casts=gp.integer(messages, "casts"),
+        infos=gp.integer(messages, "infos"),
         started_at=p.number(node, "started_at"),
         uptime=p.number(node, "uptime"),
         restarts=p.integer(node, "restarts"),
@@ -203,61 +205,91 @@ def _wait(value: object, p: _Path) -> WaitView:
 
 def _cycle(value: object, p: _Path) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
-        raise checks.value_error(p.text, "a non-empty list of process ids", value)
-    return tuple((p / i).check_int(pid) for i, pid in enumerate(value))
+        p.fail(None, "a non-empty list of process ids", value)
+    return tuple(p.check_int(pid, i) for i, pid in enumerate(value))
 
 
-@attrs.frozen
 class _Path:
-    """Where a value is in the document (``snapshot['tree'][0]``), for the error messages."""
+    """Where a value is in the document (``snapshot['tree'][0]``), for the error messages.
 
-    text: str
+    The text is built only for an error: a big snapshot has hundreds of thousands of fields,
+    and its parse must stay cheap (the dashboards parse one every second).
+    """
+
+    __slots__ = ("key", "parent")
+
+    def __init__(self, parent: _Path | None, key: str | int) -> None:
+        self.parent = parent
+        self.key = key
+
+    @property
+    def text(self) -> str:
+        if self.parent is None:
+            return str(self.key)
+        return f"{self.parent.text}[{self.key!r}]"
 
     def __truediv__(self, key: str | int) -> _Path:
-        return _Path(f"{self.text}[{key!r}]")
+        return _Path(self, key)
+
+    def fail(self, key: str | int | None, expected: str, value: object) -> NoReturn:
+        where = self if key is None else self / key
+        raise checks.value_error(where.text, expected, value)
 
     def check_mapping(self, value: object, expected: str = "a dict") -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
-            raise checks.value_error(self.text, expected, value)
+            self.fail(None, expected, value)
         return value
 
-    def check_int(self, value: object) -> int:
+    def check_int(self, value: object, key: str | int | None = None) -> int:
+        if type(value) is int:
+            return value
         if isinstance(value, bool) or not isinstance(value, int):
-            raise checks.value_error(self.text, "an int", value)
+            self.fail(key, "an int", value)
         return int(value)
 
-    def check_str(self, value: object, expected: str = "a str") -> str:
+    def check_str(
+        self, value: object, key: str | int | None = None, expected: str = "a str"
+    ) -> str:
+        if type(value) is str:
+            return value
         if not isinstance(value, str):
-            raise checks.value_error(self.text, expected, value)
+            self.fail(key, expected, value)
         return str(value)
 
-    def check_number(self, value: object, expected: str = "a number") -> float:
+    def check_number(
+        self, value: object, key: str | int | None = None, expected: str = "a number"
+    ) -> float:
+        if type(value) is float and value == value:  # (not NaN)
+            return value
         if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            raise checks.value_error(self.text, expected, value)
+            self.fail(key, expected, value)
         return float(value)
 
     def mapping(self, obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-        return (self / key).check_mapping(obj.get(key, MISSING))
+        value = obj.get(key, MISSING)
+        if not isinstance(value, Mapping):
+            self.fail(key, "a dict", value)
+        return value
 
     def items(self, obj: Mapping[str, Any], key: str) -> Iterator[tuple[int, object]]:
         value = obj.get(key, MISSING)
         if not isinstance(value, list):
-            raise checks.value_error((self / key).text, "a list", value)
+            self.fail(key, "a list", value)
         return enumerate(value)
 
     def integer(self, obj: Mapping[str, Any], key: str) -> int:
-        return (self / key).check_int(obj.get(key, MISSING))
+        return self.check_int(obj.get(key, MISSING), key)
 
     def string(self, obj: Mapping[str, Any], key: str) -> str:
-        return (self / key).check_str(obj.get(key, MISSING))
+        return self.check_str(obj.get(key, MISSING), key)
 
     def number(self, obj: Mapping[str, Any], key: str) -> float:
-        return (self / key).check_number(obj.get(key, MISSING))
+        return self.check_number(obj.get(key, MISSING), key)
 
     def optional_text(self, obj: Mapping[str, Any], key: str) -> str | None:
         value = obj.get(key, MISSING)
-        return None if value is None else (self / key).check_str(value, "a str or None")
+        return None if value is None else self.check_str(value, key, "a str or None")
 
     def optional_number(self, obj: Mapping[str, Any], key: str) -> float | None:
         value = obj.get(key, MISSING)
-        return None if value is None else (self / key).check_number(value, "a number or None")
+        return None if value is None else self.check_number(value, key, "a number or None")

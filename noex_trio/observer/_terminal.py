@@ -84,6 +84,7 @@ class Dashboard(metaclass=NoPublicConstructor):
         rules: AlertRules | None,
         extra: Callable[[], RenderableType] | None,
         screen: bool,
+        max_children: int | None,
     ) -> None:
         from rich.live import Live
 
@@ -95,6 +96,7 @@ class Dashboard(metaclass=NoPublicConstructor):
         self._source = source
         self._sampler = Sampler(rules)
         self._extra = extra
+        self._max_children = max_children
         self._drawn = trio.Event()
         self._live: Live = Live(
             console=console, auto_refresh=False, screen=screen, vertical_overflow="crop"
@@ -146,7 +148,7 @@ class Dashboard(metaclass=NoPublicConstructor):
         if self.error is not None:
             parts.append(Text(f"no snapshot: {self.error}", style="bold red"))
         if self.sample is not None:
-            parts.append(render_tree(self.sample))
+            parts.append(render_tree(self.sample, max_children=self._max_children))
         if self.events:
             parts.append(Text("Recent crashes and restarts", style="bold"))
             table = Table.grid(padding=(0, 2))
@@ -195,6 +197,7 @@ def terminal_dashboard(
     rules: AlertRules | None = None,
     extra: Callable[[], RenderableType] | None = None,
     screen: bool = False,
+    max_children: int | None = 20,
 ) -> contextlib.AbstractAsyncContextManager[Dashboard]:
     """Show a live, top-like view of a runtime in the terminal while a block runs.
 
@@ -219,6 +222,9 @@ def terminal_dashboard(
             under the tree: figures of your application. (If it raises, the dashboard ends,
             as with an error of the source.)
         screen: use the terminal's alternate screen, as ``top`` does.
+        max_children: children of a supervisor shown; one line sums up the others (a child an
+            alert is about is shown anyway). None: all (a big tree takes rich a while to draw,
+            about a millisecond a line, and the program waits meanwhile).
 
     Raises:
         TypeError, ValueError: bad arguments (raised here; nothing is drawn).
@@ -230,6 +236,8 @@ def terminal_dashboard(
     if extra is not None:
         checks.callable_(extra, "extra")
     screen = checks.boolean(screen, "screen")
+    if max_children is not None:
+        max_children = checks.count(max_children, "max_children", minimum=1)
     require_rich()
     from rich.console import Console
 
@@ -244,6 +252,7 @@ def terminal_dashboard(
         rules=rules,
         extra=extra,
         screen=screen,
+        max_children=max_children,
     )
     return _Running(dashboard, feed)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .. import _checks as checks
 from ._parse import NodeView
 from ._samples import Sample, Sampler, cycle_text, label_of
 
@@ -98,13 +99,50 @@ class Row:
         )
 
 
-def rows(sample: Sample) -> list[Row]:
-    """The lines of the tree, depth first."""
+@attrs.frozen
+class More:
+    """The line that stands for the children of a supervisor not shown (`max_children`)."""
+
+    prefix: str
+    hidden: tuple[NodeView, ...]
+    rate: float | None  # messages per second of those with a rate; None if none has one
+
+    def cells(self) -> tuple[str, ...]:
+        hidden = self.hidden
+        running = sum(node.status == "running" for node in hidden)
+        return (
+            f"{self.prefix}... {len(hidden)} more",
+            "",
+            f"{running} running",
+            str(sum(node.mailbox_length for node in hidden)),
+            "-" if self.rate is None else f"{self.rate:.1f}",
+            str(sum(node.calls for node in hidden)),
+            str(sum(node.casts for node in hidden)),
+            str(sum(node.infos for node in hidden)),
+            str(sum(node.restarts for node in hidden)),
+        )
+
+
+def rows(sample: Sample, max_children: int | None = None) -> list[Row | More]:
+    """The lines of the tree, depth first; beyond `max_children` children of a supervisor, one
+    `More` line stands for the rest (but a child an alert is about, or one above it, shows)."""
     view = sample._view
     labels = {node.id: node.label for node in view.nodes()}
     in_cycle = {pid for cycle in view.cycles for pid in cycle}
     flagged = {alert.id for alert in sample.alerts} | in_cycle
     waits = {wait.caller: wait for wait in view.waits}
+    wanted: set[int] = set()  # flagged processes and their supervisors: always shown
+
+    def mark(node: NodeView) -> bool:
+        found = node.id in flagged
+        for child in node.children:
+            found = mark(child) or found
+        if found:
+            wanted.add(node.id)
+        return found
+
+    for root in view.tree:
+        mark(root)
 
     def notes(node: NodeView) -> Iterator[str]:
         if node.serving is not None:
@@ -124,7 +162,7 @@ def rows(sample: Sample) -> list[Row]:
         if others:
             yield f"names {', '.join(others)}"
 
-    lines: list[Row] = []
+    lines: list[Row | More] = []
 
     def walk(node: NodeView, prefix: str, connector: str) -> None:
         below = prefix + {"": "", "├─ ": "│  ", "└─ ": "   "}[connector]
@@ -138,9 +176,21 @@ def rows(sample: Sample) -> list[Row]:
                 tuple(notes(node)),
             )
         )
-        for index, child in enumerate(node.children):
-            last = index == len(node.children) - 1
+        shown, hidden = list(node.children), []
+        if max_children is not None and len(shown) > max_children:
+            shown = [
+                child
+                for index, child in enumerate(node.children)
+                if index < max_children or child.id in wanted
+            ]
+            kept = {child.id for child in shown}
+            hidden = [child for child in node.children if child.id not in kept]
+        for index, child in enumerate(shown):
+            last = index == len(shown) - 1 and not hidden
             walk(child, below, "└─ " if last else "├─ ")
+        if hidden:
+            rates = [sample.rates[child.id] for child in hidden if child.id in sample.rates]
+            lines.append(More(below + "└─ ", tuple(hidden), sum(rates) if rates else None))
 
     for root in view.tree:
         walk(root, "", "")
@@ -165,6 +215,16 @@ def headline(sample: Sample) -> str:
     return text if rate is None else f"{text}, {rate:.1f} msg/s"
 
 
+def _note(row: Row | More) -> str:
+    if isinstance(row, More):
+        return ""
+    return "; ".join(filter(None, [row.intensity, *row.notes]))
+
+
+def _max_children(value: object) -> int | None:
+    return None if value is None else checks.count(value, "max_children", minimum=1)
+
+
 def _n(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else plural or word + 's'}"
 
@@ -184,13 +244,15 @@ def footer_lines(sample: Sample) -> Iterator[tuple[str, str]]:
         yield "alerts", f"! {about}{alert.message}"
 
 
-def format_tree(snapshot: Mapping[str, Any] | Sample) -> str:
+def format_tree(snapshot: Mapping[str, Any] | Sample, *, max_children: int | None = None) -> str:
     """The tree of a snapshot as plain text, one line per process, for logs and tests.
 
     Args:
         snapshot: a snapshot dict (``rt.snapshot().to_dict()``, or the JSON of
             ``GET /snapshot.json``), or a `Sample` from a `Sampler` (adds message rates and
             the alerts that need history).
+        max_children: show at most this many children of a supervisor, and one line with the
+            sums of the others (a child an alert is about is shown anyway); None: all.
 
     Returns:
         A headline with the runtime's figures, a table of the tree, then the waits, the
@@ -200,10 +262,10 @@ def format_tree(snapshot: Mapping[str, Any] | Sample) -> str:
         TypeError, ValueError: `snapshot` is not a snapshot dict.
     """
     sample = as_sample(snapshot)
-    lines = rows(sample)
+    lines = rows(sample, _max_children(max_children))
     table: list[tuple[str, ...]] = [(*HEADERS, RESTARTS, "")]
-    table += [(*row.cells(), "; ".join(filter(None, [row.intensity, *row.notes]))) for row in lines]
-    flags = [" "] + ["!" if row.flagged else " " for row in lines]
+    table += [(*row.cells(), _note(row)) for row in lines]
+    flags = [" "] + ["!" if isinstance(row, Row) and row.flagged else " " for row in lines]
     widths = [max(len(cells[i]) for cells in table) for i in range(len(HEADERS) + 1)]
     out = [headline(sample)]
     for flag, cells in zip(flags, table, strict=True):
@@ -219,7 +281,9 @@ def format_tree(snapshot: Mapping[str, Any] | Sample) -> str:
     return "\n".join(out)
 
 
-def render_tree(snapshot: Mapping[str, Any] | Sample) -> RenderableType:
+def render_tree(
+    snapshot: Mapping[str, Any] | Sample, *, max_children: int | None = None
+) -> RenderableType:
     """The tree of a snapshot as a rich renderable: a table, then waits, cycles and alerts.
 
     Print it (``rich.print(render_tree(rt.snapshot().to_dict()))``) or put it in a layout of
@@ -228,15 +292,17 @@ def render_tree(snapshot: Mapping[str, Any] | Sample) -> RenderableType:
     ("Msgs"), with shorter headings. Needs rich (the ``observer`` extra).
 
     Args:
-        snapshot: as for `format_tree`.
+        snapshot, max_children: as for `format_tree`. (A big tree takes rich a while: about
+            a millisecond a line. The dashboard shows 20 children of a supervisor.)
 
     Raises:
         TypeError, ValueError: `snapshot` is not a snapshot dict.
         ImportError: rich is not installed.
     """
     sample = as_sample(snapshot)
+    limit = _max_children(max_children)
     require_rich()
-    return _TreeView(sample)
+    return _TreeView(sample, limit)
 
 
 #: From this console width on, the rich table shows the behaviour and the messages by kind.
@@ -248,6 +314,7 @@ class _TreeView:
     """Renders a sample's tree for the width rich gives it (see `render_tree`)."""
 
     sample: Sample
+    max_children: int | None
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich import box
@@ -264,7 +331,22 @@ class _TreeView:
         numbers = ("Mailbox", "Msg/s", "Calls", "Casts", "Infos", "Restarts")
         for header in numbers if wide else ("Mbox", "Msg/s", "Msgs", "Rst"):
             table.add_column(header, justify="right", no_wrap=True)
-        for row in rows(self.sample):
+        for row in rows(self.sample, self.max_children):
+            if isinstance(row, More):
+                cells = row.cells()
+                counts = cells[5:8] if wide else (str(sum(map(int, cells[5:8]))),)
+                behaviour = [""] if wide else []
+                table.add_row(
+                    "",
+                    Text(cells[0], style="dim"),
+                    *behaviour,
+                    cells[2],
+                    *cells[3:5],
+                    *counts,
+                    cells[8],
+                    style="dim",
+                )
+                continue
             node = row.node
             label = Text(row.prefix, style="dim")
             label.append(node.label, style="bold" if node.kind == "supervisor" else "")
