@@ -390,6 +390,28 @@ async def test_top_polls_the_snapshot_and_follows_the_events(endpoint: Endpoint)
     assert re.fullmatch(r"\d+\.\d s ago  restarted  order-service#11 *", events[1])
 
 
+async def test_snapshots_from_the_stream_are_drawn_without_asking(endpoint: Endpoint) -> None:
+    ticked = demo_like(50.0, handled=5)
+    ticked["runtime"]["name"] = "ticked"
+    endpoint.events = [
+        sse('{"runtime": "app", "interval": 1.0}', event="hello"),
+        sse(json.dumps({"snapshot": ticked, "alerts": []}), event="tick"),
+        sse('{"snapshot": "not a snapshot"}', event="tick"),  # (ignored)
+    ]
+    seen: list[str] = []
+    with trio.fail_after(20):
+        async with terminal_dashboard(endpoint.url, refresh=0.01, console=recording()) as dash:
+            assert dash.sample is not None
+            seen.append(dash.sample.snapshot["runtime"]["name"])
+            while "ticked" not in seen:
+                await dash.next_frame()
+                assert dash.sample is not None
+                seen.append(dash.sample.snapshot["runtime"]["name"])
+    assert seen[0] == "app"  # GET /snapshot.json: no tick yet
+    gets = endpoint.snapshots
+    assert len(seen) == gets + 1  # every other frame asked for a snapshot; that one did not
+
+
 async def test_odd_events_from_afar_are_drawn_safely(endpoint: Endpoint) -> None:
     endpoint.events = [
         sse('{"type": "crashed", "id": 9, "reason": "no label: skipped"}'),
@@ -486,8 +508,8 @@ def test_following_events_stops_at_the_next_line_once_asked(endpoint: Endpoint) 
     endpoint.events = [sse('{"type": "crashed"}')]
     stop = threading.Event()
     stop.set()
-    delivered: list[dict[str, Any]] = []
-    assert _client.follow_events(f"{endpoint.url}/events", delivered.append, stop)
+    delivered: list[tuple[str, dict[str, Any]]] = []
+    assert _client.follow_events(f"{endpoint.url}/events", lambda *e: delivered.append(e), stop)
     assert delivered == []
 
 

@@ -1,8 +1,9 @@
 """``python -m noex_trio.observer top URL``: the terminal dashboard of another program.
 
 The program must serve the observer's web endpoint; URL is its address
-(``http://127.0.0.1:8080``). The dashboard polls ``URL/snapshot.json`` every `--refresh`
-seconds and follows ``URL/events`` until Ctrl-C (or `--frames` frames).
+(``http://127.0.0.1:8080``). The dashboard redraws every `--refresh` seconds from the
+snapshots of ``URL/events`` (or of ``URL/snapshot.json``) until Ctrl-C (or `--frames`
+frames).
 """
 
 from __future__ import annotations

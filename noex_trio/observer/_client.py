@@ -1,12 +1,13 @@
 """A small HTTP client for the observer's web endpoint: ``/snapshot.json`` and ``/events``.
 
-``python -m noex_trio.observer top URL`` fetches one snapshot a second and follows the event
-stream. It uses the standard library's `urllib` in a worker thread rather than an HTTP
-library: one small GET a second needs no connection pool, and the dashboards stay free of a
+``python -m noex_trio.observer top URL`` follows the event stream (lifecycle events, and a
+snapshot every interval) and fetches a snapshot when the stream has none for it. It uses the
+standard library's `urllib` in a worker thread rather than an HTTP library: a small GET now
+and then and one long response need no connection pool, and the dashboards stay free of a
 run-time dependency beyond rich (``httpx`` would be a new one; writing HTTP/1.1 by hand on
 ``h11`` would mean redirects, chunked bodies and TLS of our own). The Trio side never waits
-on a thread it cannot leave: a cancelled fetch abandons its thread, which ends at its socket
-timeout at the latest.
+on a thread it cannot leave: a cancelled request abandons its thread, which ends at its
+socket timeout at the latest.
 
 Proxies from the environment (``http_proxy``...) are not used: the endpoint listens on
 loopback by default, where a proxy would only be in the way.
@@ -67,16 +68,16 @@ def fetch_json(url: str, timeout: float = TIMEOUT) -> Any:
 
 def follow_events(
     url: str,
-    deliver: Callable[[dict[str, Any]], object],
+    deliver: Callable[[str, dict[str, Any]], object],
     stop: threading.Event,
     timeout: float = TIMEOUT,
 ) -> bool:
-    """Read the server-sent events at `url`, handing each JSON object to `deliver`, until the
-    stream ends or `stop` is set (blocking: run it in a thread).
+    """Read the server-sent events at `url`, handing each to ``deliver(name, data)``, until
+    the stream ends or `stop` is set (blocking: run it in a thread).
 
-    Each event's ``data:`` lines are joined and decoded as JSON; events whose data is not a
-    JSON object are skipped, so the stream may carry other figures too. `stop` is seen when
-    the next line arrives, or at the socket timeout.
+    `name` is the event's ``event:`` field (``"message"`` without one); its ``data:`` lines
+    are joined and decoded as JSON, and events whose data is not a JSON object are skipped.
+    `stop` is seen when the next line arrives, or at the socket timeout.
 
     Returns:
         False if the server answered 204 No Content: it has no stream for us, do not come
@@ -90,16 +91,19 @@ def follow_events(
     with _open(request, timeout) as response:
         if response.status == http.HTTPStatus.NO_CONTENT:
             return False
-        data: list[str] = []
+        name, data = "message", []
         for raw in response:
             if stop.is_set():
                 break
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line.startswith("data:"):
                 data.append(line[5:].removeprefix(" "))
-            elif not line and data:
-                _dispatch("\n".join(data), deliver)
-                data = []
+            elif line.startswith("event:"):
+                name = line[6:].strip()
+            elif not line:
+                if data:
+                    _dispatch(name, "\n".join(data), deliver)
+                name, data = "message", []
     return True
 
 
@@ -116,10 +120,10 @@ def _open(request: urllib.request.Request, timeout: float) -> Any:
         raise
 
 
-def _dispatch(data: str, deliver: Callable[[dict[str, Any]], object]) -> None:
+def _dispatch(name: str, data: str, deliver: Callable[[str, dict[str, Any]], object]) -> None:
     try:
         event = json.loads(data)
     except ValueError:
         return
     if isinstance(event, dict):
-        deliver(event)
+        deliver(name, event)

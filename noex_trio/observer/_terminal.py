@@ -5,7 +5,8 @@ seconds, turns it into a `Sample` (rates, alerts) and redraws a `rich.live.Live`
 headline with the runtime's figures, the tree (`render_tree`), the alerts, and the recent
 crashes and restarts. The same dashboard follows another program through its web endpoint
 (``terminal_dashboard("http://127.0.0.1:8080")``, or ``python -m noex_trio.observer top
-URL``): ``GET /snapshot.json`` each refresh, and the lifecycle events from ``GET /events``.
+URL``): it follows ``GET /events`` (lifecycle events, and snapshots) and falls back on ``GET
+/snapshot.json``.
 
 Nothing here starts a thread of rich's own (``auto_refresh=False``: the Trio task redraws), so
 the dashboard runs on `autojump_clock` in tests like any other task. On a console that is not
@@ -357,11 +358,25 @@ class _FunctionFeed(_Feed):
 
 
 class _EndpointFeed(_Feed):
+    """Another program's web endpoint.
+
+    Its ``/events`` stream sends the lifecycle events, and a snapshot every interval (``tick``
+    frames) while anyone listens: the dashboard draws those, and GETs ``/snapshot.json`` only
+    when no tick came since the last frame (before the first one, or from an endpoint without
+    a stream). The program at the other end thus builds one snapshot per interval for all
+    its watchers, not one more for this one.
+    """
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.description = url
+        self._tick: Mapping[str, Any] | None = None  # the latest tick's snapshot, not yet drawn
 
     async def snapshot(self) -> Mapping[str, Any]:
+        tick, self._tick = self._tick, None
+        if tick is not None:
+            await trio.lowlevel.checkpoint()
+            return tick
         url = f"{self.url}/snapshot.json"
         try:
             return await trio.to_thread.run_sync(_client.fetch_json, url, abandon_on_cancel=True)
@@ -383,9 +398,16 @@ class _EndpointFeed(_Feed):
         """Follow ``/events``, reconnecting after a lost stream; give up on an HTTP error."""
         token = trio.lowlevel.current_trio_token()
 
-        def deliver(event: dict[str, Any]) -> None:
+        def on_frame(name: str, data: dict[str, Any]) -> None:
+            snapshot = data.get("snapshot")
+            if name == "tick" and isinstance(snapshot, dict):
+                self._tick = snapshot
+            else:
+                record(data)  # (keeps crashes and restarts; ignores the rest)
+
+        def deliver(name: str, data: dict[str, Any]) -> None:  # (in the reading thread)
             with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(record, event)
+                token.run_sync_soon(on_frame, name, data)
 
         while True:
             try:
