@@ -1,7 +1,8 @@
 # Bootstrap + dev tasks for noex_trio.
 #
 # On a fresh machine with only Python 3.11 and make:
-#     make test    # creates .venv-poetry/ (pinned Poetry) and .venv/ (project + dev deps), then lint, types, tests
+#     make test    # creates .venv-poetry/ (pinned Poetry) and .venv/ (project + dev deps), installs
+#                  # Debian's chromium when missing (as root), then lint, types, tests
 #     make demo    # same set-up, then runs the demo
 #
 # The set-up is done once; it is redone only when pyproject.toml or poetry.lock change.
@@ -31,11 +32,12 @@ unexport VIRTUAL_ENV
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install lock lint typecheck test demo bench soak format clean
+.PHONY: help install browser lock lint typecheck test demo bench soak format clean
 
 help:
 	@echo "make install    create .venv (project + dev deps) via pinned Poetry $(POETRY_VERSION)"
-	@echo "make test       install + lint + typecheck + tests under coverage (fail-under from pyproject)"
+	@echo "make test       install + browser + lint + typecheck + tests under coverage (fail-under from pyproject)"
+	@echo "make browser    install Debian's chromium for the web dashboard's browser tests (as root)"
 	@echo "make demo       install + run the demo (DEMO_ARGS=...)"
 	@echo "make lint       ruff format --check + ruff check + import layers (lint-imports)"
 	@echo "make typecheck  mypy (config in pyproject.toml)"
@@ -62,6 +64,30 @@ $(INSTALL_STAMP): pyproject.toml poetry.lock | $(POETRY_STAMP)
 
 install: $(INSTALL_STAMP)
 
+# The browser the web dashboard's tests drive (tests/test_observer_browser.py, through
+# Playwright): Debian's chromium, never a downloaded one. Installed when missing and make runs
+# as root with apt-get; otherwise this says what is missing and how to get it. The tests skip
+# without it, except in CI (CI set), where this step fails instead: a skipped browser test
+# would hide a broken dashboard. Nothing to do once the binary is there (no stamp needed).
+CHROMIUM ?= /usr/bin/chromium
+export NOEX_CHROMIUM := $(CHROMIUM)
+
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests: apt-get install -y chromium"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium && \
+		test -x "$(CHROMIUM)" || { echo "error: chromium installed, but $(CHROMIUM) is missing (set CHROMIUM=...)" >&2; exit 1; }; \
+	else \
+		echo "missing: $(CHROMIUM), the browser the web dashboard's tests drive (tests/test_observer_browser.py)" >&2; \
+		echo "  install it:  sudo apt-get install chromium   (Debian; or run make as root, which installs it)" >&2; \
+		echo "  or use another Chromium:  make test CHROMIUM=/path/to/chromium" >&2; \
+		if [ -n "$$CI" ]; then echo "error: CI is set: failing instead of skipping the browser tests" >&2; exit 1; fi; \
+		echo "the browser tests will be skipped" >&2; \
+	fi
+
 lock: | $(POETRY_STAMP)
 	$(POETRY) lock
 
@@ -75,7 +101,7 @@ lint: $(INSTALL_STAMP)
 typecheck: $(INSTALL_STAMP)
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+test: browser lint typecheck
 	$(VENV)/bin/coverage erase
 	$(VENV)/bin/coverage run -m pytest $(PYTEST_ARGS)
 	$(VENV)/bin/coverage report
