@@ -26,7 +26,14 @@ from rich.console import Console
 
 from examples import observer_terminal
 from noex_trio import GenServer, NoRuntimeError, Runtime, Supervisor, testing
-from noex_trio.observer import AlertRules, Dashboard, _client, format_tree, terminal_dashboard
+from noex_trio.observer import (
+    AlertRules,
+    Dashboard,
+    _client,
+    format_tree,
+    open_web_endpoint,
+    terminal_dashboard,
+)
 from noex_trio.observer import __main__ as cli
 
 from .observer_snapshots import demo_like, node, snapshot
@@ -362,6 +369,7 @@ async def test_top_polls_the_snapshot_and_follows_the_events(endpoint: Endpoint)
         sse("not json"),
         sse("[1, 2]", event="figures"),
         b": a comment\n",
+        b": a keep-alive\n\n",
         b'data: {"type": "restarted", "id": 11,\ndata: "label": "order-service#11"}\n\n',
     ]
     console = recording()
@@ -663,6 +671,34 @@ async def test_the_dashboard_of_the_current_runtime_lists_crashes_and_restarts(
         "  runtime 'test', in this process\ntest, up 1.0 s: 3 processes, 1 crash, 1 restart"
     )
     assert re.search(r"^1\.0 s ago  crashed    a#3  ValueError\('boom'\)$", last, re.M)
+    await Supervisor.stop(sup)
+
+
+async def test_top_on_the_real_web_endpoint(rt: Runtime) -> None:
+    sup = await Supervisor.start([Pinger.child_spec(id="a", name="a")], name="app")
+    console = recording()
+    with trio.fail_after(30):
+        async with (
+            open_web_endpoint(rt, interval=0.05) as endpoint,
+            terminal_dashboard(endpoint.url, refresh=0.05, console=console) as dashboard,
+        ):
+            await dashboard.next_frame()
+            old = Supervisor.get_child(sup, "a").ref
+            assert old is not None
+            testing.crash(old, ValueError("boom"))
+            while [event["type"] for event in dashboard.events] != ["crashed", "restarted"]:
+                await dashboard.next_frame()
+            while dashboard.sample is None or dashboard.sample.time < dashboard.events[-1]["time"]:
+                await dashboard.next_frame()
+            assert endpoint.statistics().ticks > 0  # the snapshots came from the stream
+    assert dashboard.error is None
+    assert [(event["label"], event["reason"]) for event in dashboard.events] == [
+        ("a#3", "ValueError('boom')"),
+        ("a#4", None),
+    ]
+    last = console.export_text().rpartition("noex_trio observer")[2]
+    assert re.search(r"^test, up [\d.]+ s: 3 processes, 1 crash, 1 restart", last, re.M)
+    assert "└─ a#4" in last
     await Supervisor.stop(sup)
 
 

@@ -406,6 +406,19 @@ def test_fields_the_contract_does_not_name_are_ignored() -> None:
     assert format_tree(newer) == format_tree(demo_like())
 
 
+def test_subclasses_of_int_and_str_are_read_as_such() -> None:
+    class Count(int):
+        pass
+
+    class Name(str):
+        pass
+
+    odd = demo_like()
+    odd["tree"][1]["messages"]["infos"] = Count(7)
+    odd["tree"][1]["names"] = [Name("bus")]
+    assert format_tree(odd).splitlines()[-1].endswith("7         0  names bus")
+
+
 def test_not_a_snapshot() -> None:
     message = r"^expected snapshot to be a snapshot dict \(rt.snapshot\(\).to_dict\(\)\), got \[\]$"
     with pytest.raises(TypeError, match=message):
