@@ -11,10 +11,13 @@ nursery, then places the order through a circuit breaker. A load generator sends
 (`--crash-rate`, per second) or stall past its callers' timeouts (`--slow-rate`, per second).
 Supervisors restart what crashes; circuit breakers keep callers from queuing behind a stall.
 
-A live view (refreshed in place on a terminal, a line every few seconds otherwise) shows the
-process tree with restart counts, throughput and errors. At the end the demo reconciles: every
-order is confirmed, rejected or failed with a named error, the counts add up, the stock adds
-up, and every event published was seen. It exits with status 1 if anything does not.
+The library's terminal dashboard (`noex_trio.observer.terminal_dashboard`, refreshed in place on
+a terminal; a line every few seconds otherwise, and the dashboard once at the end) shows the
+process tree with mailboxes, message rates, restarts and alerts, the recent crashes and
+restarts, and under it the demo's throughput, errors and circuit breakers. At the end the
+demo reconciles: every order is confirmed, rejected or failed with a named error, the counts
+add up, the stock adds up, and every event published was seen. It exits with status 1 if
+anything does not.
 
 Crash reports (logger ``noex_trio``) go to ``--log FILE``; without it they are not shown, since
 they would tear the live view, and the summary says so.
@@ -36,6 +39,7 @@ from typing import Literal, TextIO
 
 import attrs
 import trio
+from rich.console import Console
 
 from noex_trio import (
     CallTimeoutError,
@@ -53,6 +57,7 @@ from noex_trio import (
     SupervisorRef,
     open_runtime,
 )
+from noex_trio.observer import AlertRules, terminal_dashboard
 
 SKUS = {"apple": 4000, "pear": 4000, "plum": 4000, "fig": 40, "kiwi": 4000}
 USERS = frozenset(f"u{n}" for n in range(1, 21))  # u21 and u22 are unknown: rejected
@@ -74,7 +79,7 @@ class Options:
     max_restarts: int = 200
     seed: int | None = None
     log: str | None = None
-    refresh: float = 0.25
+    refresh: float = 0.5
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -525,6 +530,7 @@ async def start_tree(
     inventory = Supervisor.child_spec(
         [InventoryService.child_spec(store, id="inventory-service", name="inventory-service")],
         id="inventory",
+        name="inventory",
         max_restarts=max_restarts,
         max_seconds=MAX_SECONDS,
     )
@@ -535,6 +541,7 @@ async def start_tree(
             inventory,
         ],
         id="services",
+        name="services",
         max_restarts=max_restarts,
         max_seconds=MAX_SECONDS,
     )
@@ -544,6 +551,7 @@ async def start_tree(
             Analytics.child_spec(bus, id="analytics", name="analytics"),
         ],
         id="subscribers",
+        name="subscribers",
     )
     return await Supervisor.start(
         [subscribers, services], name="app", max_restarts=max_restarts, max_seconds=MAX_SECONDS
@@ -552,21 +560,9 @@ async def start_tree(
 
 # --------------------------------------------------------------------------- live view
 
-
-def tree_lines(sup: SupervisorRef, prefix: str = "") -> list[str]:
-    lines: list[str] = []
-    try:
-        children = Supervisor.get_children(sup)
-    except NoexError:
-        return [f"{prefix}└─ (restarting)"]
-    for index, child in enumerate(children):
-        last = index == len(children) - 1
-        status = "up" if child.ref is not None and child.ref.is_running() else "down"
-        label = f"{prefix}{'└─ ' if last else '├─ '}{child.id}"
-        lines.append(f"{label:<34}{status:<6}restarts {child.restart_count:>3}")
-        if isinstance(child.ref, SupervisorRef):
-            lines.extend(tree_lines(child.ref, prefix + ("   " if last else "│  ")))
-    return lines
+#: When the dashboard raises an alert: the demo's services answer within 1 s, and a stall
+#: (1.2 s) queues 20 to 30 orders behind it.
+RULES = AlertRules(mailbox_length=20, mailbox_samples=3, restarts=5, long_call=1.0)
 
 
 def restart_counts(sup: SupervisorRef) -> dict[str, int]:
@@ -582,7 +578,8 @@ def restart_counts(sup: SupervisorRef) -> dict[str, int]:
     return counts
 
 
-def frame(app: SupervisorRef, gateway: ApiGateway, options: Options, elapsed: float) -> list[str]:
+def frame(gateway: ApiGateway, options: Options, elapsed: float) -> list[str]:
+    """The demo's own figures, shown under the library's tree."""
     ledger = gateway.ledger
     while ledger.done_at and ledger.done_at[0] < trio.current_time() - 1.0:
         ledger.done_at.popleft()
@@ -596,10 +593,6 @@ def frame(app: SupervisorRef, gateway: ApiGateway, options: Options, elapsed: fl
     return [
         f"noex_trio demo  {elapsed:5.1f} / {options.duration:g} s   seed {options.seed}   "
         f"crash-rate {options.crash_rate:g}   slow-rate {options.slow_rate:g}",
-        "",
-        "app",
-        *tree_lines(app),
-        "",
         f"orders     attempted {ledger.attempted}   confirmed {confirmed}   "
         f"rejected {sum(rejected.values())}   failed {sum(failed.values())}   "
         f"in flight {in_flight}",
@@ -609,28 +602,13 @@ def frame(app: SupervisorRef, gateway: ApiGateway, options: Options, elapsed: fl
     ]
 
 
-def draw(out: TextIO, lines: list[str]) -> None:
-    """Redraw `lines` in place from the top-left corner (ANSI), clearing what was below."""
-    out.write("\x1b[H" + "\x1b[K\n".join(lines) + "\x1b[K\n\x1b[J")
-    out.flush()
-
-
-async def live_view(
-    app: SupervisorRef, gateway: ApiGateway, options: Options, out: TextIO, started: float
-) -> None:
-    tty = out.isatty()
-    if tty:
-        out.write("\x1b[2J")  # clear once; each frame then redraws from the top-left corner
-    last_line = -1.0
+async def log_lines(gateway: ApiGateway, options: Options, out: TextIO, started: float) -> None:
+    """Not a terminal (a log, a pipe): a plain line every 5 s, the dashboard once at the end."""
     while True:
         elapsed = trio.current_time() - started
-        lines = frame(app, gateway, options, min(elapsed, options.duration))
-        if tty:
-            draw(out, lines)
-        elif elapsed - last_line >= 5.0:  # logs: a plain line every 5 s
-            last_line = elapsed
-            out.write(" | ".join(line for line in lines[-4:]) + "\n")
-        await trio.sleep(options.refresh)
+        lines = frame(gateway, options, min(elapsed, options.duration))
+        out.write(" | ".join(line for line in lines[-4:]) + "\n")
+        await trio.sleep(5.0)
 
 
 # --------------------------------------------------------------------------- the run
@@ -686,8 +664,22 @@ async def run(
         app = await start_tree(store, bus, metrics, options.max_restarts)
         gateway = ApiGateway(bus, metrics, ledger)
         started = trio.current_time()
-        async with trio.open_nursery() as view:
-            view.start_soon(live_view, app, gateway, options, out, started)
+
+        def figures() -> str:
+            elapsed = min(trio.current_time() - started, options.duration)
+            return "\n".join(frame(gateway, options, elapsed))
+
+        # On a terminal the library's dashboard redraws in place; elsewhere rich draws only
+        # the last frame, at the end, and `log_lines` writes a line now and then.
+        console = Console(file=out, width=None if out.isatty() else 100)
+        async with (
+            terminal_dashboard(
+                rt, refresh=options.refresh, console=console, rules=RULES, extra=figures
+            ) as dashboard,
+            trio.open_nursery() as view,
+        ):
+            if not out.isatty():
+                view.start_soon(log_lines, gateway, options, out, started)
             monkey_rng = random.Random(rng.random())
             view.start_soon(chaos_monkey, options, monkey_rng, chaos, started + options.duration)
             async with trio.open_nursery() as load:
@@ -709,9 +701,8 @@ async def run(
             seen = await Registry.lookup("analytics", Analytics).call("seen")
             emails = await Registry.lookup("email", Email).call("sent")
             restarts = restart_counts(app)
+            await dashboard.update()  # the last frame: everything settled
             view.cancel_scope.cancel()
-        if out.isatty():  # the final state, once everything settled
-            draw(out, frame(app, gateway, options, options.duration))
     return seen, emails, restarts
 
 

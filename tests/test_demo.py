@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import trio
@@ -42,6 +43,9 @@ async def test_demo_under_faults(autojump_clock: trio.testing.MockClock) -> None
     text = out.getvalue()
     assert "\x1b[" not in text  # not a terminal: plain lines
     assert "orders     attempted" in text
+    # The library's dashboard, once, at the end: the tree with its restarts and alerts.
+    assert text.count("noex_trio observer  runtime 'demo', in this process") == 1
+    assert "Recent crashes and restarts" in text
     assert text.rstrip().endswith("the counts add up")
 
 
@@ -54,14 +58,24 @@ async def test_demo_without_faults(autojump_clock: trio.testing.MockClock) -> No
     assert (summary.crashes_injected, summary.stalls_injected) == (0, 0)
 
 
-async def test_live_view_on_a_terminal(autojump_clock: trio.testing.MockClock) -> None:
+async def test_live_view_on_a_terminal(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # (rich redraws nothing on a "dumb" one)
     out = FakeTerminal()
     summary = await demo.main(["--duration", "2", "--seed", "3"], out)
     check_accounting(summary)
-    frames = out.getvalue().split("\x1b[H")
-    assert len(frames) > 8  # about four a second, redrawn in place
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # (colours, cursor moves)
+    frames = plain.split("noex_trio observer")
+    assert len(frames) - 1 >= 5  # two a second, redrawn in place
     last = frames[-1]
-    for label in ("app", "├─ subscribers", "│  ├─ email", "└─ services", "└─ inventory-service"):
+    for label in (
+        "app#",
+        "├─ subscribers#",
+        "│  ├─ email#",
+        "└─ services#",
+        "└─ inventory-service#",
+    ):
         assert label in last
     assert "orders     attempted" in last
 
