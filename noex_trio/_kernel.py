@@ -46,6 +46,10 @@ class Kernel:
         #: Live processes by id, in start order.
         self.live: dict[int, Process] = {}
         self.handlers: dict[object, Callable[[LifecycleEvent], object]] = {}
+        #: ``observer(proc, seconds)`` for every answered call, while an observer times calls
+        #: (the web endpoint's latency histogram); empty otherwise, and the call path only
+        #: tests that.
+        self.call_observers: dict[object, Callable[[Process, float], object]] = {}
         #: The nurseries of processes that own tasks (``owns_tasks``), while init and the loop
         #: run: kept here, not in every record, so that other processes pay nothing.
         self.task_nurseries: dict[Process, trio.Nursery] = {}

@@ -284,10 +284,35 @@ async def call(
         # (Nothing can have answered yet: the server only runs once this task parks.)
         caller._task = trio.lowlevel.current_task()
         await trio.lowlevel.wait_task_rescheduled(caller.abort)
+        if proc.kernel.call_observers:  # (an empty dict unless an observer times calls)
+            report_call(proc, caller)
         if caller._error is not None:
             caller.raise_error()
         return caller._value
-    return await _call_with_scope(caller, target, timeout)
+    return await _call_with_scope(proc, caller, target, timeout)
+
+
+async def _wait_observed(proc: Process, caller: Caller[Any]) -> Any:
+    """`Caller.wait`, reporting an answered call to the call observers, if any."""
+    if not proc.kernel.call_observers:
+        return await caller.wait()
+    try:
+        value = await caller.wait()
+    except trio.Cancelled:
+        raise  # the caller gave up: not an answered call
+    except BaseException:
+        report_call(proc, caller)
+        raise
+    report_call(proc, caller)
+    return value
+
+
+def report_call(proc: Process, caller: Caller[Any]) -> None:
+    """Tell the call observers (``Kernel.call_observers``) how long an answered call took,
+    from being made to its reply or error."""
+    seconds = trio.current_time() - caller._since
+    for observer in list(proc.kernel.call_observers.values()):
+        observer(proc, seconds)
 
 
 def _note_start(caller: Caller[Any]) -> bool:
@@ -298,6 +323,7 @@ def _note_start(caller: Caller[Any]) -> bool:
 
 
 async def _call_with_scope(
+    proc: Process,
     caller: Caller[Any],
     target: object,
     timeout: float,  # noqa: ASYNC109 - see call()
@@ -305,7 +331,7 @@ async def _call_with_scope(
     """Wait for the reply of a call the watchdog cannot watch (too many timeout values)."""
     caller._since = now = trio.current_time()
     with trio.CancelScope(deadline=now + timeout) as scope:
-        return await caller.wait()
+        return await _wait_observed(proc, caller)
     assert scope.cancelled_caught
     raise CallTimeoutError(target, timeout)
 
@@ -322,7 +348,7 @@ async def _call_bounded(
     caller._since = now = trio.current_time()
     with trio.CancelScope(deadline=now + timeout) as scope:
         await proc.send.send(caller if item is None else item)
-        return await caller.wait()
+        return await _wait_observed(proc, caller)
     assert scope.cancelled_caught
     raise CallTimeoutError(target, timeout)
 
@@ -349,7 +375,7 @@ async def get_state(target: object, timeout: float = 5.0) -> Any:  # noqa: ASYNC
         return await _call_bounded(proc, caller, target, timeout, request)
     if (timeout == math.inf and _note_start(caller)) or proc.kernel.watchdog.watch(caller, timeout):
         return await caller.wait()
-    return await _call_with_scope(caller, target, timeout)
+    return await _call_with_scope(proc, caller, target, timeout)
 
 
 def cast(target: object, message: object, *, system: bool = False) -> None:

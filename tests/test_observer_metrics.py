@@ -3,10 +3,13 @@ histogram and its hook, the runtime-wide message counters."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
 
 from noex_trio import GenServer, LifecycleEvent, Runtime, Terminated
 from noex_trio.observer._alerts import walk
@@ -153,14 +156,52 @@ def test_latency_in_the_prometheus_text() -> None:
     ]
 
 
-async def test_call_timings_need_the_cores_hook(runtime: Runtime) -> None:
+async def test_the_core_reports_answered_calls_to_the_hook(
+    runtime: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    class Slow(GenServer[None, float, None, float]):
+        def init(self) -> None:
+            return None
+
+        async def handle_call(self, msg: float, state: None) -> tuple[float, None]:
+            if msg < 0:
+                raise ValueError("negative")
+            await trio.sleep(msg)
+            return msg, state
+
+        def handle_cast(self, msg: None, state: None) -> None:
+            return state
+
     kernel: Any = runtime._kernel
-    if hasattr(kernel, "call_observers"):  # pragma: no cover - once the core has the hook
-        pytest.skip("this core times calls")
+    assert kernel.call_observers == {}  # nothing is timed unless an observer asks
+    seen: list[tuple[str, float]] = []
     timings = CallTimings()
-    assert timings.attach(runtime) is False
-    timings.detach()  # (nothing to undo)
-    assert timings.figures() == {}
+    assert timings.attach(runtime, lambda behaviour, seconds: seen.append((behaviour, seconds)))
+    ref = await GenServer.start(Slow)
+    bounded = await GenServer.start(Slow, mailbox_size=1)
+    assert await ref.call(0.5) == 0.5
+    assert await ref.call(0.25, timeout=math.inf) == 0.25
+    doomed = await GenServer.start(Slow)
+    with pytest.raises(ValueError, match="negative"):
+        await doomed.call(-1.0)  # an error is an answer too
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bounded.call, 1.0)
+        bounded.cast(None)  # fills the mailbox: the next call waits for room
+        await trio.testing.wait_all_tasks_blocked()
+        assert await bounded.call(0.0) == 0.0  # the bounded path, 1 s + the cast's time
+    with trio.move_on_after(0.1):
+        await ref.call(10.0)  # given up: not an answered call
+    assert [(name, round(seconds, 3)) for name, seconds in seen] == [
+        ("Slow", 0.5),
+        ("Slow", 0.25),
+        ("Slow", 0.0),
+        ("Slow", 1.0),
+        ("Slow", 1.0),
+    ]
+    timings.detach()
+    assert kernel.call_observers == {}
+    await ref.stop()
+    await bounded.stop()
 
 
 async def test_call_timings_through_the_hook(
@@ -168,8 +209,6 @@ async def test_call_timings_through_the_hook(
 ) -> None:
     # The core calls every registered observer with (process record, seconds) after a call.
     kernel: Any = runtime._kernel
-    if not hasattr(kernel, "call_observers"):
-        monkeypatch.setattr(kernel, "call_observers", {}, raising=False)
     seen: list[tuple[str, float]] = []
     timings = CallTimings()
     assert timings.attach(runtime, lambda behaviour, seconds: seen.append((behaviour, seconds)))
