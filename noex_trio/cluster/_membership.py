@@ -48,6 +48,9 @@ class Membership:
     Args:
         me: this node.
         failure_timeout: seconds without news after which a node is down.
+        heartbeat_interval: seconds between heartbeats: a node whose own heartbeats are
+            more than two intervals late when another node's deadline comes blames its
+            own connection (every node is down: ``"disconnected"``), not that node.
         on_down: called with the name and the detail of every node that goes down (the
             request layer fails the requests waiting for it), and with this node's own name
             when it loses its connection.
@@ -58,17 +61,19 @@ class Membership:
         self,
         me: NodeId,
         failure_timeout: float,
+        heartbeat_interval: float,
         on_down: Callable[[str, DownDetail], None],
         on_deadline: Callable[[float], None],
     ) -> None:
         self.me = me
         self.status: NodeStatus = "joining"
         self._timeout = failure_timeout
+        self._suspect = min(2 * heartbeat_interval, failure_timeout)
         self._on_down = on_down
         self._on_deadline = on_deadline
         self._members: dict[str, _Member] = {}
         self._feeds: set[NodeEvents] = set()
-        self._self_deadline = math.inf
+        self._self_deadline = math.inf  # the last echo of its own heartbeat + failure_timeout
         #: While joining: the incarnation of a node that holds (or won) the name.
         self.claim_lost: int | None = None
         #: Once joined: the incarnation of a newer node that took the name.
@@ -136,14 +141,15 @@ class Membership:
     def expire(self, now: float) -> None:
         """Take down every node whose deadline has come (and this node itself if its own
         heartbeats stopped coming back)."""
-        if self.status == "up" and self._self_deadline <= now:
-            self.disconnect()
+        if self.status != "up":
+            return  # joining: recorded silently, checked once joined; else: no members
+        expired = [name for name, member in self._members.items() if member.deadline <= now]
+        own_silence = now - (self._self_deadline - self._timeout)
+        if self._self_deadline <= now or (expired and own_silence > self._suspect):
+            self.disconnect()  # its own heartbeats are late too: the fault is on this side
             return
-        if self.status == "joining":
-            return  # recorded silently; checked once joined
-        for name, member in list(self._members.items()):
-            if member.deadline <= now:
-                self._down(name, "timeout")
+        for name in expired:
+            self._down(name, "timeout")
 
     def _down(self, name: str, detail: DownDetail) -> None:
         member = self._members.pop(name)

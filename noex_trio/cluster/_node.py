@@ -67,7 +67,11 @@ class Node(metaclass=NoPublicConstructor):
         self._subjects = protocol.Subjects(config.prefix)
         self._pending = rpc.PendingRequests(config.name)
         self._membership = Membership(
-            self.id, config.failure_timeout, self._node_down, self._earlier_deadline
+            self.id,
+            config.failure_timeout,
+            config.heartbeat_interval,
+            self._node_down,
+            self._earlier_deadline,
         )
         self._handlers: dict[str, rpc.Handler] = {}
         self._slots = trio.Semaphore(config.max_concurrent_requests)
@@ -290,7 +294,7 @@ class Node(metaclass=NoPublicConstructor):
         """End the node with `error` (the first failure wins)."""
         if self._failure is None:
             self._failure = error
-            logger.error("node %s fails: %s", self.id, error)
+            logger.error("node %s fails: %r", self.id, error)
         if self._body_scope is not None:
             self._body_scope.cancel()
 

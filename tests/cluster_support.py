@@ -1,0 +1,78 @@
+"""Helpers for the cluster tests: fast timings, events awaited with a bound, a node in a
+separate OS process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import trio
+
+from noex_trio import cluster
+
+#: Every test against a real server runs within this (real time): nothing hangs.
+LIMIT = 10.0
+
+#: Timings for tests: detection within 0.5 s, claims settled in 0.1 s.
+FAST: dict[str, Any] = {"heartbeat_interval": 0.1, "failure_timeout": 0.5, "claim_timeout": 0.1}
+
+E = TypeVar("E", cluster.NodeUp, cluster.NodeDown)
+
+
+def config(url: str, name: str, **options: Any) -> cluster.ClusterConfig:
+    return cluster.ClusterConfig(name=name, servers=url, **{**FAST, **options})
+
+
+async def next_event(events: cluster.NodeEvents, kind: type[E], name: str | None = None) -> E:
+    """The next event of `kind` (about node `name`, if given); others are skipped."""
+    with trio.fail_after(LIMIT):
+        async for event in events:
+            if isinstance(event, kind) and (name is None or event.node.name == name):
+                return event
+    raise AssertionError(f"the feed ended before a {kind.__name__}")
+
+
+async def wait_members(node: cluster.Node, *names: str) -> None:
+    """Wait until `node` sees exactly `names` up."""
+    async with node.watch() as events:
+        with trio.fail_after(LIMIT):
+            while {member.name for member in node.members()} != set(names):
+                await events.receive()
+
+
+class Peer:
+    """A node running in a child process (``tests.cluster_peer``)."""
+
+    def __init__(self, process: trio.Process, incarnation: int) -> None:
+        self.process = process
+        self.incarnation = incarnation
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL: no goodbye, no FIN from the node's code
+
+
+@asynccontextmanager
+async def open_peer(url: str, name: str, *timings: float) -> AsyncIterator[Peer]:
+    """Start ``tests.cluster_peer`` as node `name`; wait until it has joined."""
+    args = [sys.executable, "-m", "tests.cluster_peer", url, name, *map(str, timings)]
+    process = await trio.lowlevel.open_process(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = b""
+        with trio.fail_after(LIMIT * 2):
+            while not line.endswith(b"\n"):
+                chunk = await process.stdout.receive_some(256)
+                if not chunk:
+                    raise AssertionError(f"peer {name!r} exited before it was ready")
+                line += chunk
+        word, incarnation = line.split()
+        assert word == b"ready"
+        yield Peer(process, int(incarnation))
+    finally:
+        with trio.CancelScope(shield=True):
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
