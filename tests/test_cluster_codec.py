@@ -547,6 +547,17 @@ def test_exceptions_that_cannot_be_rebuilt(exc: BaseException) -> None:
     assert back.message == str(exc)
 
 
+def test_exception_whose_args_are_not_a_tuple() -> None:
+    class Odd(Exception):
+        @property  # type: ignore[override,unused-ignore]
+        def args(self) -> list[int]:  # type: ignore[override]
+            return [1, 2]
+
+    back = Codec().decode(Codec().encode(Odd()))
+    assert isinstance(back, RemoteError)
+    assert back.args_repr == "[1, 2]"
+
+
 def test_exception_whose_str_raises() -> None:
     class Broken(Exception):
         def __str__(self) -> str:

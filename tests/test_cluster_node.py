@@ -153,9 +153,9 @@ async def test_watch_feeds(nats_server: NatsServer) -> None:
                 assert isinstance(await feed.receive(), NodeDown)
             with pytest.raises(trio.EndOfChannel):
                 await feed.receive()
-            late = a.watch()
+        late = a.watch()  # the node left: the feed has ended
         async with late:
-            assert [event async for event in late] == []  # the node left: the feed ended
+            assert [event async for event in late] == []
         with pytest.raises(ValueError, match=r"^expected max_pending to be an int >= 1, got 0$"):
             a.watch(max_pending=0)
 
@@ -197,6 +197,9 @@ async def test_requests(nats_server: NatsServer) -> None:
             assert seen[0].sender == a.id
             assert seen[0].suffix == "echo"
             assert await a.request(b.id, "echo") == ("echo", None)
+            async with trio.open_nursery() as nursery:  # several at once
+                for n in range(3):
+                    nursery.start_soon(a.request, "b", "echo", n)
             assert await b.request("b", "echo", 1) == ("echo", 1)  # to itself
             with pytest.raises(ValueError, match=r"^\('bad input', 7\)\n") as info:
                 await a.request("b", "boom", 7)
@@ -284,6 +287,10 @@ def pickled_error(request: Request) -> object:
     raise AppError("pickled")
 
 
+def unpicklable_error(request: Request) -> object:
+    raise ValueError(lambda: None)
+
+
 async def test_pickle_codec_cluster(nats_server: NatsServer) -> None:
     url = nats_server.url
     with trio.fail_after(LIMIT):
@@ -295,6 +302,9 @@ async def test_pickle_codec_cluster(nats_server: NatsServer) -> None:
             b.serve("boom", pickled_error)
             b.serve("echo", lambda request: request.payload)
             assert await a.request("b", "echo", AppError) is AppError  # any picklable value
+            b.serve("unpicklable", unpicklable_error)
+            with pytest.raises(RemoteError, match=r"^remote ValueError: <function"):
+                await a.request("b", "unpicklable")
             with pytest.raises(AppError, match=r"^pickled\n\(raised by the handler of 'boom'"):
                 await a.request("b", "boom")
 
@@ -519,3 +529,144 @@ async def test_frozen_server_is_a_partition(nats_server: NatsServer) -> None:
                 nats_server.thaw()
             await next_event(events, NodeUp, "b")
             assert a.statistics().status == "up"
+
+
+async def test_node_that_cannot_reconnect_gives_up(nats_server: NatsServer) -> None:
+    url = nats_server.url
+
+    async def node() -> None:
+        async with cluster.join(config(url, "a", max_reconnect_attempts=1)):
+            await nats_server.kill()
+            await trio.sleep_forever()  # the node's failure cancels the body
+
+    with trio.fail_after(LIMIT), pytest.raises(nats.ConnectionClosedError):
+        await node()
+
+
+async def test_leaving_while_disconnected(nats_server: NatsServer) -> None:
+    url = nats_server.url
+    with trio.fail_after(LIMIT):
+        async with (
+            cluster.join(config(url, "a")) as a,
+            cluster.join(config(url, "b")),
+            a.watch() as events,
+        ):
+            await next_event(events, NodeUp)
+            await nats_server.kill()
+            await next_event(events, NodeDown)
+            assert a.status == "disconnected"
+    assert a.statistics().status == "closed"
+
+
+# --------------------------------------------------------------------------- hostile peers
+
+
+async def test_forged_member_and_hostile_replies(nats_server: NatsServer) -> None:
+    """A publisher forges a node ("ghost") and answers requests to it with nonsense: the
+    requester gets errors, never a hang or a crash."""
+    url = nats_server.url
+    ghost = name_token("ghost")
+    answers = [
+        ({"Noex-Status": "error"}, cluster.Codec().encode(42)),
+        ({"Noex-Status": "wrong-node"}, b""),
+        ({"Noex-Status": "nonsense"}, b""),
+        (None, b""),
+        ({"Noex-Status": "ok"}, b"garbage"),
+    ]
+
+    async def answer(sub: nats.Subscription) -> None:
+        for headers, data in answers:
+            msg = await sub.receive()
+            await msg.respond(data, headers=headers)
+
+    with trio.fail_after(LIMIT):
+        async with (
+            cluster.join(config(url, "a")) as a,
+            nats.connect(url) as hostile,
+            trio.open_nursery() as nursery,
+        ):
+            await hostile.publish(f"noex.default.node.{ghost}.hb", encode_control("hello", 1))
+            await wait_members(a, "ghost")
+            with pytest.raises(NoConnectionError, match=r"\(no responders\)$"):
+                await a.request("ghost", "x")
+            async with hostile.subscribe(f"noex.default.node.{ghost}.rpc.>") as sub:
+                await hostile.flush()
+                nursery.start_soon(answer, sub)
+                with pytest.raises(CodecError, match=r"answered an error that is not an exc"):
+                    await a.request("ghost", "x")
+                with pytest.raises(NoConnectionError, match=r"\(restarted\)$"):
+                    await a.request("ghost", "x")
+                with pytest.raises(CodecError, match=r"without a valid status \('nonsense'\)$"):
+                    await a.request("ghost", "x")
+                with pytest.raises(CodecError, match=r"without a valid status \(None\)$"):
+                    await a.request("ghost", "x")
+                with pytest.raises(CodecError, match=r"^not a message of the noex codec"):
+                    await a.request("ghost", "x")
+            down = await next_event_of(a, NodeDown)
+            assert down == NodeDown(cluster.NodeId("ghost", 1), "timeout")
+
+
+async def next_event_of(node: cluster.Node, kind: type[NodeDown]) -> NodeDown:
+    async with node.watch() as events:
+        return await next_event(events, kind)
+
+
+async def test_claims_answered_with_garbage(nats_server: NatsServer) -> None:
+    url = nats_server.url
+
+    async def answer_garbage(sub: nats.Subscription) -> None:
+        async for msg in sub:
+            await msg.respond(b"garbage")
+
+    with trio.fail_after(LIMIT):
+        async with (
+            nats.connect(url) as hostile,
+            hostile.subscribe("noex.default.node.*.claim") as sub,
+            trio.open_nursery() as nursery,
+        ):
+            await hostile.flush()
+            nursery.start_soon(answer_garbage, sub)
+            async with cluster.join(config(url, "a")) as a:
+                assert a.statistics().garbage_received == 1
+            nursery.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- failure and the body
+
+
+async def test_failure_wins_over_what_the_body_raised(nats_server: NatsServer) -> None:
+    """When the node fails, its block raises the failure, with what the body raised while
+    it was cancelled as the context."""
+    url = nats_server.url
+
+    async def take_over(node: cluster.Node, other: nats.Connection) -> None:
+        subject = f"noex.default.node.{name_token(node.name)}.hb"
+        await other.publish(subject, encode_control("hb", node.id.incarnation + 1))
+
+    async def raises_when_cancelled() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            raise ValueError("while cancelled")
+
+    async def body_with_a_nursery(other: nats.Connection) -> None:
+        async with cluster.join(config(url, "a")) as a, trio.open_nursery() as nursery:
+            nursery.start_soon(raises_when_cancelled)
+            await take_over(a, other)
+            await trio.sleep_forever()
+
+    async def body_raising(other: nats.Connection) -> None:
+        async with cluster.join(config(url, "b")) as b:
+            await take_over(b, other)
+            await raises_when_cancelled()
+
+    with trio.fail_after(LIMIT):
+        async with nats.connect(url) as other:
+            with pytest.raises(NodeNameTakenError) as info:
+                await body_with_a_nursery(other)
+            context = info.value.__context__
+            assert isinstance(context, ExceptionGroup)
+            assert [str(exc) for exc in context.exceptions] == ["while cancelled"]
+            with pytest.raises(NodeNameTakenError) as info:
+                await body_raising(other)
+            assert repr(info.value.__context__) == "ValueError('while cancelled')"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import ssl
 from collections.abc import Sequence
@@ -109,6 +110,10 @@ def _max_concurrent_requests(value: object) -> int:
     return checks.count(value, "max_concurrent_requests", minimum=1)
 
 
+def _max_reconnect_attempts(value: object) -> float:
+    return checks.count(value, "max_reconnect_attempts", minimum=1, inf=True)
+
+
 @attrs.frozen(kw_only=True)
 class ClusterConfig:
     """How a node joins a cluster: ``noex_trio.cluster.join(ClusterConfig(name="orders-1",
@@ -147,6 +152,10 @@ class ClusterConfig:
         codec: how messages are encoded: `Codec` (the default, never runs code when
             decoding; register your message classes on it) or `PickleCodec` (trusted
             clusters only). Every node must use the same.
+        max_reconnect_attempts: passes over the servers after which a node that lost its
+            connection gives up: its ``async with join(...)`` block ends with
+            `noex_trio.nats.ConnectionClosedError` (default: never give up; a node keeps
+            trying, seeing no other node meanwhile).
         max_concurrent_requests: requests handled at once by this node's handlers; more
             wait in the subscription's queue.
     """
@@ -166,6 +175,7 @@ class ClusterConfig:
     claim_timeout: float = attrs.field(default=0.25, converter=_claim_timeout)
     connect_timeout: float = attrs.field(default=2.0, converter=_connect_timeout)
     codec: BaseCodec = attrs.field(factory=Codec, converter=_codec)
+    max_reconnect_attempts: float = attrs.field(default=math.inf, converter=_max_reconnect_attempts)
     max_concurrent_requests: int = attrs.field(default=1024, converter=_max_concurrent_requests)
 
     def __attrs_post_init__(self) -> None:
@@ -195,6 +205,7 @@ class ClusterConfig:
             connect_timeout=self.connect_timeout,
             ping_interval=self.failure_timeout,
             max_outstanding_pings=2,
+            max_reconnect_attempts=self.max_reconnect_attempts,
             reconnect_delay=min(0.1, self.heartbeat_interval),
             reconnect_max_delay=max(1.0, self.failure_timeout),
             echo=True,

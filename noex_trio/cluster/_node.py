@@ -33,6 +33,7 @@ import trio
 from .. import _checks as checks
 from .. import nats
 from .._handles import NoPublicConstructor
+from .._outcome import crash_reason, is_cancellation
 from . import _protocol as protocol
 from . import _rpc as rpc
 from ._config import ClusterConfig, check_suffix
@@ -45,6 +46,8 @@ logger = logging.getLogger("noex_trio.cluster")
 
 #: Seconds a leaving node waits for its goodbye to reach the server.
 GOODBYE_TIMEOUT: Final = 1.0
+_QUEUE: Final = 4096
+_QUEUE_BYTES: Final = 4 * 1024 * 1024
 
 
 @final
@@ -76,7 +79,8 @@ class Node(metaclass=NoPublicConstructor):
         self._handlers: dict[str, rpc.Handler] = {}
         self._slots = trio.Semaphore(config.max_concurrent_requests)
         self._detect_scope = trio.CancelScope()
-        self._body_scope: trio.CancelScope | None = None
+        # Entered by `join` around the user's block; cancelled (even before) when the node fails.
+        self._body_scope = trio.CancelScope()
         self._failure: BaseException | None = None
         self._last_answer = -math.inf
         self._heartbeats_sent = self._garbage = 0
@@ -238,8 +242,14 @@ class Node(metaclass=NoPublicConstructor):
     async def _join(self, stack: AsyncExitStack) -> None:
         """Subscribe, claim the name, announce the node, start the periodic tasks."""
         nc, subjects = self._nc, self._subjects
-        beats = await stack.enter_async_context(nc.subscribe(subjects.beats))
-        claims = await stack.enter_async_context(nc.subscribe(subjects.claims))
+        # Bounded queues: a flood on the shared subjects drops messages (and may cost a
+        # heartbeat), never memory.
+        beats = await stack.enter_async_context(
+            nc.subscribe(subjects.beats, max_pending=_QUEUE, max_pending_bytes=_QUEUE_BYTES)
+        )
+        claims = await stack.enter_async_context(
+            nc.subscribe(subjects.claims, max_pending=_QUEUE, max_pending_bytes=_QUEUE_BYTES)
+        )
         requests = await stack.enter_async_context(nc.subscribe(subjects.rpc_all(self._token)))
         events = await stack.enter_async_context(nc.events())
         nursery = self._nursery
@@ -291,12 +301,10 @@ class Node(metaclass=NoPublicConstructor):
         self._pending.node_down(self.name, "closed")
 
     def _fail(self, error: BaseException) -> None:
-        """End the node with `error` (the first failure wins)."""
-        if self._failure is None:
-            self._failure = error
-            logger.error("node %s fails: %r", self.id, error)
-        if self._body_scope is not None:
-            self._body_scope.cancel()
+        """End the node with `error` (the first failure is the one raised)."""
+        logger.error("node %s fails: %r", self.id, error)
+        self._failure = self._failure or error
+        self._body_scope.cancel()
 
     # ================================================================= tasks
 
@@ -305,7 +313,7 @@ class Node(metaclass=NoPublicConstructor):
         try:
             await task(*args)
         except BaseException as exc:
-            if isinstance(exc, trio.Cancelled):
+            if is_cancellation(exc):
                 raise
             self._fail(exc)
 
@@ -327,11 +335,8 @@ class Node(metaclass=NoPublicConstructor):
         while True:
             deadline = max(deadline + interval, trio.current_time())
             await trio.sleep_until(deadline)
-            status = self.status
-            if status == "up":
-                await self._publish("hb")
-            elif status == "disconnected":
-                await self._publish("probe")
+            # A disconnected node probes its connection: others ignore its probes.
+            await self._publish("hb" if self.status == "up" else "probe")
 
     async def _detect(self) -> None:
         membership = self._membership
@@ -467,7 +472,6 @@ class _Join:
         except BaseException:
             await stack.aclose()  # (a shield here would wrap the nursery's exit: not allowed)
             raise
-        node._body_scope = trio.CancelScope()
         node._body_scope.__enter__()
         return node
 
@@ -480,29 +484,31 @@ class _Join:
         node, stack = self._node, self._stack
         assert node is not None
         assert stack is not None
-        assert node._body_scope is not None
-        # The body scope swallows only the cancellation `_fail` caused; anything else the
-        # body raised goes on after the node has left (or gives way to the node's failure).
-        swallowed = False
-        raised: BaseException | None = None
+        # The body scope is cancelled only when the node failed; it swallows the cancellation
+        # and re-raises what else the body raised meanwhile (kept as the failure's context).
+        remainder: BaseException | None = None
         try:
             swallowed = bool(node._body_scope.__exit__(exc_type, exc, tb))
-        except BaseException as error:  # what is left of `exc`
-            raised = error
+        except BaseException as error:
+            remainder, swallowed = error, False
         try:
             with trio.CancelScope(shield=True):
                 await node._leave()
         finally:
             await stack.aclose()
         failure, node._failure = node._failure, None
+        if failure is None:
+            return swallowed
+        context = remainder if remainder is not None else (None if swallowed else exc)
         try:
-            if failure is not None:
+            if context is None or context is failure:
                 raise failure
-            if raised is not None:
-                raise raised
+            try:
+                raise crash_reason(context)  # (without the body's Cancelled)
+            except BaseException:
+                raise failure  # noqa: B904 - chained to what the body raised, as context
         finally:
-            del failure, raised
-        return swallowed
+            del failure, context, remainder
 
 
 def join(config: ClusterConfig) -> AbstractAsyncContextManager[Node]:

@@ -32,7 +32,6 @@ from ._errors import (
     CodecError,
     NoConnectionError,
     NoHandlerError,
-    PayloadTooLargeError,
     RemoteTimeoutError,
 )
 from ._events import DownDetail
@@ -96,11 +95,10 @@ class PendingRequests:
         return pending
 
     def remove(self, node: str, pending: Pending) -> None:
-        waiting = self._by_node.get(node)
-        if waiting is not None:
-            waiting.discard(pending)
-            if not waiting:
-                del self._by_node[node]
+        waiting = self._by_node[node]
+        waiting.discard(pending)
+        if not waiting:
+            del self._by_node[node]
 
     def node_down(self, node: str, detail: DownDetail | str) -> None:
         """Fail the requests to `node` (to every node, if it is this one: it lost its
@@ -128,8 +126,7 @@ def nats_failure(node: str, suffix: str, timeout: float, error: nats.NatsError) 
         return RemoteTimeoutError(node, suffix, timeout)
     if isinstance(error, nats.NoRespondersError):
         return NoConnectionError(node, "no responders")
-    if isinstance(error, nats.MaxPayloadError):
-        return PayloadTooLargeError(error.size, error.max_payload)
+    # The connection closed or could not take the message (its payload was checked before).
     return NoConnectionError(node, "disconnected")
 
 
