@@ -95,7 +95,7 @@ def test_bad_configuration(
     options: dict[str, object], error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error, match=message):
-        ClusterConfig(**{"name": "a", **options})  # type: ignore[arg-type]
+        ClusterConfig(**{"name": "a", **options})
 
 
 def test_join_checks_its_argument() -> None:
