@@ -1,6 +1,7 @@
 """A cluster node in a process of its own, for the tests and the detection bench.
 
-``python -m tests.cluster_peer URL NAME [HEARTBEAT FAILURE CLAIM]``: joins the cluster on
+``python -m tests.cluster_peer URL NAME [HEARTBEAT FAILURE CLAIM [CLUSTER]]``: joins cluster
+CLUSTER (default ``default``) on
 the NATS server at URL as NAME, serves ``echo`` (replies with the payload), ``pid`` (its
 process id) and ``hang`` (never answers), prints ``ready <incarnation>`` on a line of its own,
 then runs until it is killed (or its stdin closes).
@@ -16,14 +17,15 @@ import trio
 from noex_trio import cluster
 
 
-def config(url: str, name: str, timings: list[str]) -> cluster.ClusterConfig:
-    heartbeat, failure, claim = (float(value) for value in (timings or ["0.2", "0.8", "0.25"]))
+def config(url: str, name: str, options: list[str]) -> cluster.ClusterConfig:
+    heartbeat, failure, claim = [float(value) for value in options[:3]] or [0.2, 0.8, 0.25]
     return cluster.ClusterConfig(
         name=name,
         servers=url,
         heartbeat_interval=heartbeat,
         failure_timeout=failure,
         claim_timeout=claim,
+        cluster=options[3] if len(options) > 3 else "default",
     )
 
 

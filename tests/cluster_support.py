@@ -55,9 +55,13 @@ class Peer:
 
 
 @asynccontextmanager
-async def open_peer(url: str, name: str, *timings: float) -> AsyncIterator[Peer]:
-    """Start ``tests.cluster_peer`` as node `name`; wait until it has joined."""
-    args = [sys.executable, "-m", "tests.cluster_peer", url, name, *map(str, timings)]
+async def open_peer(
+    url: str, name: str, *timings: float, cluster_name: str = "default"
+) -> AsyncIterator[Peer]:
+    """Start ``tests.cluster_peer`` as node `name` (timings: heartbeat, failure, claim);
+    wait until it has joined."""
+    options = [*map(str, timings or (0.2, 0.8, 0.25)), cluster_name]
+    args = [sys.executable, "-m", "tests.cluster_peer", url, name, *options]
     process = await trio.lowlevel.open_process(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None
