@@ -670,3 +670,19 @@ async def test_failure_wins_over_what_the_body_raised(nats_server: NatsServer) -
             with pytest.raises(NodeNameTakenError) as info:
                 await body_raising(other)
             assert repr(info.value.__context__) == "ValueError('while cancelled')"
+
+
+async def test_request_is_a_checkpoint_on_every_path(nats_server: NatsServer) -> None:
+    with trio.fail_after(LIMIT):
+        async with cluster.join(config(nats_server.url, "a")) as a:
+            a.serve("echo", lambda request: request.payload)
+            with trio.testing.assert_checkpoints():
+                assert await a.request("a", "echo", 1) == 1
+            with trio.testing.assert_checkpoints(), pytest.raises(NoConnectionError):
+                await a.request("nobody", "echo")
+            with trio.testing.assert_checkpoints(), pytest.raises(ValueError, match="suffix"):
+                await a.request("a", "bad suffix")
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await a.request("a", "echo")
+            assert scope.cancelled_caught

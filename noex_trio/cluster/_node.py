@@ -185,15 +185,19 @@ class Node(metaclass=NoPublicConstructor):
             TypeError / ValueError: a bad argument.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        if isinstance(node, NodeId):
-            name, wanted = node.name, node.incarnation
-        else:
-            name, wanted = check_node_name(node, "node"), None
-        suffix = check_suffix(suffix)
-        timeout = checks.seconds(timeout, "timeout")
-        target = self._target(name, wanted)
-        nc = self._nc
-        data = self._codec.encode(payload, max_size=nc.max_payload - protocol.HEADER_ROOM)
+        try:
+            if isinstance(node, NodeId):
+                name, wanted = node.name, node.incarnation
+            else:
+                name, wanted = check_node_name(node, "node"), None
+            suffix = check_suffix(suffix)
+            timeout = checks.seconds(timeout, "timeout")
+            target = self._target(name, wanted)
+            nc = self._nc
+            data = self._codec.encode(payload, max_size=nc.max_payload - protocol.HEADER_ROOM)
+        except Exception:
+            await trio.lowlevel.checkpoint()  # (a checkpoint on every path)
+            raise
         headers = rpc.request_headers(self.id, self._token, target)
         subject = self._subjects.rpc(name_token(name), suffix)
         pending = self._pending.add(name)
