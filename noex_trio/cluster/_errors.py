@@ -114,7 +114,8 @@ class NoConnectionError(ClusterError):
         self.detail = detail
 
     def _format(self) -> str:
-        detail = f" ({_text(self.detail)})" if self.detail else ""
+        text = _text(self.detail)
+        detail = f" ({text})" if text else ""
         return f"no connection to node {safe_repr(self.node)}{detail}"
 
 
