@@ -175,6 +175,21 @@ def test_library_values_round_trip() -> None:
     assert back.args == remote.args
 
 
+def test_exit_reasons_round_trip() -> None:
+    """Every form of exit reason: the clean ones, "killed", any value, a crash's exception."""
+    codec = Codec()
+    for reason in ["normal", "shutdown", ("shutdown", {"why": "deploy"}), "killed", 42, None]:
+        assert same(codec.decode(codec.encode(reason)), reason)
+    linked = codec.decode(codec.encode(noex_trio.LinkedExitError("peer", ValueError("boom"))))
+    assert isinstance(linked, noex_trio.LinkedExitError)
+    assert linked.process == "peer"
+    assert isinstance(linked.reason, ValueError)
+    assert linked.__cause__ is linked.reason  # rebuilt through its constructor
+    stopped = codec.decode(codec.encode(noex_trio.ServerNotRunningError("w", ("shutdown", 1))))
+    assert isinstance(stopped, noex_trio.ServerNotRunningError)
+    assert stopped.reason == ("shutdown", 1)
+
+
 def test_accepts_bytes_like_input() -> None:
     codec = Codec()
     data = codec.encode([1, 2])
