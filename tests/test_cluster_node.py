@@ -686,3 +686,46 @@ async def test_request_is_a_checkpoint_on_every_path(nats_server: NatsServer) ->
                 scope.cancel()
                 await a.request("a", "echo")
             assert scope.cancelled_caught
+
+
+async def test_nats_permissions_keep_a_node_from_speaking_for_another() -> None:
+    """The per-node permissions of the guide: each node works, and a node's user cannot
+    forge another node's heartbeats (the server refuses the publish)."""
+
+    def user(name: str) -> str:
+        token = name_token(name)
+        publish = [f"noex.default.node.{token}.>", "noex.default.node.*.rpc.>", "_INBOX.>"]
+        subscribe = [
+            "noex.default.node.*.hb",
+            "noex.default.node.*.claim",
+            f"noex.default.node.{token}.rpc.>",
+            "_INBOX.>",
+        ]
+        return (
+            f"{{ user: {name}, password: pw, permissions: "
+            f"{{ publish: {publish!r}, subscribe: {subscribe!r} }} }}"
+        ).replace("'", '"')
+
+    server_config = f"authorization {{ users: [ {user('a')}, {user('b')} ] }}"
+    with trio.fail_after(LIMIT):
+        async with open_nats_server(server_config) as server:
+            url = server.url
+            async with (
+                cluster.join(config(url, "a", user="a", password="pw")) as a,
+                cluster.join(config(url, "b", user="b", password="pw")) as b,
+                nats.connect(url, user="a", password="pw") as as_a,
+                as_a.events() as a_events,
+            ):
+                await wait_members(a, "b")
+                a.serve("echo", lambda request: request.payload)
+                b.serve("echo", lambda request: request.payload)
+                assert await a.request("b", "echo", "hi") == "hi"
+                forged = f"noex.default.node.{name_token('b')}.hb"
+                await as_a.publish(forged, encode_control("hb", b.id.incarnation + 1))
+                async for event in a_events:
+                    if event.kind == "server_error":
+                        assert "Permissions Violation" in str(event.error)
+                        break
+                assert await b.request("a", "echo", "still") == "still"
+                assert b.status == "up"
+                assert a.members() == {b.id}  # no "newer b" reached a
