@@ -1,10 +1,10 @@
 """A cluster node in a process of its own, for the tests and the detection bench.
 
 ``python -m tests.cluster_peer URL NAME [HEARTBEAT FAILURE CLAIM [CLUSTER]]``: joins cluster
-CLUSTER (default ``default``) on
-the NATS server at URL as NAME, serves ``echo`` (replies with the payload), ``pid`` (its
-process id) and ``hang`` (never answers), prints ``ready <incarnation>`` on a line of its own,
-then runs until it is killed (or its stdin closes).
+CLUSTER (default ``default``) on the NATS server at URL as NAME, serves ``echo`` (replies with
+the payload), ``pid`` (its process id) and ``hang`` (prints ``hanging``, never answers),
+prints ``ready <incarnation>`` on a line of its own, then runs until it is killed (or its
+stdin closes).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def config(url: str, name: str, options: list[str]) -> cluster.ClusterConfig:
 
 
 async def hang(request: cluster.Request) -> None:
+    print("hanging", flush=True)  # (the test knows the request arrived)
     await trio.sleep_forever()
 
 

@@ -46,12 +46,26 @@ async def wait_members(node: cluster.Node, *names: str) -> None:
 class Peer:
     """A node running in a child process (``tests.cluster_peer``)."""
 
-    def __init__(self, process: trio.Process, incarnation: int) -> None:
+    def __init__(self, process: trio.Process) -> None:
         self.process = process
-        self.incarnation = incarnation
+        self.incarnation = 0
+        self._buffer = b""
+
+    async def read_line(self) -> str:
+        """The next line the peer printed."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        with trio.fail_after(LIMIT * 2):
+            while b"\n" not in self._buffer:
+                chunk = await stdout.receive_some(256)
+                if not chunk:
+                    raise AssertionError("the peer exited")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
 
     def kill(self) -> None:
-        self.process.kill()  # SIGKILL: no goodbye, no FIN from the node's code
+        self.process.kill()  # SIGKILL: the node says no goodbye
 
 
 @asynccontextmanager
@@ -64,17 +78,11 @@ async def open_peer(
     args = [sys.executable, "-m", "tests.cluster_peer", url, name, *options]
     process = await trio.lowlevel.open_process(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        assert process.stdout is not None
-        line = b""
-        with trio.fail_after(LIMIT * 2):
-            while not line.endswith(b"\n"):
-                chunk = await process.stdout.receive_some(256)
-                if not chunk:
-                    raise AssertionError(f"peer {name!r} exited before it was ready")
-                line += chunk
-        word, incarnation = line.split()
-        assert word == b"ready"
-        yield Peer(process, int(incarnation))
+        peer = Peer(process)
+        word, incarnation = (await peer.read_line()).split()
+        assert word == "ready"
+        peer.incarnation = int(incarnation)
+        yield peer
     finally:
         with trio.CancelScope(shield=True):
             if process.returncode is None:

@@ -356,7 +356,7 @@ async def test_kill_9_of_a_node_process(nats_server: NatsServer) -> None:
                 assert up.node.incarnation == peer.incarnation
                 assert await a.request("peer", "pid") == peer.process.pid
                 n.start_soon(wait_for_answer, a)
-                await trio.testing.wait_all_tasks_blocked()
+                assert await peer.read_line() == "hanging"  # the request is being handled
                 peer.kill()
                 down = await next_event(events, NodeDown, "peer")
             assert down == NodeDown(up.node, "timeout")
