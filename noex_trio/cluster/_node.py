@@ -56,6 +56,9 @@ class Node(metaclass=NoPublicConstructor):
 
     It sees the other nodes (`members`, `watch`), sends requests to their handlers
     (`request`) and serves its own (`serve`). Its methods are safe to call from any task.
+
+    Attributes:
+        id: this node's `NodeId`: its name and the incarnation drawn when it joined.
     """
 
     _noex_made_by = "use `async with noex_trio.cluster.join(config) as node`"
