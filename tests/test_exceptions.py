@@ -38,6 +38,7 @@ from noex_trio import (
     Runtime,
     ServerNotRunningError,
     TaskTimeoutError,
+    cluster,
     nats,
 )
 from noex_trio._exceptions import describe, describe_reason
@@ -229,6 +230,15 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     nats.NatsTimeoutError: [()],
     nats.RequestTimeoutError: [("svc", 0.5)],
     nats.FlushTimeoutError: [(1.0,)],
+    # noex_trio.cluster
+    cluster.ClusterError: [("plain message",)],
+    cluster.CodecError: [("unknown tag b'?' at byte 1",)],
+    cluster.PayloadTooLargeError: [(2000, 1024)],
+    cluster.NodeNameTakenError: [("orders-1", "noex.default", 12345), ("a", "noex.x")],
+    cluster.NoConnectionError: [("orders-2", "timeout"), ("orders-2",)],
+    cluster.NoHandlerError: [("orders-2", "price")],
+    cluster.RemoteTimeoutError: [("orders-2", "price", 1.5)],
+    cluster.RemoteError: [("AppError", "app.errors", "boom", "('boom',)")],
 }
 
 CASES = [
