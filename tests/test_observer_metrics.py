@@ -186,8 +186,8 @@ async def test_the_core_reports_answered_calls_to_the_hook(
         await doomed.call(-1.0)  # an error is an answer too
     async with trio.open_nursery() as nursery:
         nursery.start_soon(bounded.call, 1.0)
+        await trio.testing.wait_all_tasks_blocked()  # the process serves it for 1 s
         bounded.cast(None)  # fills the mailbox: the next call waits for room
-        await trio.testing.wait_all_tasks_blocked()
         assert await bounded.call(0.0) == 0.0  # the bounded path, 1 s + the cast's time
     with trio.move_on_after(0.1):
         await ref.call(10.0)  # given up: not an answered call

@@ -6,8 +6,7 @@ whether the dict is empty — nothing else is paid while nobody observes — and
 call that was queued returns or raises, reports from the caller's task the seconds from the
 call being made (``Caller._since``) to its end.
 
-A core without the hook gives no latency figures: `attach` returns False, and the
-Prometheus route and the OpenTelemetry histogram have nothing to show.
+`attach` registers with it (and returns True: the hook is always there).
 """
 
 from __future__ import annotations
@@ -85,18 +84,15 @@ class CallTimings:
     def attach(
         self, runtime: Runtime, on_call: Callable[[str, float], object] | None = None
     ) -> bool:
-        """Register with `runtime`'s call hook; False if its core offers none.
+        """Register with `runtime`'s call hook (True).
 
         `on_call(behaviour, seconds)`, if given, also runs on every timed call (the
         OpenTelemetry histogram records there).
         """
         kernel = runtime._kernel
-        observers: dict[object, CallObserver] | None = getattr(kernel, "call_observers", None)
-        if observers is None:
-            return False
         self._kernel = kernel
         self._on_call = on_call
-        observers[self] = self._observe
+        kernel.call_observers[self] = self._observe
         return True
 
     def detach(self) -> None:
