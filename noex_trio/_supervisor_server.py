@@ -198,6 +198,8 @@ class SupervisorServer:
         self._proc: Process | None = None
         self._last_id = 0  # anonymous children are child_1, child_2, ...
         self._changed: trio.Event | None = None
+        #: The child whose ``start`` runs now (its new process is in no table yet).
+        self._starting: Child | None = None
 
     @property
     def proc(self) -> Process:
@@ -241,6 +243,8 @@ class SupervisorServer:
         child = self.by_ref.get(proc)
         if child is None:
             child = next((c for c in self.children.values() if c.proc is proc), None)
+        if child is None and proc.host is self:
+            child = self._starting  # (started by the child's start function, init under way)
         return 0 if child is None else child.restart_count
 
     # -- statistics --
@@ -373,6 +377,7 @@ class SupervisorServer:
         current (None: ``init`` returned `Ignore`, the child is not running)."""
         child.starts += 1
         token = host_var.set(self)
+        self._starting = child
         try:
             ref: object = child.spec.start(*child.args)
             if inspect.isawaitable(ref):
@@ -396,6 +401,7 @@ class SupervisorServer:
             raise
         finally:
             host_var.reset(token)
+            self._starting = None
         child.proc = proc
         return proc
 

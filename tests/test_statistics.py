@@ -420,3 +420,32 @@ async def test_a_deferred_call_is_not_being_served(rt: Runtime) -> None:
         assert ref.statistics().serving is None
         server.kept.reply("now")
     assert await ref.call("stop") == "bye"
+
+
+async def test_a_restarting_child_shows_its_restart_count_while_its_init_runs(
+    rt: Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    from noex_trio import GenServer, Supervisor
+    from noex_trio.testing import crash
+
+    class SlowStart(GenServer[None, str, None, None]):
+        async def init(self) -> None:
+            await trio.sleep(1)
+
+        def handle_call(self, msg: str, state: None) -> tuple[None, None]:
+            return None, state  # pragma: no cover - never called
+
+    sup = await Supervisor.start([SlowStart.child_spec(id="slow")])
+    old = Supervisor.get_child(sup, "slow").ref
+    assert old is not None
+    crash(old)
+    await trio.sleep(0.5)  # the new process's init runs
+    (new,) = [
+        ref
+        for ref in rt.processes()
+        if ref.statistics().behaviour == "SlowStart" and ref is not old
+    ]
+    assert new.statistics().status == "starting"
+    assert new.statistics().restarts == 1
+    assert rt.snapshot().to_dict()["tree"][-1]["children"][0]["restarts"] == 1
+    await sup.stop()
