@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, TypeAlias, final
 
 import attrs
 import trio
 
-from .._handles import NoPublicConstructor
+from ..nats._feed import DropOldestFeed
 from ._identity import NodeId
 
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ class NodeStatistics:
 
 
 @final
-class NodeEvents(metaclass=NoPublicConstructor):
+class NodeEvents(DropOldestFeed[NodeEvent]):
     """A feed of `NodeUp`/`NodeDown`: ``async with node.watch() as events: async for e in
     events:``.
 
@@ -95,12 +94,7 @@ class NodeEvents(metaclass=NoPublicConstructor):
 
     def __init__(self, remove: Callable[[NodeEvents], None], max_pending: int) -> None:
         self._remove = remove
-        self._max_pending = max_pending
-        self._events: deque[NodeEvent] = deque()
-        self._changed = trio.Event()
-        self._ended = False
-        #: Events dropped because the feed was full.
-        self.dropped = 0
+        super().__init__(max_pending)
 
     async def __aenter__(self) -> NodeEvents:
         await trio.lowlevel.checkpoint()
@@ -114,42 +108,3 @@ class NodeEvents(metaclass=NoPublicConstructor):
     ) -> None:
         self._remove(self)
         self._end()
-
-    def __aiter__(self) -> NodeEvents:
-        return self
-
-    async def __anext__(self) -> NodeEvent:
-        try:
-            return await self.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-
-    async def receive(self) -> NodeEvent:
-        """The next event, waiting for one.
-
-        Raises:
-            trio.EndOfChannel: the feed ended (the node left, or the block ended).
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while not self._events:
-            if self._ended:
-                raise trio.EndOfChannel
-            await self._changed.wait()
-        event = self._events.popleft()
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return event
-
-    def _push(self, event: NodeEvent) -> None:
-        if len(self._events) >= self._max_pending:
-            self._events.popleft()
-            self.dropped += 1
-        self._events.append(event)
-        self._wake()
-
-    def _end(self) -> None:
-        self._ended = True
-        self._wake()
-
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()

@@ -3,13 +3,12 @@ bounded feed (`ConnectionEvents`), and its counters (`ConnectionStatistics`)."""
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Literal, final
 
 import attrs
 import trio
 
-from .._handles import NoPublicConstructor
+from ._feed import DropOldestFeed
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -82,7 +81,7 @@ class ConnectionStatistics:
 
 
 @final
-class ConnectionEvents(metaclass=NoPublicConstructor):
+class ConnectionEvents(DropOldestFeed[ConnectionEvent]):
     """A feed of `ConnectionEvent`: ``async with nc.events() as events: async for e in events:``.
 
     It holds at most `max_pending` events: when full, the oldest is dropped (and counted in
@@ -94,12 +93,7 @@ class ConnectionEvents(metaclass=NoPublicConstructor):
 
     def __init__(self, connection: Connection, max_pending: int) -> None:
         self._connection = connection
-        self._max_pending = max_pending
-        self._events: deque[ConnectionEvent] = deque()
-        self._changed = trio.Event()
-        self._ended = False
-        #: Events dropped because the feed was full.
-        self.dropped = 0
+        super().__init__(max_pending)
 
     async def __aenter__(self) -> ConnectionEvents:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -115,43 +109,3 @@ class ConnectionEvents(metaclass=NoPublicConstructor):
     ) -> None:
         self._connection._remove_feed(self)
         self._end()
-
-    def __aiter__(self) -> ConnectionEvents:
-        return self
-
-    async def __anext__(self) -> ConnectionEvent:
-        try:
-            return await self.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-
-    async def receive(self) -> ConnectionEvent:
-        """The next event, waiting for one.
-
-        Raises:
-            trio.EndOfChannel: the feed ended (after ``"closed"``, or it was exited).
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while not self._events:
-            if self._ended:
-                raise trio.EndOfChannel
-            await self._changed.wait()
-        event = self._events.popleft()
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return event
-
-    def _push(self, event: ConnectionEvent) -> None:
-        """Queue `event` (the connection only pushes to feeds that have not ended)."""
-        if len(self._events) >= self._max_pending:
-            self._events.popleft()
-            self.dropped += 1
-        self._events.append(event)
-        self._wake()
-
-    def _end(self) -> None:
-        self._ended = True
-        self._wake()
-
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
