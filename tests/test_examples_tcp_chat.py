@@ -6,6 +6,11 @@ synchronise; each step waits for the bytes it expects).
 
 from __future__ import annotations
 
+import functools
+import signal
+import subprocess
+import sys
+
 import trio
 
 from examples.tcp_chat import ChatServer
@@ -76,3 +81,48 @@ async def test_a_client_that_hangs_up(rt: Runtime) -> None:
     assert await ann.line() == "* bob left"
     await server.stop()
     await ann.stream.aclose()
+
+
+# Ctrl-C on the real program: a subprocess gets SIGINT while a client is connected and named.
+# The child restores Python's SIGINT handler first: a program started in the background by a
+# non-interactive shell inherits SIGINT *ignored* (POSIX), and then Ctrl-C would do nothing.
+CHILD = """
+import contextlib, signal, sys, trio
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from examples.tcp_chat import main
+with contextlib.suppress(KeyboardInterrupt):
+    trio.run(main, 0)
+print("exited", flush=True)
+"""
+
+
+async def test_ctrl_c_with_a_client_connected_says_bye_and_exits() -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            proc = await nursery.start(
+                functools.partial(
+                    trio.run_process,
+                    [sys.executable, "-c", CHILD],
+                    stdout=subprocess.PIPE,
+                    check=False,
+                )
+            )
+            assert proc.stdout is not None
+            out = Client(proc.stdout)
+            banner = await out.line()  # "chat server on 127.0.0.1:PORT"
+            port = int(banner.rsplit(":", 1)[1])
+            ann = await connect(port)
+            await ann.say("ann")
+            bob = await connect(port)
+            await bob.say("bob")
+            assert await ann.line() == "* bob joined"
+            proc.send_signal(signal.SIGINT)
+            for client in (ann, bob):  # every session says bye and closes its stream
+                line = await client.line()
+                while line.endswith(" left"):  # the other session may leave first
+                    line = await client.line()
+                assert line == "bye"
+                assert await client.line() == "<eof>"
+                await client.stream.aclose()
+            assert await out.line() == "exited"
+            assert await proc.wait() == 0
