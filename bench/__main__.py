@@ -33,6 +33,7 @@ MODULES = (
     "scenarios_services",
     "scenarios_event_bus",
     "scenarios_memory",
+    "cluster_call",
 )
 
 

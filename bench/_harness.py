@@ -64,7 +64,10 @@ class Target:
 
 @dataclass
 class Row:
-    """One line of the table: a noex figure, its baseline, their ratio, maybe a target."""
+    """One line of the table: a noex figure, its baseline, their ratio, maybe a target.
+
+    `versus` names what the baseline is measured with (bare Trio for most rows; nats-py for
+    the cluster call bench's)."""
 
     scenario: str
     what: str
@@ -76,6 +79,7 @@ class Row:
     target: Target | None = None
     note: str = ""
     ratios: list[float] = field(default_factory=list)
+    versus: str = "bare Trio"
 
     def add(self, noex: float, bare: float | None = None) -> None:
         """Record one round (a pair measured back to back)."""
@@ -105,6 +109,7 @@ class Row:
             "unit": self.unit,
             "noex": _summary(self.noex),
             "baseline": self.baseline or None,
+            "versus": self.versus,
             "bare": _summary(self.bare) if self.bare else None,
             "ratio_kind": self.kind,
             "ratio": self.ratio,
@@ -172,7 +177,9 @@ def _cell(values: Sequence[float]) -> str:
 
 def format_table(rows: Sequence[Row]) -> str:
     """The table printed by ``python -m bench``: medians with (min-max) of the rounds."""
-    header = ["scenario", "unit", "noex_trio med (min-max)", "bare Trio med (min-max)", "ratio"]
+    versus = {row.versus for row in rows}
+    against = versus.pop() if len(versus) == 1 else "baseline"
+    header = ["scenario", "unit", "noex_trio med (min-max)", f"{against} med (min-max)", "ratio"]
     header += ["target", "ok"]
     lines: list[list[str]] = []
     for row in rows:
@@ -180,6 +187,8 @@ def format_table(rows: Sequence[Row]) -> str:
         ratio_text = "-" if ratio is None else f"{ratio:.2f}"
         if ratio is not None:
             ratio_text += " x bare" if row.kind == "cost" else " speed"
+            if row.versus != against:
+                ratio_text += f" vs {row.versus}"
         ok = row.ok
         lines.append(
             [
@@ -199,10 +208,16 @@ def format_table(rows: Sequence[Row]) -> str:
     ]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     out = [line.rstrip() for line in out]
-    baselines = [f"  {row.scenario}: {row.what} -> {row.baseline}" for row in rows if row.baseline]
+    baselines = [
+        f"  {row.scenario}: {row.what} -> "
+        + (row.baseline if against == row.versus else f"{row.versus}: {row.baseline}")
+        for row in rows
+        if row.baseline
+    ]
     notes = [f"  {row.scenario}: {row.what} -> {row.note}" for row in rows if row.note]
     if baselines:
-        out += ["", "baselines (bare Trio, same run):", *baselines]
+        heading = f"{against}, same run" if against != "baseline" else "same run"
+        out += ["", f"baselines ({heading}):", *baselines]
     if notes:
         out += ["", "notes:", *notes]
     return "\n".join(out)
