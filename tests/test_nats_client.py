@@ -499,3 +499,23 @@ async def test_drain_with_a_subscription_that_ends_meanwhile(nats_server: NatsSe
                 nursery.start_soon(reader)
                 await nc.drain()  # the message arrives during the drain's flush: the sub ends
             assert received == [b"last"]
+
+
+async def test_publish_nowait_keeps_the_order_of_calls_and_refuses_without_room(
+    nats_server: NatsServer,
+) -> None:
+    with trio.fail_after(LIMIT):
+        async with nats.connect(nats_server.url, pending_size=200) as nc:
+            async with nc.subscribe("seq") as sub:
+                for number in range(3):  # no await between them: still sent, in order
+                    nc.publish_nowait("seq", str(number).encode(), headers={"N": "1"})
+                assert [(await sub.receive()).data for _ in range(3)] == [b"0", b"1", b"2"]
+                nc.publish_nowait("seq", b"x" * 300)  # a first message always fits
+                with pytest.raises(nats.OutboundBufferFullError):
+                    nc.publish_nowait("seq", b"y")  # the writer has not run yet
+                assert (await sub.receive()).data == b"x" * 300
+            assert nc.statistics().out_msgs == 4
+            with pytest.raises(ValueError):
+                nc.publish_nowait("bad subject", b"")
+        with pytest.raises(nats.ConnectionClosedError):
+            nc.publish_nowait("seq", b"late")

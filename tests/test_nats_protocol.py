@@ -432,7 +432,7 @@ MESSAGES = [
     "slow consumer on 'a.b': 3 messages dropped so far",
     "no responders for request to 'svc'",
     "message of 10 bytes exceeds the server's max_payload of 5 bytes",
-    "reconnecting, and the pending buffer is full (10 bytes queued, limit 5)",
+    "the outbound buffer is full (10 bytes queued, limit 5)",
     "request to 'svc' timed out after 0.5 s",
     "flush timed out after 1.0 s",
 ]

@@ -100,7 +100,7 @@ async def test_pending_buffer_is_bounded_while_reconnecting(nats_server: NatsSer
             await nc.publish("a", b"x" * 50)
             with pytest.raises(
                 nats.OutboundBufferFullError,
-                match=r"^reconnecting, and the pending buffer is full "
+                match=r"^the outbound buffer is full "
                 r"\(62 bytes queued, limit 100\)$",
             ):
                 await nc.publish("a", b"x" * 50)

@@ -205,6 +205,35 @@ class Connection(metaclass=NoPublicConstructor):
         self._out_bytes += size
         await trio.lowlevel.cancel_shielded_checkpoint()
 
+    def publish_nowait(
+        self,
+        subject: str,
+        payload: bytes | bytearray | memoryview = b"",
+        *,
+        headers: HeadersLike | None = None,
+        reply: str | None = None,
+    ) -> None:
+        """`publish` without waiting: the message is queued for the writer now, or refused.
+
+        For code that must not yield between messages (their order is the order of the
+        calls) or cannot await. Where `publish` waits for room, this raises instead.
+
+        Raises:
+            OutboundBufferFullError: the outbound buffer has no room for it.
+            TypeError / ValueError / MaxPayloadError / ConnectionClosedError: as `publish`.
+        """
+        data, size = self._encode_publish(subject, payload, headers, reply)
+        self._check_open()
+        outbound = self._outbound
+        limit = self._options.pending_size
+        if outbound and len(outbound) + len(data) > limit:
+            raise OutboundBufferFullError(len(outbound), limit)
+        outbound += data
+        if self._connected:
+            self._wake_writer()
+        self._out_msgs += 1
+        self._out_bytes += size
+
     def subscribe(
         self,
         subject: str,

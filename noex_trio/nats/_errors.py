@@ -201,8 +201,9 @@ class MaxPayloadError(NatsError, ValueError):
 
 
 class OutboundBufferFullError(NatsError):
-    """A publish made while the connection is reconnecting did not fit in the pending buffer
-    (``pending_size``); the message was not queued."""
+    """A publish did not fit in the outbound buffer (``pending_size``): made while the
+    connection is reconnecting, or by `Connection.publish_nowait`. The message was not
+    queued."""
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(size, limit)
@@ -211,8 +212,8 @@ class OutboundBufferFullError(NatsError):
 
     def _format(self) -> str:
         return (
-            f"reconnecting, and the pending buffer is full ({safe_str(self.size)} bytes "
-            f"queued, limit {safe_str(self.limit)})"
+            f"the outbound buffer is full ({safe_str(self.size)} bytes queued, limit "
+            f"{safe_str(self.limit)})"
         )
 
 
