@@ -89,6 +89,8 @@ from ._task import TaskRef as TaskRef
 from ._task import TaskSupervisor as TaskSupervisor
 from ._task import TaskTimeoutError as TaskTimeoutError
 from ._timers import TimerRef as TimerRef
+from ._remote_ref import RemoteName as RemoteName
+from ._remote_ref import RemoteRef as RemoteRef
 from ._via import Via as Via
 
 __all__ = [
@@ -170,6 +172,8 @@ __all__ = [
     "TaskTimeoutError",
     "Terminated",
     "TimerRef",
+    "RemoteName",
+    "RemoteRef",
     "Via",
     "backoff_delays",
     "current_runtime",

@@ -47,6 +47,7 @@ from ._links import (
 from ._mailbox import Caller
 from ._process import ProcessRef, process_of
 from ._refs import GenServerRef, call, cast, current_caller, get_state, stop, whereis
+from ._remote_ref import RemoteName, current_distribution, is_remote
 from ._results import Continue, ExitReason, Ignore, LifecycleEvent, NoReply, Reply, Stop
 from ._safe_format import safe_repr
 from ._spawn import start_process
@@ -479,7 +480,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         return await get_state(target, timeout)
 
     @staticmethod
-    def exit(target: ProcessRef | str | Via, reason: ExitReason) -> None:
+    def exit(target: ProcessRef | str | Via | RemoteName, reason: ExitReason) -> None:
         """Send an exit signal to `target` (a ref or name), as OTP's ``Process.exit/2``.
 
         - ``"kill"``: the target cannot trap it; it ends at once with reason ``"killed"``,
@@ -533,7 +534,13 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
 
     @staticmethod
     def is_running(target: object) -> bool:
-        """True if `target` (a ref or name) is a process accepting messages."""
+        """True if `target` (a ref or name) is a process accepting messages.
+
+        For a process on another node (a `RemoteRef` or `RemoteName`): as far as this node
+        knows, without asking (False once its node is down; a call is the sure check).
+        """
+        if is_remote(target):
+            return _remote_running(target)
         if isinstance(target, (str, Via)):
             ref = whereis(target)
             return ref is not None and ref.is_running()
@@ -622,7 +629,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
     # -- monitors and links (see docs/guides/monitors-and-links.md) --
 
     @staticmethod
-    def monitor(target: ProcessRef | str | Via) -> MonitorRef:
+    def monitor(target: ProcessRef | str | Via | RemoteName) -> MonitorRef:
         """Inside a process: watch `target` (a ref or name); returns a new `MonitorRef`.
 
         When `target` exits, ``Down(monitor=mref, ref=target, reason=...)`` arrives in the
@@ -645,7 +652,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         demonitor(mref, flush)
 
     @staticmethod
-    def link(target: ProcessRef | str | Via) -> None:
+    def link(target: ProcessRef | str | Via | RemoteName) -> None:
         """Inside a process: link it to `target` (a ref or name); idempotent.
 
         A link is two-way: if either process exits with an abnormal reason (a crash,
@@ -662,7 +669,7 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         link(target)
 
     @staticmethod
-    def unlink(target: ProcessRef | str | Via) -> None:
+    def unlink(target: ProcessRef | str | Via | RemoteName) -> None:
         """Inside a process: remove its link to `target`; idempotent.
 
         An `Exit` already queued in the calling process's mailbox is still delivered (OTP).
@@ -735,3 +742,8 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
 
 
 __all__ = ["CallResult", "CastResult", "GenServer"]
+
+
+def _remote_running(target: object) -> bool:
+    distribution = current_distribution()
+    return distribution is not None and distribution.is_running(target)  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ from ._safe_format import safe_repr
 if TYPE_CHECKING:
     from ._process import Host, Process
     from ._registry import RegistryInstance
+    from ._remote_ref import Distribution
     from ._runtime import Runtime
 
 logger: Final = logging.getLogger("noex_trio")
@@ -68,6 +69,8 @@ class Kernel:
         self.hurried = False
         self.root: Host | None = None
         self.watchdog = Watchdog()
+        #: What handles remote targets once the runtime joined a cluster (``_distribution``).
+        self.distribution: Distribution | None = None
         #: Cancelled by `escalate`: the body of ``async with open_runtime()``.
         self.body_scope: trio.CancelScope | None = None
 

@@ -35,6 +35,7 @@ from ._handles import NoPublicConstructor
 from ._mailbox import Info
 from ._process import DEAD, Process, ProcessRef, process_of
 from ._refs import resolve
+from ._remote_ref import RemoteName, RemoteRef, distribution_for, is_remote
 from ._results import ExitReason, is_normal, is_shutdown
 from ._via import Via
 
@@ -57,13 +58,13 @@ class MonitorRef(metaclass=NoPublicConstructor):
     same target, and the `Down` it produces carries it (``down.monitor is mref``).
     """
 
-    _watcher: Process
-    _target: Process | str | Via
+    _watcher: Process | None  # (None: a Down that came from another node)
+    _target: Process | str | Via | RemoteRef | RemoteName
     _active: bool = True
     _flushed: bool = False
 
     @property
-    def target(self) -> ProcessRef | str | Via:
+    def target(self) -> ProcessRef | str | Via | RemoteName:
         """The monitored process (or the name that was not registered)."""
         target = self._target
         return target.ref if isinstance(target, Process) else target
@@ -74,9 +75,11 @@ class MonitorRef(metaclass=NoPublicConstructor):
         return self._active
 
     def __repr__(self) -> str:
-        target = self._target.label if isinstance(self._target, Process) else self._target
+        target = self._target
+        shown = target.label if isinstance(target, Process) else getattr(target, "_label", target)
+        watcher = "another node" if self._watcher is None else self._watcher.label
         state = "active" if self._active else "inactive"
-        return f"<MonitorRef of {target} by {self._watcher.label} {state}>"
+        return f"<MonitorRef of {shown} by {watcher} {state}>"
 
     # -- exit hooks --
 
@@ -87,18 +90,22 @@ class MonitorRef(metaclass=NoPublicConstructor):
         if not self._active:  # pragma: no cover - hooks are removed when deactivated
             return
         self._active = False
-        self._watcher.remove_exit_hook(self._owner_key())
-        deliver(self._watcher, Down(self, self.target, reason))
+        watcher = self._watcher
+        assert watcher is not None  # (only a Down from another node has none: never active)
+        watcher.remove_exit_hook(self._owner_key())
+        deliver(watcher, Down(self, self.target, reason))
 
     def _watcher_exited(self, _reason: ExitReason) -> None:
         self._active = False
-        self._target_proc().remove_exit_hook(self)
+        self._forget_target()
 
-    def _target_proc(self) -> Process:
-        # An active monitor always has a process as target (a name nobody held never is).
+    def _forget_target(self) -> None:
+        """The target no longer needs to report to this monitor."""
         target = self._target
-        assert isinstance(target, Process)
-        return target
+        if isinstance(target, Process):
+            target.remove_exit_hook(self)
+        elif self._watcher is not None and self._watcher.kernel.distribution is not None:
+            self._watcher.kernel.distribution.demonitor(self)
 
 
 @attrs.frozen
@@ -112,7 +119,7 @@ class Down:
     """
 
     monitor: MonitorRef
-    ref: ProcessRef | str | Via
+    ref: ProcessRef | str | Via | RemoteName
     reason: DownReason
 
     def _noex_drop(self) -> bool:
@@ -135,7 +142,7 @@ class Exit:
             called.
     """
 
-    ref: ProcessRef | str | Via | None
+    ref: ProcessRef | str | Via | RemoteName | None
     reason: DownReason
 
 
@@ -186,6 +193,9 @@ def _watcher(what: str) -> Process:
 def monitor(target: object) -> MonitorRef:
     """Monitor `target` from the calling process; see ``GenServer.monitor``."""
     watcher = _watcher("GenServer.monitor()")
+    if is_remote(target):
+        assert isinstance(target, (RemoteRef, RemoteName))
+        return distribution_for(target).monitor(watcher, target)
     try:
         proc = resolve(target, system=True)
     except ServerNotRunningError:  # a name nobody holds
@@ -210,8 +220,9 @@ def demonitor(mref: MonitorRef, flush: bool = False) -> None:
     checks.instance(mref, "mref", MonitorRef)
     if mref._active:
         mref._active = False
+        assert mref._watcher is not None  # (only a Down from another node has none)
         mref._watcher.remove_exit_hook(mref._owner_key())
-        mref._target_proc().remove_exit_hook(mref)
+        mref._forget_target()
     if flush:
         mref._flushed = True
 
@@ -233,6 +244,10 @@ async def wait_exit(target: object) -> DownReason:
 def link(target: object) -> None:
     """Link the calling process to `target`; see ``GenServer.link``."""
     me = _watcher("GenServer.link()")
+    if is_remote(target):
+        assert isinstance(target, (RemoteRef, RemoteName))
+        distribution_for(target).link(me, target)
+        return
     try:
         proc = resolve(target, system=True)
     except ServerNotRunningError:  # a name nobody holds
@@ -244,14 +259,15 @@ def link(target: object) -> None:
     link_procs(me, proc)
 
 
-def _link_failed(me: Process, target: object) -> None:
-    """OTP: linking to a process that does not exist is an exit signal ``noproc``; a caller that
-    does not trap exits gets it as an error instead (the handler may catch it)."""
+def _link_failed(me: Process, target: object, reason: str = "noproc") -> None:
+    """OTP: linking to a process that does not exist is an exit signal ``noproc``
+    (``noconnection`` if its node is down); a caller that does not trap exits gets it as an
+    error instead (the handler may catch it)."""
     if me.trap_exit:
         assert isinstance(target, (ProcessRef, str, Via))
-        deliver(me, Exit(target, "noproc"))
+        deliver(me, Exit(target, reason))
         return
-    raise ServerNotRunningError(target, "noproc")
+    raise ServerNotRunningError(target, reason)
 
 
 @trio.lowlevel.enable_ki_protection
@@ -260,7 +276,7 @@ def link_procs(a: Process, b: Process) -> None:
     if a is b:
         return
     if b.status >= DEAD:  # gone meanwhile (start(link=True)): the link would have fired
-        exit_signal(a, b, b.reason)
+        exit_signal(a, b.ref, b.reason)
         return
     a.add_exit_hook((_LINK, b), functools.partial(_linked_exited, a, b))
     b.add_exit_hook((_LINK, a), functools.partial(_linked_exited, b, a))
@@ -270,6 +286,10 @@ def link_procs(a: Process, b: Process) -> None:
 def unlink(target: object) -> None:
     """Remove the link between the calling process and `target`; see ``GenServer.unlink``."""
     me = _watcher("GenServer.unlink()")
+    if is_remote(target):
+        assert isinstance(target, (RemoteRef, RemoteName))
+        distribution_for(target).unlink(me, target)
+        return
     try:
         proc = resolve(target, system=True)
     except ServerNotRunningError:
@@ -286,11 +306,11 @@ def linked(a: ProcessRef, b: ProcessRef) -> bool:
 @trio.lowlevel.enable_ki_protection
 def _linked_exited(dying: Process, peer: Process, reason: ExitReason) -> None:
     peer.remove_exit_hook((_LINK, dying))
-    exit_signal(peer, dying, reason)
+    exit_signal(peer, dying.ref, reason)
 
 
 @trio.lowlevel.enable_ki_protection
-def exit_signal(receiver: Process, sender: Process, reason: ExitReason) -> None:
+def exit_signal(receiver: Process, sender: ProcessRef, reason: ExitReason) -> None:
     """Deliver the exit signal of `sender` to `receiver` (OTP's rules, see the guide's table).
 
     - trapping receiver: ``Exit(sender, reason)`` in its mailbox, whatever the reason;
@@ -300,34 +320,45 @@ def exit_signal(receiver: Process, sender: Process, reason: ExitReason) -> None:
       sender, whose exit reason is ``__cause__`` (``terminate`` runs).
     """
     if receiver.trap_exit:
-        deliver(receiver, Exit(sender.ref, reason))
+        deliver(receiver, Exit(sender, reason))
         return
     if is_normal(reason):
         return
     if not is_shutdown(reason):
-        reason = LinkedExitError(sender.ref, reason)
-    logger.debug("%s exits because linked %s exited", receiver.label, sender.label)
+        reason = LinkedExitError(sender, reason)
+    logger.debug("%s exits because linked %s exited", receiver.label, sender._label)
     receiver.kill(reason)
 
 
 @trio.lowlevel.enable_ki_protection
 def send_exit(target: object, reason: ExitReason) -> None:
     """Send an exit signal to `target` (OTP ``exit/2``); see ``GenServer.exit``."""
+    sender = current_process()
+    if is_remote(target):
+        assert isinstance(target, (RemoteRef, RemoteName))
+        distribution_for(target).send_exit(sender, target, reason)
+        return
     try:
         proc = resolve(target, system=True)
     except ServerNotRunningError:
         return  # a name nobody holds: like a signal to a dead process, nothing happens
+    signal_exit(proc, None if sender is None else sender.ref, reason)
+
+
+@trio.lowlevel.enable_ki_protection
+def signal_exit(proc: Process, sender: ProcessRef | None, reason: ExitReason) -> None:
+    """Deliver an exit signal from `sender` (a process here or elsewhere, None for plain Trio
+    code) to `proc`, by OTP's rules for ``exit/2``."""
     if proc.status >= DEAD:
         return
-    sender = current_process()
     if type(reason) is str and reason == "kill":
         logger.debug("%s killed by an exit signal", proc.label)
         proc.kill("killed", "brutal_kill")  # untrappable: no terminate
         return
     if proc.trap_exit:
-        deliver(proc, Exit(None if sender is None else sender.ref, reason))
+        deliver(proc, Exit(sender, reason))
         return
-    if is_normal(reason) and sender is not proc:
+    if is_normal(reason) and sender is not proc.ref:
         return  # OTP: "normal" from another process is ignored by a non-trapping one
     proc.kill(reason)
 

@@ -6,12 +6,19 @@ supervisors and buses; this module, above them all, puts them together.
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
+from . import _checks as checks
 from ._bus_server import start_default_bus
 from ._runtime import Runtime
 from ._snapshot import take_snapshot
 
+if TYPE_CHECKING:
+    from .cluster import ClusterConfig
 
-def open_runtime(name: str | None = None) -> Runtime:
+
+def open_runtime(name: str | None = None, *, cluster: ClusterConfig | None = None) -> Runtime:
     """Open a runtime: ``async with open_runtime() as rt: ...``.
 
     Inside the block the facades (`GenServer`, `Supervisor`, `Registry`, `EventBus`) act on
@@ -20,6 +27,9 @@ def open_runtime(name: str | None = None) -> Runtime:
 
     Args:
         name: a label for logs and the runtime's ``repr``.
+        cluster: join this cluster as a node (``rt.node``): refs, names and monitors then
+            reach processes of other nodes (docs/guides/cluster.md). None: a runtime on its
+            own, which imports and pays nothing for distribution.
 
     Raises (from the ``async with``):
         MaxRestartsExceededError: a top-level supervisor gave up; the tree was shut down first.
@@ -31,4 +41,15 @@ def open_runtime(name: str | None = None) -> Runtime:
     process within its budget; calls made in ``terminate`` still time out) before the
     cancellation propagates.
     """
-    return Runtime._create(name, start_default_bus, take_snapshot)
+    if cluster is None:
+        return Runtime._create(name, start_default_bus, take_snapshot)
+    from . import _distribution  # (only a runtime in a cluster imports the NATS client)
+    from .cluster import ClusterConfig
+
+    config = checks.instance(cluster, "cluster", ClusterConfig, expected="a ClusterConfig or None")
+    return Runtime._create(
+        name,
+        start_default_bus,
+        take_snapshot,
+        functools.partial(_distribution.open_distribution, config),
+    )

@@ -34,6 +34,7 @@ from ._exceptions import (
 )
 from ._mailbox import GET_STATE, Caller, CastItem, GetState, StopRequest, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef, statistics_of
+from ._remote_ref import RemoteRef, call_remote, distribution_for, is_remote, stop_remote
 from ._results import ExitReason
 from ._safe_format import safe_repr
 from ._statistics import EventBusStatistics, SupervisorStatistics
@@ -181,10 +182,15 @@ def resolve(target: object, *, system: bool = False) -> Process:
     """
     if type(target) is str and target:  # the hot path: a name in the runtime's registry
         found = current_kernel().registry._noex_whereis(target)
-    elif isinstance(target, ProcessRef):
+    elif isinstance(target, ProcessRef) and type(target) is not RemoteRef:
         found = target
     elif isinstance(target, Via):
         found = via_whereis(target)
+    elif is_remote(target):
+        raise TypeError(
+            f"{safe_repr(target)} is on another node: GenServer.call, cast, stop, send_after, "
+            "exit, monitor, link and unlink reach it, this function does not"
+        )
     elif isinstance(target, str):
         if not target:
             raise checks.value_error("target", "a ref or a non-empty registered name", target)
@@ -264,6 +270,8 @@ async def call(
     """Send a call and wait for its reply; see ``GenServer.call`` for the rules."""
     if type(target) is GenServerRef:
         proc: Process = target._proc  # the common case, without a call to resolve()
+    elif is_remote(target):
+        return await call_remote(target, message, timeout)  # type: ignore[arg-type]
     else:
         proc = resolve(target, system=system)
     if timeout != 5.0:
@@ -382,6 +390,9 @@ def cast(target: object, message: object, *, system: bool = False) -> None:
     """Queue a cast without blocking; see ``GenServer.cast``."""
     if type(target) is GenServerRef:
         proc: Process = target._proc  # the common case, without a call to resolve()
+    elif is_remote(target):
+        distribution_for(target).cast(target, message)  # type: ignore[arg-type]  # (checked)
+        return
     else:
         proc = resolve(target, system=system)
     if proc.status > RUNNING:
@@ -394,6 +405,9 @@ def cast(target: object, message: object, *, system: bool = False) -> None:
 
 async def stop(target: object, reason: ExitReason = "normal", *, system: bool = False) -> None:
     """Queue a stop request behind earlier messages and wait until the process is gone."""
+    if is_remote(target):
+        await stop_remote(target, reason)  # type: ignore[arg-type]  # (checked)
+        return
     try:
         proc = resolve(target, system=system)
     except ServerNotRunningError:

@@ -15,6 +15,7 @@ processes still running are killed without ``terminate``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
@@ -35,6 +36,7 @@ from ._results import ExitReason, LifecycleEvent
 if TYPE_CHECKING:
     from ._refs import EventBusRef
     from ._snapshot import RuntimeSnapshot
+    from .cluster import Node
 
 
 @attrs.frozen(kw_only=True)
@@ -76,6 +78,8 @@ class _RootHost:
 BusStarter = Callable[[], Awaitable["EventBusRef"]]
 #: Takes a snapshot of a runtime (the layer above the services knows how; see `open_runtime`).
 Observer = Callable[[Kernel], "RuntimeSnapshot"]
+#: Joins the runtime of a kernel to its cluster (``_distribution.open_distribution``).
+NodeOpener = Callable[[Kernel], AbstractAsyncContextManager[Any]]
 
 
 @final
@@ -89,7 +93,13 @@ class Runtime(metaclass=NoPublicConstructor):
         registry: the runtime's name registry (what the `Registry` facade uses).
     """
 
-    def __init__(self, name: str | None, start_default_bus: BusStarter, observe: Observer) -> None:
+    def __init__(
+        self,
+        name: str | None,
+        start_default_bus: BusStarter,
+        observe: Observer,
+        open_node: NodeOpener | None = None,
+    ) -> None:
         if name is not None:
             name = checks.instance(name, "name", str, expected="a str or None")
         self.name = name or "runtime"
@@ -100,6 +110,9 @@ class Runtime(metaclass=NoPublicConstructor):
         self._entered = False
         self._event_bus: EventBusRef | None = None
         self._nursery_cm: Any = None
+        self._open_node = open_node
+        self._node_cm: AbstractAsyncContextManager[Any] | None = None
+        self._node: Any = None
         self._token: Token[Kernel | None] | None = None
         self._watchdog_scope = trio.CancelScope(shield=True)
 
@@ -114,6 +127,12 @@ class Runtime(metaclass=NoPublicConstructor):
         if self._event_bus is None:
             raise NoexError(f"{self!r} is not running")
         return self._event_bus
+
+    @property
+    def node(self) -> Node | None:
+        """This runtime's node of a cluster (``open_runtime(cluster=...)``), or None."""
+        node: Node | None = self._node
+        return node
 
     def on_lifecycle_event(self, handler: Callable[[LifecycleEvent], object]) -> Callable[[], None]:
         """Call `handler(event)` for every `Started`/`Crashed`/`Terminated`/`Restarted` event.
@@ -178,6 +197,17 @@ class Runtime(metaclass=NoPublicConstructor):
         # The watchdog is shielded like processes: it must outlive a cancellation of the body,
         # so that calls made during the ordered shutdown still time out.
         await nursery.start(self._run_watchdog)
+        if self._open_node is not None:
+            try:
+                self._node_cm = self._open_node(kernel)
+                self._node = await self._node_cm.__aenter__()
+            except BaseException:
+                self._node_cm = None
+                self._watchdog_scope.cancel()
+                nursery.cancel_scope.cancel()
+                await self._nursery_cm.__aexit__(None, None, None)
+                runtime_var.reset(self._token)
+                raise
         kernel.body_scope = trio.CancelScope()
         kernel.body_scope.__enter__()
         try:
@@ -220,6 +250,10 @@ class Runtime(metaclass=NoPublicConstructor):
         try:
             with trio.CancelScope(shield=True):
                 await self._shutdown()
+            if self._node_cm is not None:  # (after the processes: their exits go out)
+                # Not inside the shield above: the node's nursery was opened outside it.
+                # Leaving shields what must finish (the goodbye) by itself.
+                await self._leave_cluster(self._node_cm)
             self._watchdog_scope.cancel()
             kernel.root.nursery.cancel_scope.cancel()  # type: ignore[union-attr]
             await self._nursery_cm.__aexit__(None, None, None)
@@ -236,6 +270,12 @@ class Runtime(metaclass=NoPublicConstructor):
                 del fatal
         if body_error is not None:
             raise body_error
+
+    async def _leave_cluster(self, node_cm: AbstractAsyncContextManager[Any]) -> None:
+        try:
+            await node_cm.__aexit__(None, None, None)
+        except BaseException as error:  # (closing the NATS connection failed: keep it)
+            self._kernel.escalate(error)
 
     async def _shutdown(self) -> None:
         """Stop every process in reverse start order, then the services (the default bus,

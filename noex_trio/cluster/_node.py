@@ -28,6 +28,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
 from typing import Final, final
 
+import attrs
 import trio
 
 from .. import _checks as checks
@@ -38,7 +39,7 @@ from . import _protocol as protocol
 from . import _rpc as rpc
 from ._config import ClusterConfig, check_suffix
 from ._errors import CodecError, NoConnectionError, NodeNameTakenError
-from ._events import DownDetail, NodeEvents, NodeStatistics, NodeStatus
+from ._events import DownDetail, NodeDown, NodeEvents, NodeStatistics, NodeStatus
 from ._identity import NodeId, check_node_name, name_token, new_incarnation
 from ._membership import Action, Membership
 
@@ -85,6 +86,9 @@ class Node(metaclass=NoPublicConstructor):
         # Entered by `join` around the user's block; cancelled (even before) when the node fails.
         self._body_scope = trio.CancelScope()
         self._failure: BaseException | None = None
+        #: Set by a runtime that joined (`_Join` with `on_failure`): told of the failure
+        #: instead of cancelling a body of its own.
+        self._on_failure: Callable[[BaseException], object] | None = None
         self._last_answer = -math.inf
         self._heartbeats_sent = self._garbage = 0
         self._requests_sent = self._requests_served = 0
@@ -216,6 +220,107 @@ class Node(metaclass=NoPublicConstructor):
             raise NoConnectionError(name, pending.detail)
         return rpc.read_reply(self._codec, name, suffix, msg)
 
+    # ================================================================= process messages
+    # For the runtime's distribution (``noex_trio._distribution``), which encodes and decodes
+    # the payloads itself: messages to a node's processes go to one subject per node, read by
+    # one task in arrival order, so what one node sends to another arrives in the order sent
+    # (what OTP guarantees between two processes).
+
+    @property
+    def _payload_limit(self) -> int:
+        return self._nc.max_payload - protocol.HEADER_ROOM
+
+    def _process_headers(self, target: NodeId, kind: str) -> dict[str, str]:
+        headers = rpc.request_headers(self.id, self._token, target.incarnation)
+        headers[protocol.KIND] = kind
+        return headers
+
+    def _check_target(self, target: NodeId) -> None:
+        """Raise `NoConnectionError` unless `target` is up (that incarnation) or this node."""
+        self._target(target.name, target.incarnation)
+
+    def _send_process(self, target: NodeId, kind: str, data: bytes) -> None:
+        """Publish a process message now (no await: the order of calls is the order sent).
+
+        Raises:
+            NoConnectionError: `target` is not up, or the message cannot be queued.
+        """
+        self._check_target(target)
+        subject = self._subjects.proc(name_token(target.name))
+        try:
+            self._nc.publish_nowait(subject, data, headers=self._process_headers(target, kind))
+        except nats.NatsError as error:
+            raise NoConnectionError(target.name, "disconnected") from error
+
+    async def _request_process(
+        self,
+        target: NodeId,
+        kind: str,
+        data: bytes,
+        timeout: float,  # noqa: ASYNC109 - as request's
+    ) -> nats.Msg:
+        """Send a process message that expects an answer (in order with `_send_process`), and
+        return the answer (read it with ``rpc.read_reply``).
+
+        Raises:
+            NoConnectionError: `target` is not up, or went down while waiting.
+            RemoteTimeoutError: no answer within `timeout`.
+        """
+        self._check_target(target)
+        subject = self._subjects.proc(name_token(target.name))
+        pending = self._pending.add(target.name)
+        self._requests_sent += 1
+        answer: nats.Msg | None = None
+        try:
+            with pending.scope:
+                # (the request is queued before its first await: in order with the sends)
+                answer = await self._nc.request(
+                    subject, data, headers=self._process_headers(target, kind), timeout=timeout
+                )
+        except nats.NatsError as error:
+            raise rpc.nats_failure(target.name, kind, timeout, error) from None
+        finally:
+            self._pending.remove(target.name, pending)
+        if answer is None:
+            raise NoConnectionError(target.name, pending.detail)
+        return answer
+
+    async def _serve_processes(
+        self,
+        receive: Callable[[ProcessMessage], object],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Read this node's process messages and hand each to `receive`, in arrival order
+        (`receive` is sync: it must not reorder them). Runs until cancelled."""
+        subject = self._subjects.proc(self._token)
+        async with self._nc.subscribe(subject) as messages:
+            await self._nc.flush()
+            task_status.started()
+            async for msg in messages:
+                sender = rpc.sender_of(msg)
+                target = rpc.target_incarnation(msg)
+                kind = msg.headers.get(protocol.KIND) if msg.headers is not None else None
+                if sender is None or target is None or not kind:
+                    self._garbage += 1
+                    continue
+                if target != self.id.incarnation:
+                    if msg.reply is not None:  # meant for an earlier (or later) incarnation
+                        self._nursery.start_soon(rpc.respond, msg, rpc.WRONG_NODE, b"")
+                    continue
+                receive(ProcessMessage(sender, kind, msg))
+
+    def _respond_process(self, msg: nats.Msg, status: str, data: bytes) -> None:
+        """Answer a process message that expects it, from a task of the node's."""
+        self._nursery.start_soon(rpc.respond, msg, status, data)
+
+    def _count_garbage(self) -> None:
+        self._garbage += 1
+
+    def _on_node_down(self, listener: Callable[[NodeDown], object]) -> None:
+        """Call `listener` (sync) with every `NodeDown`, as it happens."""
+        self._membership.add_feed(_Listener(listener))  # type: ignore[arg-type]  # (duck)
+
     def statistics(self) -> NodeStatistics:
         """A snapshot of the node's counters."""
         return NodeStatistics(
@@ -311,6 +416,8 @@ class Node(metaclass=NoPublicConstructor):
         """End the node with `error` (the first failure is the one raised)."""
         logger.error("node %s fails: %r", self.id, error)
         self._failure = self._failure or error
+        if self._on_failure is not None:
+            self._on_failure(error)
         self._body_scope.cancel()
 
     # ================================================================= tasks
@@ -455,12 +562,41 @@ class Node(metaclass=NoPublicConstructor):
             self._fail(fatal)
 
 
+@attrs.frozen
+class ProcessMessage:
+    """A message to this node's processes: who sent it, what it is, the NATS message (its
+    payload still encoded; ``msg.reply`` set when an answer is expected)."""
+
+    sender: NodeId
+    kind: str
+    msg: nats.Msg
+
+
+class _Listener:
+    """A membership feed that calls a function instead of queueing events."""
+
+    def __init__(self, listener: Callable[[NodeDown], object]) -> None:
+        self._listener = listener
+
+    def _push(self, event: object) -> None:
+        if isinstance(event, NodeDown):
+            self._listener(event)
+
+    def _end(self) -> None:
+        return None
+
+
 class _Join:
     """What `join` returns: entering joins (connect, claim, announce), leaving says goodbye
     and disconnects, then raises what ended the node, if something did."""
 
-    def __init__(self, config: ClusterConfig) -> None:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> None:
         self._config = config
+        self._on_failure = on_failure
         self._entered = False
         self._stack: AsyncExitStack | None = None
         self._node: Node | None = None
@@ -475,11 +611,13 @@ class _Join:
             nursery = await stack.enter_async_context(trio.open_nursery())
             stack.callback(nursery.cancel_scope.cancel)
             node = self._node = Node._create(self._config, nc, nursery)
+            node._on_failure = self._on_failure
             await node._join(stack)
         except BaseException:
             await stack.aclose()  # (a shield here would wrap the nursery's exit: not allowed)
             raise
-        node._body_scope.__enter__()
+        if self._on_failure is None:
+            node._body_scope.__enter__()
         return node
 
     async def __aexit__(
@@ -494,8 +632,10 @@ class _Join:
         # The body scope is cancelled only when the node failed; it swallows the cancellation
         # and re-raises what else the body raised meanwhile (kept as the failure's context).
         remainder: BaseException | None = None
+        swallowed = False
         try:
-            swallowed = bool(node._body_scope.__exit__(exc_type, exc, tb))
+            if self._on_failure is None:
+                swallowed = bool(node._body_scope.__exit__(exc_type, exc, tb))
         except BaseException as error:
             remainder, swallowed = error, False
         try:
@@ -504,7 +644,7 @@ class _Join:
         finally:
             await stack.aclose()
         failure, node._failure = node._failure, None
-        if failure is None:
+        if failure is None or self._on_failure is not None:  # (the runtime raises it)
             return swallowed
         context = remainder if remainder is not None else (None if swallowed else exc)
         try:

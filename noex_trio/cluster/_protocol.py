@@ -9,6 +9,8 @@ see `name_token`)::
                                   the holder answers "taken", a rival claimant "claiming")
     P.node.<node>.rpc.<suffix>    requests to the node's handlers (the node listens on
                                   P.node.<node>.rpc.>)
+    P.node.<node>.proc            messages to the node's processes (call, cast, stop, monitors,
+                                  links, exit signals), read in arrival order by one task
 
 The sender of a heartbeat is the node its *subject* names, so NATS permissions can keep a
 user from speaking for another node (allow it to publish on ``P.node.<its token>.>`` only).
@@ -45,6 +47,8 @@ STATUS: Final = "Noex-Status"
 FROM: Final = "Noex-From"
 FROM_INCARNATION: Final = "Noex-From-Inc"
 TO_INCARNATION: Final = "Noex-To-Inc"
+#: Header of a message to a node's processes: what it is (``call``, ``cast``...).
+KIND: Final = "Noex-Kind"
 #: Room left for the header block when a payload is sized against ``max_payload``.
 HEADER_ROOM: Final = 512
 
@@ -67,6 +71,9 @@ class Subjects:
 
     def rpc(self, token: str, suffix: str) -> str:
         return f"{self._node}{token}.rpc.{suffix}"
+
+    def proc(self, token: str) -> str:
+        return f"{self._node}{token}.proc"
 
     def rpc_all(self, token: str) -> str:
         return f"{self._node}{token}.rpc.>"
