@@ -38,7 +38,7 @@ from typing import Final
 
 import trio
 
-from noex_trio import GenServer, cluster, open_runtime
+from noex_trio import GenServer, RemoteName, cluster, open_runtime
 from noex_trio.nats.testing import open_nats_server
 
 from . import _cluster_node
@@ -142,10 +142,13 @@ async def nats_py_side(requester: Child, n: int, callers: int) -> float:
 # --- the scenario -----------------------------------------------------------------------------
 
 LABELS: Final = {
+    "remote": "remote GenServer.call",
     "request": "node.request",
     "local": "local GenServer.call",
 }
 NOTES: Final = {
+    "remote": "GenServer.call(RemoteName('echo', 'b'), i): GenServer 'echo' of node b, "
+    "a child process",
     "request": "node.request('b', 'echo', i): node.serve handler of node b, a child process",
     "local": "GenServer.call(ref, i) in this process's runtime (no NATS)",
 }
@@ -193,16 +196,22 @@ async def open_calls(url: str) -> AsyncIterator[dict[str, Call]]:
     and node ``b`` in a child process. Each side is checked to echo before it is measured."""
     async with (
         open_child("bench._cluster_node", url, "b"),
-        open_runtime(),
-        cluster.join(_cluster_node.config(url, "a")) as node,
+        open_runtime(cluster=_cluster_node.config(url, "a")) as rt,
     ):
+        node = rt.node
+        assert node is not None
         await wait_member(node, "b")
         ref = await GenServer.start(Echo)
+        echo_on_b = RemoteName("echo", "b")
+
+        async def remote(i: int) -> object:
+            return await GenServer.call(echo_on_b, i)
 
         async def local(i: int) -> object:
             return await GenServer.call(ref, i)
 
         calls: dict[str, Call] = {
+            "remote": remote,
             "request": partial(node.request, "b", "echo"),
             "local": local,
         }
@@ -277,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     print()
     print(format_table(rows))
+    print("\nratio: noex_trio's speed as a fraction of nats-py's, per round (1.0 = as fast)")
     print(f"\ntotal {seconds:.0f} s; results written to {args.json}")
     write_json(args.json, rows, settings, seconds)
     return 0
