@@ -226,8 +226,8 @@ async def measure(
 ) -> dict[str, tuple[Row, Row]]:
     """`settings.rounds` rounds of every side (the sides' order rotating every round), after
     a warm-up; each row pairs a noex_trio side's figure with nats-py's of the same round."""
-    sequential_n = settings.n(2_000, 300)
-    concurrent_n = settings.n(5_000, 1_000)
+    sequential_n = settings.n(1_000, 200)
+    concurrent_n = settings.n(3_000, 500)
     sides: dict[str, Side] = {key: partial(callers_of, call) for key, call in calls.items()}
     sides["nats-py"] = nats_py
     for side in sides.values():  # warm-up
