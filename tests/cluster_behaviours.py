@@ -49,7 +49,7 @@ class Echo(GenServer[int, Any, Any, Any]):
     def handle_cast(self, msg: Any, state: int) -> int:
         match msg:
             case ("add", number):
-                return state + number
+                return int(state + number)
             case ("tell", target, inner):
                 GenServer.cast(target, inner)
                 return state
@@ -83,6 +83,9 @@ class Watcher(GenServer[list[Any], Any, Any, Any]):
                 GenServer.exit(target, reason)
                 return None, state
         raise AssertionError(f"unexpected call {msg!r}")
+
+    def handle_cast(self, msg: Any, state: list[Any]) -> list[Any]:
+        return self.handle_info(msg, state)
 
     def handle_info(self, msg: Any, state: list[Any]) -> list[Any]:
         state.append(msg)
