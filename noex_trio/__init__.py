@@ -55,6 +55,8 @@ from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
 from ._registry_facade import Registry as Registry
+from ._remote_ref import RemoteName as RemoteName
+from ._remote_ref import RemoteRef as RemoteRef
 from ._results import Continue as Continue
 from ._results import Crashed as Crashed
 from ._results import ExitReason as ExitReason
@@ -89,8 +91,6 @@ from ._task import TaskRef as TaskRef
 from ._task import TaskSupervisor as TaskSupervisor
 from ._task import TaskTimeoutError as TaskTimeoutError
 from ._timers import TimerRef as TimerRef
-from ._remote_ref import RemoteName as RemoteName
-from ._remote_ref import RemoteRef as RemoteRef
 from ._via import Via as Via
 
 __all__ = [
@@ -152,6 +152,8 @@ __all__ = [
     "RegistryInstance",
     "RegistryRef",
     "RegistryStatistics",
+    "RemoteName",
+    "RemoteRef",
     "Reply",
     "Restart",
     "Restarted",
@@ -172,8 +174,6 @@ __all__ = [
     "TaskTimeoutError",
     "Terminated",
     "TimerRef",
-    "RemoteName",
-    "RemoteRef",
     "Via",
     "backoff_delays",
     "current_runtime",

@@ -70,12 +70,16 @@ class Peer:
 
 @asynccontextmanager
 async def open_peer(
-    url: str, name: str, *timings: float, cluster_name: str = "default"
+    url: str, name: str, *timings: float, cluster_name: str = "default", runtime: bool = False
 ) -> AsyncIterator[Peer]:
     """Start ``tests.cluster_peer`` as node `name` (timings: heartbeat, failure, claim);
-    wait until it has joined."""
+    wait until it has joined. With `runtime`: ``tests.cluster_runtime_peer`` instead, a
+    runtime in the cluster with an ``Echo`` named ``echo`` (fast timings)."""
     options = [*map(str, timings or (0.2, 0.8, 0.25)), cluster_name]
-    args = [sys.executable, "-m", "tests.cluster_peer", url, name, *options]
+    if runtime:
+        args = [sys.executable, "-m", "tests.cluster_runtime_peer", url, name]
+    else:
+        args = [sys.executable, "-m", "tests.cluster_peer", url, name, *options]
     process = await trio.lowlevel.open_process(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         peer = Peer(process)

@@ -515,7 +515,7 @@ async def test_publish_nowait_keeps_the_order_of_calls_and_refuses_without_room(
                     nc.publish_nowait("seq", b"y")  # the writer has not run yet
                 assert (await sub.receive()).data == b"x" * 300
             assert nc.statistics().out_msgs == 4
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="subject"):
                 nc.publish_nowait("bad subject", b"")
         with pytest.raises(nats.ConnectionClosedError):
             nc.publish_nowait("seq", b"late")

@@ -1,0 +1,34 @@
+"""A runtime joined to a cluster, in a process of its own, for the distribution tests.
+
+``python -m tests.cluster_runtime_peer URL NAME``: opens a runtime as node NAME (fast test
+timings) with `Echo` processes named ``echo``, ``echo2``
+and ``other``, prints ``ready <incarnation>``, then runs
+until it is killed (or its stdin closes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import trio
+
+from noex_trio import GenServer, open_runtime
+from tests.cluster_behaviours import Echo
+from tests.cluster_support import config
+
+
+async def run(url: str, name: str) -> None:
+    async with open_runtime(name, cluster=config(url, name)) as rt:
+        await GenServer.start(Echo, name="echo")
+        await GenServer.start(Echo, name="echo2")
+        await GenServer.start(Echo, name="other")
+        assert rt.node is not None
+        print(f"ready {rt.node.id.incarnation}", flush=True)
+        stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+        while await stdin.receive_some():  # until the parent closes our stdin
+            pass
+
+
+if __name__ == "__main__":  # pragma: no cover - runs in a child process
+    trio.run(run, sys.argv[1], sys.argv[2])
