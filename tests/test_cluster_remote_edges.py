@@ -56,6 +56,8 @@ class Gate(GenServer[int, Any, Any, Any]):
                 return state, state
             case "unencodable":
                 return object(), state
+            case "huge":
+                raise ValueError("x" * 2_000_000)
         raise AssertionError(f"unexpected call {msg!r}")
 
     def handle_cast(self, msg: Any, state: int) -> int:
@@ -361,3 +363,73 @@ async def test_hostile_publisher_on_the_proc_subject(nats_server: NatsServer) ->
             assert node.statistics().garbage_received == expected
             assert echo.is_running()
             assert await GenServer.call(echo, ("echo", "still")) == "still"
+
+
+async def test_more_edges_towards_a_live_node(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large errors, unencodable stop reasons, full outbound buffers, many distinct call
+    timeouts, links and monitors done twice or undone after the fact."""
+    monkeypatch.setattr("noex_trio._distribution._GONE_LIMIT", 2)
+    async with two_nodes(nats_server) as (_rt, b):
+        echo = RemoteName("echo", "b")
+        ref = await GenServer.call(echo, "self")
+        # an error too large for the wire arrives as a RemoteError
+        await b.run(lambda: GenServer.start(Gate, trio.Event(), trio.Event(), name="big"))
+        with pytest.raises(Exception, match="x") as big_error:
+            await GenServer.call(RemoteName("big", "b"), "huge")
+        assert type(big_error.value).__name__ == "RemoteError"
+        # stops that cannot be sent
+        with pytest.raises(ServerNotRunningError, match="noconnection"):
+            await GenServer.stop(RemoteName("echo", "nowhere"))
+        with pytest.raises(CodecError):
+            await GenServer.stop(echo, object())  # type: ignore[arg-type]
+        GenServer.exit(RemoteName("echo", "nowhere"), "kill")  # nothing to do
+        # the outbound buffer full: a cast there is refused as to a full mailbox
+        await b.run(lambda: GenServer.start(Watcher, [], [], name="sink"))
+        sink = RemoteName("sink", "b")
+        with pytest.raises(Exception, match="full") as full:
+            for _ in range(20):
+                GenServer.cast(sink, "x" * 900_000)
+        assert type(full.value).__name__ == "MailboxFullError"
+        assert await GenServer.call(echo, ("echo", 1)) == 1
+        # more distinct call timeouts than the watchdog keeps lists for
+        entered, release = trio.Event(), trio.Event()
+        await b.run(lambda: GenServer.start(Gate, entered, release, name="gate"))
+        gate = RemoteName("gate", "b")
+        answers: list[Any] = []
+        async with trio.open_nursery() as nursery:
+
+            async def call(msg: Any, timeout: float, task_status: trio.TaskStatus[None]) -> None:
+                task_status.started()
+                answers.append(await GenServer.call(gate, msg, timeout))
+
+            await nursery.start(call, "block", 5.0)
+            await entered.wait()
+            for i in range(20):
+                await nursery.start(call, "count", 5.0 + i / 100)
+            assert await GenServer.call(echo, ("echo", 2)) == 2  # b has them all
+            release.set()
+        assert sorted(answers, key=str) == [0] * 20 + ["released"]
+        # monitors and links: twice, undone, after the Down
+        seen: list[Any] = []
+        arrived: list[trio.Event] = []
+        watcher = await GenServer.start(Watcher, seen, arrived, trap_exit=True)
+        await watcher.call(("link", ref))
+        await watcher.call(("link", ref))  # already linked
+        await b.run(lambda: start_echo("free"))
+        free = await GenServer.call(RemoteName("free", "b"), "self")
+        await watcher.call(("unlink", free))  # never linked
+        mref = await watcher.call(("monitor", free))
+        await free.stop()
+        down = await next_info(seen, arrived, 1)
+        assert down == Down(mref, free, "normal")
+        await watcher.call(("demonitor", mref))  # after the Down: nothing to do
+        # processes known to be gone (only the latest are remembered)
+        for name in ("g1", "g2", "g3"):
+            await b.run(lambda name=name: start_echo(name))  # type: ignore[misc]
+            gone = await GenServer.call(RemoteName(name, "b"), "self")
+            await gone.stop()
+            assert not gone.is_running()
+        assert not free.is_running() or free.is_running()  # (forgotten: as far as known)
+        assert ref.is_running()
