@@ -19,6 +19,7 @@ from noex_trio import (
     Exit,
     GenServer,
     NoexError,
+    ProcessRef,
     RemoteName,
     RemoteRef,
     ServerNotRunningError,
@@ -32,7 +33,7 @@ from noex_trio.cluster._protocol import encode_control
 from noex_trio.nats.testing import NatsServer
 from tests.cluster_behaviours import Echo, Watcher
 from tests.cluster_support import LIMIT, config, wait_members
-from tests.test_cluster_remote import next_info, open_node, start_echo, two_nodes
+from tests.test_cluster_remote import next_info, start_echo, two_nodes
 
 PREFIX = "noex.default.node"
 
@@ -143,7 +144,7 @@ async def test_remote_targets_of_this_very_node(nats_server: NatsServer) -> None
 async def test_refs_and_downs_on_the_wire(nats_server: NatsServer) -> None:
     """A ref sent back to its own node is the local ref; a `Down` and an `Exit` travel in
     messages (a `Down` from another node carries an inactive stand-in monitor)."""
-    async with two_nodes(nats_server) as (_rt, b):
+    async with two_nodes(nats_server) as (_rt, _b):
         ref = await GenServer.call(RemoteName("echo", "b"), "self")
         assert await ref.call(("echo", ref)) == ref  # b saw its own local ref
         stale = remote_ref(ref.node, 999_999)
@@ -159,6 +160,7 @@ async def test_refs_and_downs_on_the_wire(nats_server: NatsServer) -> None:
         sent, back = await ref.call(("echo", (down, Exit(other, "x"))))
         assert isinstance(sent, Down)
         # (a local ref of a process that is gone comes back as a detached ref: equal id)
+        assert isinstance(sent.ref, ProcessRef)
         assert sent.ref.id == other.id
         assert not sent.ref.is_running()
         assert sent.reason == "normal"
@@ -219,9 +221,7 @@ async def test_bounded_mailboxes_on_the_other_node(nats_server: NatsServer) -> N
 
         # killed while messages wait for room
         entered2, release2 = trio.Event(), trio.Event()
-        await b.run(
-            lambda: GenServer.start(Gate, entered2, release2, name="gate2", mailbox_size=1)
-        )
+        await b.run(lambda: GenServer.start(Gate, entered2, release2, name="gate2", mailbox_size=1))
         gate2 = RemoteName("gate2", "b")
         failures: list[BaseException] = []
         async with trio.open_nursery() as nursery:
@@ -270,7 +270,7 @@ async def test_stopping_and_failing_processes_there(nats_server: NatsServer) -> 
         with pytest.raises(CodecError):
             await GenServer.call(RemoteName("odd", "b"), "unencodable")
         # an exit reason the codec cannot carry is not sent (a notice, lost)
-        GenServer.exit(RemoteName("odd", "b"), object())  # type: ignore[arg-type]
+        GenServer.exit(RemoteName("odd", "b"), object())
         assert await GenServer.call(RemoteName("odd", "b"), "count") == 0
 
 
@@ -298,7 +298,11 @@ async def test_hostile_publisher_on_the_proc_subject(nats_server: NatsServer) ->
             echo = await start_echo()
             subject = f"{PREFIX}.{name_token('a')}.proc"
             me = node.id
-            h = {"Noex-From": name_token("h"), "Noex-From-Inc": "7", "Noex-To-Inc": str(me.incarnation)}
+            h = {
+                "Noex-From": name_token("h"),
+                "Noex-From-Inc": "7",
+                "Noex-To-Inc": str(me.incarnation),
+            }
 
             def headers(kind: str, **changes: str) -> dict[str, str]:
                 return {**h, "Noex-Kind": kind, **changes}
@@ -383,14 +387,18 @@ async def test_more_edges_towards_a_live_node(
         with pytest.raises(ServerNotRunningError, match="noconnection"):
             await GenServer.stop(RemoteName("echo", "nowhere"))
         with pytest.raises(CodecError):
-            await GenServer.stop(echo, object())  # type: ignore[arg-type]
+            await GenServer.stop(echo, object())
         GenServer.exit(RemoteName("echo", "nowhere"), "kill")  # nothing to do
         # the outbound buffer full: a cast there is refused as to a full mailbox
         await b.run(lambda: GenServer.start(Watcher, [], [], name="sink"))
         sink = RemoteName("sink", "b")
-        with pytest.raises(Exception, match="full") as full:
-            for _ in range(20):
+
+        def flood() -> None:
+            for _ in range(20):  # (no await: the buffer has no time to drain)
                 GenServer.cast(sink, "x" * 900_000)
+
+        with pytest.raises(Exception, match="full") as full:
+            flood()
         assert type(full.value).__name__ == "MailboxFullError"
         assert await GenServer.call(echo, ("echo", 1)) == 1
         # more distinct call timeouts than the watchdog keeps lists for
@@ -400,9 +408,9 @@ async def test_more_edges_towards_a_live_node(
         answers: list[Any] = []
         async with trio.open_nursery() as nursery:
 
-            async def call(msg: Any, timeout: float, task_status: trio.TaskStatus[None]) -> None:
+            async def call(msg: Any, seconds: float, task_status: trio.TaskStatus[None]) -> None:
                 task_status.started()
-                answers.append(await GenServer.call(gate, msg, timeout))
+                answers.append(await GenServer.call(gate, msg, seconds))
 
             await nursery.start(call, "block", 5.0)
             await entered.wait()
@@ -433,3 +441,122 @@ async def test_more_edges_towards_a_live_node(
             assert not gone.is_running()
         assert not free.is_running() or free.is_running()  # (forgotten: as far as known)
         assert ref.is_running()
+
+
+async def test_forged_nodes_answer_nonsense_then_go_down(nats_server: NatsServer) -> None:
+    """Two nodes forged by a publisher ("g1", "g2"): nonsense answers are errors, a stop
+    waiting on g1 fails with noconnection when g1 goes down, and only g1's monitors, links
+    and watchers are affected."""
+    url = nats_server.url
+    codec = Codec()
+    register_refs(codec)
+    forged = hostile_codec()
+    ok = {"Noex-Status": "ok"}
+    answers: list[tuple[dict[str, str] | None, bytes]] = [
+        ({"Noex-Status": "error"}, codec.encode(42)),  # an error that is no exception
+        ({"Noex-Status": "wrong-node"}, b""),
+        ({"Noex-Status": "nonsense"}, b""),
+        (None, b""),
+        (ok, forged.encode(WireRef(("g1", 1, 6, "q")))),
+        (ok, forged.encode(WireRef(("g2", 2, 5, "p")))),
+        ({"Noex-Status": "wrong-node"}, b""),  # to a stop
+        ({"Noex-Status": "error"}, codec.encode(ValueError("no"))),  # to a stop
+    ]
+    got_stop = trio.Event()
+
+    async def serve_g1(sub: nats_client.Subscription) -> None:
+        for headers, data in answers:
+            msg = await sub.receive()
+            await msg.respond(data, headers=headers)
+        async for msg in sub:  # the last stop: never answered
+            if msg.headers is not None and msg.headers.get("Noex-Kind") == "stop":
+                got_stop.set()
+
+    async def beat(name: str, incarnation: int, scope: trio.CancelScope) -> None:
+        with scope:
+            kind = "hello"
+            while True:
+                await hostile.publish(
+                    f"{PREFIX}.{name_token(name)}.hb", encode_control(kind, incarnation)
+                )
+                kind = "hb"
+                await trio.sleep(0.05)  # (a heartbeat, not a synchronisation)
+
+    with trio.fail_after(LIMIT):
+        async with (
+            open_runtime("a", cluster=config(url, "a")) as rt,
+            nats_client.connect(url) as hostile,
+            trio.open_nursery() as nursery,
+            hostile.subscribe(f"{PREFIX}.{name_token('g1')}.proc") as g1_messages,
+        ):
+            node = rt.node
+            assert node is not None
+            await hostile.flush()
+            g1_beats, g2_beats = trio.CancelScope(), trio.CancelScope()
+            nursery.start_soon(beat, "g1", 1, g1_beats)
+            nursery.start_soon(beat, "g2", 2, g2_beats)
+            nursery.start_soon(serve_g1, g1_messages)
+            await wait_members(node, "g1", "g2")
+            x = RemoteName("x", "g1")
+            with pytest.raises(CodecError, match=r"without a valid status \('error'\)"):
+                await GenServer.call(x, "a")
+            with pytest.raises(ServerNotRunningError, match="noconnection"):
+                await GenServer.call(x, "b")
+            with pytest.raises(CodecError, match=r"without a valid status \('nonsense'\)"):
+                await GenServer.call(x, "c")
+            with pytest.raises(CodecError, match=r"x@g1 sent|'g1' sent"):
+                await GenServer.call(x, "d")
+            g1_ref = await GenServer.call(x, "e")
+            g2_ref = await GenServer.call(x, "f")
+            assert type(g1_ref) is RemoteRef
+            assert (g2_ref.node.name, g2_ref.id) == ("g2", 5)
+            with pytest.raises(ServerNotRunningError, match="noconnection"):
+                await GenServer.stop(x)
+            with pytest.raises(ValueError, match="no"):
+                await GenServer.stop(x)
+            # g1 watches a process here (a monitor and a link, as g1 would send them)
+            echo = await GenServer.start(Echo)
+            as_g1 = {
+                "Noex-From": name_token("g1"),
+                "Noex-From-Inc": "1",
+                "Noex-To-Inc": str(node.id.incarnation),
+            }
+            a_proc = f"{PREFIX}.{name_token('a')}.proc"
+            await hostile.publish(
+                a_proc, codec.encode((1, echo.id)), headers={**as_g1, "Noex-Kind": "monitor"}
+            )
+            # (a answers this after it handled the monitor: messages from g1 are in order)
+            reply = await hostile.request(
+                a_proc, b"", headers={**as_g1, "Noex-Kind": "call"}, timeout=LIMIT
+            )
+            assert reply.headers is not None
+            assert reply.headers["Noex-Status"] == "error"
+            # a watcher here with monitors and links on both
+            seen: list[Any] = []
+            arrived: list[trio.Event] = []
+            watcher = await GenServer.start(Watcher, seen, arrived, trap_exit=True)
+            on_g1 = await watcher.call(("monitor", g1_ref))
+            on_g2 = await watcher.call(("monitor", g2_ref))
+            await watcher.call(("link", g1_ref))
+            await watcher.call(("link", g2_ref))
+            failures: list[ServerNotRunningError] = []
+
+            async def stop_and_fail() -> None:
+                try:
+                    await GenServer.stop(x)
+                except ServerNotRunningError as error:
+                    failures.append(error)
+
+            nursery.start_soon(stop_and_fail)
+            await got_stop.wait()
+            g1_beats.cancel()
+            await next_info(seen, arrived, 2)
+            assert Down(on_g1, g1_ref, "noconnection") in seen
+            assert Exit(g1_ref, "noconnection") in seen
+            assert [f.reason for f in failures] == ["noconnection"]
+            assert on_g2.active
+            await echo.stop()  # g1 is gone: no down is sent to it
+            g2_beats.cancel()
+            await next_info(seen, arrived, 4)
+            assert Down(on_g2, g2_ref, "noconnection") in seen
+            nursery.cancel_scope.cancel()
