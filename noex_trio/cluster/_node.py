@@ -243,12 +243,16 @@ class Node(metaclass=NoPublicConstructor):
         """Publish a process message now (no await: the order of calls is the order sent).
 
         Raises:
-            NoConnectionError: `target` is not up, or the message cannot be queued.
+            NoConnectionError: `target` is not up, or the connection is closed.
+            nats.OutboundBufferFullError: the outbound buffer has no room for it now (the
+                node is connected: back-pressure, not a lost node).
         """
         self._check_target(target)
         subject = self._subjects.proc(name_token(target.name))
         try:
             self._nc.publish_nowait(subject, data, headers=self._process_headers(target, kind))
+        except nats.OutboundBufferFullError:
+            raise
         except nats.NatsError as error:
             raise NoConnectionError(target.name, "disconnected") from error
 
