@@ -38,6 +38,7 @@ A target is a pid (int) or a registered name (str).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -52,7 +53,7 @@ from . import _links
 from ._context import reset_library_context
 from ._exceptions import CallTimeoutError, MailboxFullError, ServerNotRunningError
 from ._links import Down, Exit, MonitorRef, deliver, exit_signal, signal_exit
-from ._mailbox import CastItem, new_caller
+from ._mailbox import Caller, CastItem, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef, _detached
 from ._refs import EventBusRef, GenServerRef, RegistryRef, SupervisorRef, stop
 from ._remote_ref import RemoteName, RemoteRef, RemoteTarget
@@ -97,6 +98,10 @@ class Distribution:
         self._watched: dict[tuple[NodeId, int], Process] = {}
         #: Links between a process here and one elsewhere (kept on both nodes).
         self._links: set[tuple[Process, RemoteRef]] = set()
+        #: Nodes that left: their `leaving` marker arrived before their NodeDown, or the
+        #: NodeDown first (the marker awaited).
+        self._left: set[NodeId] = set()
+        self._leaving: dict[NodeId, trio.Event] = {}
         #: Remote processes this node learnt are gone (for `is_running`), oldest first.
         self._gone: dict[RemoteRef, None] = {}
         register_refs(self.codec)
@@ -114,10 +119,6 @@ class Distribution:
     def encode(self, value: object) -> bytes:
         with self._wire():
             return self.codec.encode(value, max_size=self.node._payload_limit)
-
-    def decode(self, data: bytes) -> object:
-        with self._wire():
-            return self.codec.decode(data)
 
     def encode_error(self, error: BaseException) -> bytes:
         try:
@@ -374,7 +375,43 @@ class Distribution:
     # ================================================================= a node went down
 
     def node_down(self, event: NodeDown) -> None:
+        """A node is down for this one: its processes are ``noconnection`` from now on.
+
+        A node that *left* said ``leaving`` on its process channel first, after the exits of
+        its processes: its heartbeat-subject goodbye may be read first (another task), so
+        wait for that marker (at most the failure timeout) to keep the real exit reasons.
+        """
         down = event.node
+        if event.detail == "left":
+            if down in self._left:
+                self._left.discard(down)
+                return  # (its `leaving` came first: done)
+            waiting = self._leaving[down] = trio.Event()
+            self.nursery.start_soon(self._gone_after_leaving, down, waiting)
+            return
+        self._forget_node(down)
+
+    async def _gone_after_leaving(self, down: NodeId, leaving: trio.Event) -> None:
+        with trio.move_on_after(self.node._config.failure_timeout):
+            await leaving.wait()
+        self._leaving.pop(down, None)
+        self._forget_node(down)
+
+    def leaving(self) -> None:
+        """This node leaves: tell every member, after everything this node sent them."""
+        for member in self.node.members():
+            self._send_quietly(member, "leaving", ())
+
+    def _on_leaving(self, message: ProcessMessage) -> None:
+        sender = message.sender
+        waiting = self._leaving.pop(sender, None)
+        if waiting is None:
+            self._left.add(sender)  # (its NodeDown comes next)
+        else:
+            waiting.set()
+        self._forget_node(sender)
+
+    def _forget_node(self, down: NodeId) -> None:
         for mid, mref in list(self._monitors.items()):
             target = mref._target
             on_it = target.node == down if type(target) is RemoteRef else target.node == down.name  # type: ignore[union-attr]
@@ -422,34 +459,25 @@ class Distribution:
             self._answer(message, NOT_RUNNING, _reason(proc))
             return
         seconds = float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else 5.0
-        caller = new_caller(msg, proc.ref)
+        caller: Caller[Any] = new_caller(msg, proc.ref)
+        caller._task = functools.partial(self._answer_caller, message)  # (see Caller._wake)
         try:
             proc.send.send_nowait(caller)
         except trio.WouldBlock:  # a full bounded mailbox: wait for room (order may slip)
             self.nursery.start_soon(self._call_bounded, message, proc, msg, seconds)
             return
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._answer(message, NOT_RUNNING, _reason(proc))
-            return
-        watched = seconds != math.inf and proc.kernel.watchdog.watch(caller, seconds)
-        self.nursery.start_soon(self._reply_when_answered, message, caller, seconds, watched)
+        if seconds != math.inf and not proc.kernel.watchdog.watch(caller, seconds):
+            self.nursery.start_soon(_expire, caller, seconds)  # (too many timeout values)
 
-    async def _reply_when_answered(
-        self, message: ProcessMessage, caller: Any, seconds: float, watched: bool
-    ) -> None:
-        reset_library_context()
-        try:
-            if watched or seconds == math.inf:
-                value = await caller.wait()
-            else:
-                with trio.fail_after(seconds):
-                    value = await caller.wait()
-        except trio.TooSlowError:
-            self._answer(message, ERROR, CallTimeoutError(caller._target, seconds))
-        except Exception as error:
+    def _answer_caller(self, message: ProcessMessage, caller: Caller[Any]) -> None:
+        """The process answered (or failed) a call from another node: send the answer now,
+        before anything the process does next (its exit's Down, a later cast)."""
+        error = caller._error
+        if error is not None:
+            caller._error = None  # (no cycle: error -> traceback -> frame -> caller)
             self._answer(message, ERROR, error)
         else:
-            self._answer(message, OK, value)
+            self._answer(message, OK, caller._value)
 
     async def _call_bounded(
         self, message: ProcessMessage, proc: Process, msg: object, seconds: float
@@ -563,6 +591,12 @@ class Distribution:
         exit_signal(proc, sender, reason)
 
 
+async def _expire(caller: Caller[Any], seconds: float) -> None:
+    """The timeout of a call the watchdog could not take."""
+    await trio.sleep(seconds)
+    caller.fail(CallTimeoutError(caller._target, seconds))  # (ignored if answered)
+
+
 _HANDLERS: Final[dict[str, Any]] = {
     "call": Distribution._on_call,
     "cast": Distribution._on_cast,
@@ -573,6 +607,7 @@ _HANDLERS: Final[dict[str, Any]] = {
     "link": Distribution._on_link,
     "unlink": Distribution._on_unlink,
     "exit": Distribution._on_exit,
+    "leaving": Distribution._on_leaving,
 }
 
 
@@ -669,4 +704,7 @@ async def open_distribution(config: ClusterConfig, kernel: Kernel) -> AsyncItera
         try:
             yield node
         finally:
+            distribution = kernel.distribution
+            if distribution is not None:
+                distribution.leaving()  # type: ignore[attr-defined]
             kernel.distribution = None

@@ -43,6 +43,8 @@ class Caller(Generic[R], metaclass=NoPublicConstructor):
     def __init__(self, message: Any, target: object = None) -> None:
         self.message = message
         self._target = target
+        #: The task parked on the reply; or, for a call from another node, the function
+        #: that sends the answer there (called with the caller when it is answered).
         self._task: Any = None
         self._done = False
         self._value: Any = None
@@ -98,7 +100,10 @@ class Caller(Generic[R], metaclass=NoPublicConstructor):
         task = self._task
         if task is not None:
             self._task = None
-            trio.lowlevel.reschedule(task)
+            if type(task) is _Task:
+                trio.lowlevel.reschedule(task)
+            else:
+                task(self)  # (a call from another node: its answer goes out now)
 
     def abort(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
         """Trio's abort callback: the caller gave up (timeout or cancellation); later replies
@@ -139,6 +144,8 @@ class Caller(Generic[R], metaclass=NoPublicConstructor):
     def __repr__(self) -> str:
         return f"<Caller of {safe_repr(self.message)}>"
 
+
+_Task = trio.lowlevel.Task
 
 #: Builds a `Caller` without going through the metaclass (the call path makes one per call).
 new_caller: Any = type.__call__.__get__(Caller)

@@ -50,8 +50,8 @@ def find_waits(kernel: Kernel) -> list[Wait]:
     waits = []
     for target in list(kernel.live.values()):
         for caller, task in _callers_at(target):
-            if task is None or caller._done:
-                continue  # answered or given up; or a sender that has not parked yet
+            if type(task) is not trio.lowlevel.Task or caller._done:
+                continue  # answered or given up; a sender not parked yet; another node's
             proc = task.context.get(process_var)
             if proc is None or proc.kernel is not kernel:
                 continue  # plain Trio code waits: not a process

@@ -315,8 +315,15 @@ class Node(metaclass=NoPublicConstructor):
                 receive(ProcessMessage(sender, kind, msg))
 
     def _respond_process(self, msg: nats.Msg, status: str, data: bytes) -> None:
-        """Answer a process message that expects it, from a task of the node's."""
-        self._nursery.start_soon(rpc.respond, msg, status, data)
+        """Answer a process message that expects it: now, in order with what this node sends
+        next (from a task of the node's if the outbound buffer is full)."""
+        assert msg.reply is not None
+        try:
+            self._nc.publish_nowait(msg.reply, data, headers={protocol.STATUS: status})
+        except nats.OutboundBufferFullError:
+            self._nursery.start_soon(rpc.respond, msg, status, data)
+        except (nats.NatsError, ValueError):  # closed: the caller sees this node go down
+            pass
 
     def _count_garbage(self) -> None:
         self._garbage += 1
