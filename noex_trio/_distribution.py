@@ -61,7 +61,7 @@ from ._results import ExitReason
 from .cluster import ClusterConfig, Codec, CodecError, NodeDown, NodeId, RemoteTimeoutError
 from .cluster import NoConnectionError as _NoConnection
 from .cluster._codec import remote_error
-from .cluster._node import Node, ProcessMessage, _Join
+from .cluster._node import ANY, Node, ProcessMessage, _Join
 from .nats import OutboundBufferFullError
 
 if TYPE_CHECKING:
@@ -128,8 +128,13 @@ class Distribution:
 
     # ================================================================= addressing
 
-    def _node_of(self, target: RemoteTarget) -> NodeId | None:
-        """The node `target` lives on if it is up now (this node for its own name)."""
+    def _node_of(self, target: RemoteTarget, *, by_name: bool = False) -> NodeId | None:
+        """The node `target` lives on if it is up now (this node for its own name).
+
+        With `by_name`, a `RemoteName` of a node not seen yet (just joined: its hello is on
+        its way) is sent to whichever node holds that name (incarnation `ANY`): NATS says
+        "no responders" if none does.
+        """
         if type(target) is RemoteRef:
             node = target.node
             if node == self.me:
@@ -141,7 +146,12 @@ class Distribution:
         for member in self.node.members():
             if member.name == target.node:
                 return member
-        return None
+        if not by_name or self.node.status != "up":
+            return None
+        try:
+            return NodeId(target.node, ANY)
+        except ValueError:  # (not a valid node name: no node has it)
+            return None
 
     @staticmethod
     def _spec(target: RemoteTarget) -> int | str:
@@ -185,7 +195,7 @@ class Distribution:
     # ================================================================= calls, casts, stops
 
     async def call(self, target: RemoteTarget, message: object, timeout: float) -> Any:  # noqa: ASYNC109
-        node = self._node_of(target)
+        node = self._node_of(target, by_name=True)
         if node == self.me:
             from ._refs import call
 
@@ -228,7 +238,7 @@ class Distribution:
         )
 
     def cast(self, target: RemoteTarget, message: object) -> None:
-        node = self._node_of(target)
+        node = self._node_of(target, by_name=True)
         if node == self.me:
             from ._refs import cast
 
@@ -255,7 +265,7 @@ class Distribution:
             logger.debug("%s: %s to %s not sent: %r", self.me, kind, node, error)
 
     async def stop(self, target: RemoteTarget, reason: ExitReason) -> None:
-        node = self._node_of(target)
+        node = self._node_of(target, by_name=True)
         if node == self.me:
             await stop(self._local_ref(target), reason)
             return

@@ -45,6 +45,8 @@ from ._membership import Action, Membership
 
 logger = logging.getLogger("noex_trio.cluster")
 
+#: The incarnation of a process message for whichever node holds the name now.
+ANY: Final = 0
 #: Seconds a leaving node waits for its goodbye to reach the server.
 GOODBYE_TIMEOUT: Final = 1.0
 _QUEUE: Final = 4096
@@ -236,7 +238,12 @@ class Node(metaclass=NoPublicConstructor):
         return headers
 
     def _check_target(self, target: NodeId) -> None:
-        """Raise `NoConnectionError` unless `target` is up (that incarnation) or this node."""
+        """Raise `NoConnectionError` unless `target` is up (that incarnation; `ANY`: this
+        node is up) or this node."""
+        if target.incarnation == ANY:
+            if self.status != "up":
+                raise NoConnectionError(target.name, "this node is " + self.status)
+            return
         self._target(target.name, target.incarnation)
 
     def _send_process(self, target: NodeId, kind: str, data: bytes) -> None:
@@ -308,7 +315,7 @@ class Node(metaclass=NoPublicConstructor):
                 if sender is None or target is None or not kind:
                     self._garbage += 1
                     continue
-                if target != self.id.incarnation:
+                if target != self.id.incarnation and target != ANY:
                     if msg.reply is not None:  # meant for an earlier (or later) incarnation
                         self._nursery.start_soon(rpc.respond, msg, rpc.WRONG_NODE, b"")
                     continue
