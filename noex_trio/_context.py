@@ -9,7 +9,7 @@ its own values, never the starter's. ``current_runtime`` is the one variable a t
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import NoRuntimeError
 
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 runtime_var: ContextVar[Kernel | None] = ContextVar("noex_trio_runtime", default=None)
 
 #: The process whose task is running (None in plain Trio code).
+#: The runtime's distribution while it encodes or decodes for the wire (``_distribution``):
+#: refs pickle as node, incarnation and pid then. Anything with ``reduce_ref(ref)``.
+wire_var: ContextVar[Any] = ContextVar("noex_trio_wire", default=None)
+
 process_var: ContextVar[Process | None] = ContextVar("noex_trio_process", default=None)
 
 #: Where ``GenServer.start`` puts new processes: a supervisor sets it while it runs a child's

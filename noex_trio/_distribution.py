@@ -44,13 +44,12 @@ import logging
 import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
 from . import _links
-from ._context import reset_library_context
+from ._context import reset_library_context, wire_var
 from ._exceptions import CallTimeoutError, MailboxFullError, ServerNotRunningError
 from ._links import Down, Exit, MonitorRef, deliver, exit_signal, signal_exit
 from ._mailbox import Caller, CastItem, new_caller
@@ -69,8 +68,6 @@ if TYPE_CHECKING:
 
 logger: Final = logging.getLogger("noex_trio.cluster")
 
-#: The distribution encoding or decoding now (refs need to know which node they are on).
-wire_var: ContextVar[Distribution | None] = ContextVar("noex_trio_wire", default=None)
 
 OK: Final = "ok"
 ERROR: Final = "error"
@@ -119,6 +116,11 @@ class Distribution:
     def encode(self, value: object) -> bytes:
         with self._wire():
             return self.codec.encode(value, max_size=self.node._payload_limit)
+
+    @staticmethod
+    def reduce_ref(ref: ProcessRef) -> tuple[Any, ...]:
+        """How a ref pickles for the wire (`PickleCodec`): as the default codec encodes it."""
+        return (_ref_from_wire, (_ref_to_wire(ref),))
 
     def encode_error(self, error: BaseException) -> bytes:
         try:

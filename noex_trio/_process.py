@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import trio
 
+from ._context import wire_var
 from ._exceptions import ServerNotRunningError
 from ._handles import NoPublicConstructor
 from ._kernel import Kernel, kernels, logger
@@ -414,6 +415,10 @@ class ProcessRef(metaclass=NoPublicConstructor):
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
+        wire = wire_var.get()
+        if wire is not None:  # pickled for another node (PickleCodec)
+            reduced: tuple[Any, ...] = wire.reduce_ref(self)
+            return reduced
         proc = self._proc
         return (_restore_ref, (type(self), proc.kernel.uid, proc.id, proc.label))
 

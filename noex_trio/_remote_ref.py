@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from . import _checks as checks
-from ._context import runtime_var
+from ._context import runtime_var, wire_var
 from ._exceptions import NoexError
 from ._process import ProcessRef
 from ._results import ExitReason
@@ -114,6 +114,10 @@ class RemoteRef(ProcessRef):
         return hash((RemoteRef, self._node, self._pid))
 
     def __reduce__(self) -> tuple[Any, ...]:
+        wire = wire_var.get()
+        if wire is not None:  # (back on its own node, it becomes the local ref again)
+            reduced: tuple[Any, ...] = wire.reduce_ref(self)
+            return reduced
         return (_restore_remote, (self._node, self._pid, self._remote_label))
 
 

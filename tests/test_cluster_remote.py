@@ -28,7 +28,7 @@ from noex_trio import (
     ServerNotRunningError,
     open_runtime,
 )
-from noex_trio.cluster import Codec, CodecError, RemoteError
+from noex_trio.cluster import Codec, CodecError, PickleCodec, RemoteError
 from noex_trio.nats.testing import NatsServer
 from tests.cluster_behaviours import Echo, Watcher
 from tests.cluster_support import LIMIT, config, wait_members
@@ -52,11 +52,11 @@ class Node:
 
 
 @asynccontextmanager
-async def open_node(url: str, name: str) -> AsyncIterator[Node]:
+async def open_node(url: str, name: str, **options: Any) -> AsyncIterator[Node]:
     requests_in, requests = trio.open_memory_channel[Any](0)
 
     async def serve(task_status: trio.TaskStatus[Node]) -> None:
-        async with open_runtime(name, cluster=config(url, name)) as rt:
+        async with open_runtime(name, cluster=config(url, name, **options)) as rt:
             task_status.started(Node(rt, requests_in))
             async for fn, done in requests:
                 try:
@@ -351,3 +351,18 @@ def test_refs_need_a_node_to_be_encoded() -> None:
 
     register_refs(codec)
     assert codec.decode(codec.encode(RemoteName("a", "b"))) == RemoteName("a", "b")
+
+
+async def test_refs_travel_with_the_pickle_codec_too(nats_server: NatsServer) -> None:
+    url = nats_server.url
+    with trio.fail_after(LIMIT):
+        async with open_node(url, "b", codec=PickleCodec()) as b:
+            await b.run(start_echo)
+            async with open_runtime("a", cluster=config(url, "a", codec=PickleCodec())):
+                ref = await GenServer.call(RemoteName("echo", "b"), "self")
+                assert type(ref) is RemoteRef
+                assert ref.node.name == "b"
+                here = await start_echo("here")
+                assert await ref.call(("call", here, ("echo", "back"))) == "back"
+                assert await ref.call(("echo", ref)) == ref
+                assert await ref.call(("echo", here)) is here  # back home: the local ref
