@@ -26,10 +26,11 @@ from noex_trio import (
     RemoteRef,
     Runtime,
     ServerNotRunningError,
+    nats,
     open_runtime,
 )
-from noex_trio.cluster import Codec, CodecError, PickleCodec, RemoteError
-from noex_trio.nats.testing import NatsServer
+from noex_trio.cluster import Codec, CodecError, NodeNameTakenError, PickleCodec, RemoteError
+from noex_trio.nats.testing import NatsServer, open_nats_server
 from tests.cluster_behaviours import Echo, Watcher
 from tests.cluster_support import LIMIT, config, wait_members
 
@@ -366,3 +367,76 @@ async def test_refs_travel_with_the_pickle_codec_too(nats_server: NatsServer) ->
                 assert await ref.call(("call", here, ("echo", "back"))) == "back"
                 assert await ref.call(("echo", ref)) == ref
                 assert await ref.call(("echo", here)) is here  # back home: the local ref
+
+
+async def test_a_runtime_that_cannot_join_does_not_open() -> None:
+    """Wrong credentials, or a name taken: ``open_runtime`` raises on entering, and nothing of
+    the runtime is left running."""
+    with trio.fail_after(LIMIT):
+        async with open_nats_server("authorization { user: node, password: s3cret }") as server:
+            with pytest.raises(nats.AuthorizationError):
+                async with open_runtime(cluster=config(server.url, "a", password="x", user="node")):
+                    raise AssertionError("opened")  # pragma: no cover
+            good = config(server.url, "a", user="node", password="s3cret")
+            async with open_runtime(cluster=good) as rt:
+                assert rt.node is not None
+                with pytest.raises(NodeNameTakenError):
+                    async with open_runtime(cluster=good):
+                        raise AssertionError("opened")  # pragma: no cover
+                assert rt.node.status == "up"
+                assert rt.processes() == [rt.event_bus]
+
+
+class Tally:
+    """Outcomes counted as they happen; `reach` waits for a count (no polling)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self._changed = trio.Event()
+
+    def add(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def reach(self, key: str, count: int) -> None:
+        while self.counts.get(key, 0) < count:
+            await self._changed.wait()
+
+
+async def test_calls_while_the_nats_server_restarts(nats_server: NatsServer) -> None:
+    """The server goes away under load and comes back: calls in flight fail with
+    `ServerNotRunningError` ``"noconnection"`` (none hangs), calls made meanwhile too; once
+    the nodes see each other again, calls go through."""
+    url = nats_server.url
+    tally = Tally()
+
+    async def keep_calling(target: RemoteName, stop: trio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await GenServer.call(target, ("echo", 1), 1.0)
+                tally.add("ok")
+            except ServerNotRunningError as error:
+                tally.add(str(error.reason))  # (checked below: only "noconnection")
+                with trio.move_on_after(0.01):  # (no busy loop while disconnected)
+                    await stop.wait()
+
+    with trio.fail_after(LIMIT * 2):
+        async with open_node(url, "b") as b:
+            await b.run(start_echo)
+            async with open_runtime("a", cluster=config(url, "a")) as rt:
+                assert rt.node is not None
+                await wait_members(rt.node, "b")
+                stop = trio.Event()
+                async with trio.open_nursery() as nursery:
+                    for _ in range(5):
+                        nursery.start_soon(keep_calling, RemoteName("echo", "b"), stop)
+                    await tally.reach("ok", 20)
+                    await nats_server.kill()
+                    await tally.reach("noconnection", 5)
+                    await nats_server.start()
+                    await wait_members(rt.node, "b")
+                    await tally.reach("ok", tally.counts["ok"] + 20)
+                    stop.set()
+                assert set(tally.counts) == {"ok", "noconnection"}
+                assert await GenServer.call(RemoteName("echo", "b"), ("echo", "after")) == "after"
