@@ -43,7 +43,7 @@ import itertools
 import logging
 import math
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -252,10 +252,8 @@ class Distribution:
 
     def _send(self, node: NodeId, kind: str, payload: object, target: object) -> None:
         data = self.encode(payload)
-        try:
+        try:  # (the node was just found up: no await since)
             self.node._send_process(node, kind, data)
-        except _NoConnection:
-            raise ServerNotRunningError(target, "noconnection") from None
         except OutboundBufferFullError as full:
             raise MailboxFullError(target, full.limit) from None
 
@@ -320,9 +318,7 @@ class Distribution:
         return mref
 
     def demonitor(self, mref: MonitorRef) -> None:
-        mid = self._monitor_id.pop(mref, None)
-        if mid is None:
-            return
+        mid = self._monitor_id.pop(mref)  # (an active monitor: always known)
         del self._monitors[mid]
         target = mref._target
         assert isinstance(target, (RemoteRef, RemoteName))
@@ -513,14 +509,12 @@ class Distribution:
             proc.send.send_nowait(CastItem(msg))
         except trio.WouldBlock:  # a full bounded mailbox: wait for room rather than lose it
             self.nursery.start_soon(self._cast_later, proc, msg)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.kernel.count_dead_letters(1)
 
-    async def _cast_later(self, proc: Process, msg: object) -> None:
-        try:
+    @staticmethod
+    async def _cast_later(proc: Process, msg: object) -> None:
+        # (if the process exits meanwhile, it takes the message and counts it as a dead letter)
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await proc.send.send(CastItem(msg))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.kernel.count_dead_letters(1)
 
     def _on_stop(self, message: ProcessMessage, spec: object, reason: object) -> None:
         proc = self._local(spec)
@@ -531,12 +525,8 @@ class Distribution:
 
     async def _stop(self, message: ProcessMessage, proc: Process, reason: Any) -> None:
         reset_library_context()
-        try:
-            await stop(proc.ref, reason, system=True)
-        except Exception as error:
-            self._answer(message, ERROR, error)
-        else:
-            self._answer(message, OK, None)
+        await stop(proc.ref, reason, system=True)  # (never raises here: not its own loop)
+        self._answer(message, OK, None)
 
     def _on_monitor(self, message: ProcessMessage, mid: object, spec: object) -> None:
         sender = message.sender

@@ -324,6 +324,10 @@ async def test_a_node_that_leaves_tells_first_then_is_noconnection(
             assert (await next_info(seen, arrived, 4)) == Exit(ref, "noconnection")
             with pytest.raises(ServerNotRunningError, match="noconnection"):
                 await GenServer.stop(ref)
+            with pytest.raises(ServerNotRunningError, match="noconnection"):
+                ref.cast(("add", 1))
+            with pytest.raises(ServerNotRunningError, match="noconnection"):
+                await GenServer.call(RemoteName("echo", "no\nsuch node"), "x")  # (no valid name)
             with pytest.raises(ServerNotRunningError):
                 GenServer.send_after(ref, "x", 1)
             GenServer.exit(ref, "kill")  # to a node that is gone: nothing happens
