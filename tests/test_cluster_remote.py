@@ -30,6 +30,8 @@ from noex_trio import (
     open_runtime,
 )
 from noex_trio.cluster import Codec, CodecError, NodeNameTakenError, PickleCodec, RemoteError
+from noex_trio.cluster._identity import name_token
+from noex_trio.cluster._protocol import encode_control
 from noex_trio.nats.testing import NatsServer, open_nats_server
 from tests.cluster_behaviours import Echo, Watcher
 from tests.cluster_support import LIMIT, config, wait_members
@@ -444,3 +446,28 @@ async def test_calls_while_the_nats_server_restarts(nats_server: NatsServer) -> 
                     stop.set()
                 assert set(tally.counts) == {"ok", "noconnection"}
                 assert await GenServer.call(RemoteName("echo", "b"), ("echo", "after")) == "after"
+
+
+async def test_a_node_that_fails_ends_its_runtime(nats_server: NatsServer) -> None:
+    """The runtime's node fails (here: a newer node took its name, as after a partition
+    healed): the runtime shuts down in order and raises the node's error."""
+    url = nats_server.url
+    terminated: list[object] = []
+
+    class Recorder(Echo):
+        def terminate(self, reason: object, state: int) -> None:
+            terminated.append(reason)
+
+    async def run_a(other: nats.Connection) -> None:
+        async with open_runtime("a", cluster=config(url, "a")) as rt:
+            assert rt.node is not None
+            await GenServer.start(Recorder)
+            subject = f"noex.default.node.{name_token('a')}.hb"
+            await other.publish(subject, encode_control("hb", rt.node.id.incarnation + 1))
+            await trio.sleep_forever()
+
+    with trio.fail_after(LIMIT):
+        async with nats.connect(url) as other:
+            with pytest.raises(NodeNameTakenError):
+                await run_a(other)
+    assert terminated == ["shutdown"]

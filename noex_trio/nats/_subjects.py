@@ -9,6 +9,9 @@ subject (or reply subject) has none.
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
 from .. import _checks as checks
 
 PUBLISH = "a subject of non-empty dot-separated tokens without spaces or wildcards"
@@ -18,9 +21,13 @@ SUBSCRIBE = (
 QUEUE = "a non-empty queue group name without spaces"
 
 
+#: Whitespace (``str.isspace``) or a control character: the same set, checked in C.
+_NOT_PLAIN: Final = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def _plain(text: str) -> bool:
     """No whitespace and no control character."""
-    return not any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in text)
+    return _NOT_PLAIN.search(text) is None
 
 
 def publish_subject(value: object, what: str = "subject") -> str:
