@@ -68,6 +68,9 @@ async def test_a_node_process_called_monitored_linked_then_killed(nats_server: N
                 await nursery.start(call_and_fail)
                 # the peer handles what this node sends in order: now it has the call
                 assert await GenServer.call(RemoteName("other", "peer"), ("echo", 1)) == 1
+                await GenServer.stop(RemoteName("other", "peer"), "shutdown")
+                with pytest.raises(ServerNotRunningError, match="other@peer is not running"):
+                    await GenServer.call(RemoteName("other", "peer"), ("echo", 1))
                 peer.kill()  # SIGKILL: no goodbye, no exit signals
             # the waiting call, the monitor and the link all say "noconnection"
             assert await next_info(seen, arrived, 2)
