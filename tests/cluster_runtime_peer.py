@@ -1,9 +1,8 @@
 """A runtime joined to a cluster, in a process of its own, for the distribution tests.
 
-``python -m tests.cluster_runtime_peer URL NAME``: opens a runtime as node NAME (fast test
-timings) with `Echo` processes named ``echo``, ``echo2``
-and ``other``, prints ``ready <incarnation>``, then runs
-until it is killed (or its stdin closes).
+``python -m tests.cluster_runtime_peer URL NAME [HEARTBEAT FAILURE]``: opens a runtime as node
+NAME (the fast test timings unless given) with `Echo` processes named ``echo``, ``echo2`` and
+``other``, prints ``ready <incarnation>``, then runs until it is killed (or its stdin closes).
 """
 
 from __future__ import annotations
@@ -18,8 +17,11 @@ from tests.cluster_behaviours import Echo
 from tests.cluster_support import config
 
 
-async def run(url: str, name: str) -> None:
-    async with open_runtime(name, cluster=config(url, name)) as rt:
+async def run(url: str, name: str, timings: list[str]) -> None:
+    options: dict[str, float] = {}
+    if timings:  # heartbeat interval and failure timeout (the fast test timings otherwise)
+        options = {"heartbeat_interval": float(timings[0]), "failure_timeout": float(timings[1])}
+    async with open_runtime(name, cluster=config(url, name, **options)) as rt:
         await GenServer.start(Echo, name="echo")
         await GenServer.start(Echo, name="echo2")
         await GenServer.start(Echo, name="other")
@@ -31,4 +33,4 @@ async def run(url: str, name: str) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - runs in a child process
-    trio.run(run, sys.argv[1], sys.argv[2])
+    trio.run(run, sys.argv[1], sys.argv[2], sys.argv[3:])

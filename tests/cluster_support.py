@@ -78,6 +78,7 @@ async def open_peer(
     options = [*map(str, timings or (0.2, 0.8, 0.25)), cluster_name]
     if runtime:
         args = [sys.executable, "-m", "tests.cluster_runtime_peer", url, name]
+        args += [str(value) for value in timings[:2]]
     else:
         args = [sys.executable, "-m", "tests.cluster_peer", url, name, *options]
     process = await trio.lowlevel.open_process(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)

@@ -62,3 +62,11 @@ def test_a_table_with_two_kinds_of_baseline_names_each() -> None:
     assert "nats-py med (min-max)" in alone
     assert "baselines (nats-py, same run):" in alone
     assert "vs nats-py" not in alone
+
+
+def test_the_detection_bench_runs() -> None:
+    """``python -m bench.cluster_detection`` (kill -9 of a node, a monitor's Down): one kill."""
+    done = run("bench.cluster_detection", "--kills", "1")
+    assert done.returncode == 0, done.stderr
+    assert "NodeDown: min" in done.stdout
+    assert "Down in a monitoring process: min" in done.stdout
