@@ -446,7 +446,7 @@ class Distribution:
             if handler is None or type(payload) is not tuple:
                 raise CodecError(f"unknown process message {message.kind!r}")
             handler(self, message, *payload)
-        except (CodecError, TypeError, ValueError) as error:
+        except Exception as error:  # (what arrives decides; a fatal error ends the node)
             self.node._count_garbage()
             logger.warning("%s: bad process message from %s: %r", self.me, message.sender, error)
             if message.msg.reply is not None:

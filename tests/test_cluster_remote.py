@@ -471,3 +471,33 @@ async def test_a_node_that_fails_ends_its_runtime(nats_server: NatsServer) -> No
             with pytest.raises(NodeNameTakenError):
                 await run_a(other)
     assert terminated == ["shutdown"]
+
+
+class Bomb:
+    """Registered on node b with a `from_wire` that raises KeyboardInterrupt."""
+
+
+def _explode(_value: object) -> Bomb:
+    raise KeyboardInterrupt
+
+
+async def test_a_fatal_error_while_receiving_ends_that_runtime(nats_server: NatsServer) -> None:
+    """What arrives is decoded with the user's registered conversions: a ``KeyboardInterrupt``
+    there ends that node's runtime (in order), as anywhere in a process."""
+    url = nats_server.url
+    bomb_b = Codec()
+    bomb_b.register(Bomb, name="test.Bomb", to_wire=lambda _bomb: 0, from_wire=_explode)
+    bomb_a = Codec()
+    bomb_a.register(Bomb, name="test.Bomb", to_wire=lambda _bomb: 0, from_wire=lambda _v: Bomb())
+    with trio.fail_after(LIMIT):
+        async with open_runtime("a", cluster=config(url, "a", codec=bomb_a)):
+            with pytest.raises(BaseExceptionGroup) as info:  # (the helper's nursery)
+                await _cast_a_bomb(url, bomb_b)
+            assert info.value.split(KeyboardInterrupt)[1] is None  # b's runtime raised it
+
+
+async def _cast_a_bomb(url: str, codec: Codec) -> None:
+    async with open_node(url, "b", codec=codec) as b:
+        await b.run(start_echo)
+        GenServer.cast(RemoteName("echo", "b"), Bomb())
+        await trio.sleep_forever()

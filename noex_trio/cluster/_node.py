@@ -303,7 +303,18 @@ class Node(metaclass=NoPublicConstructor):
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Read this node's process messages and hand each to `receive`, in arrival order
-        (`receive` is sync: it must not reorder them). Runs until cancelled."""
+        (`receive` is sync: it must not reorder them). Runs until cancelled; what escapes
+        `receive` (a ``KeyboardInterrupt``...) ends the node, as in its other tasks."""
+        try:
+            await self._read_processes(receive, task_status)
+        except BaseException as exc:
+            if is_cancellation(exc):
+                raise
+            self._fail(exc)
+
+    async def _read_processes(
+        self, receive: Callable[[ProcessMessage], object], task_status: trio.TaskStatus[None]
+    ) -> None:
         subject = self._subjects.proc(self._token)
         async with self._nc.subscribe(subject) as messages:
             await self._nc.flush()
