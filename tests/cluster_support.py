@@ -93,3 +93,20 @@ async def open_peer(
             if process.returncode is None:
                 process.kill()
             await process.wait()
+
+
+class Tally:
+    """Outcomes counted as they happen; `reach` waits for a count (no polling)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self._changed = trio.Event()
+
+    def add(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def reach(self, key: str, count: int) -> None:
+        while self.counts.get(key, 0) < count:
+            await self._changed.wait()

@@ -20,7 +20,7 @@ from noex_trio import (
 )
 from noex_trio.nats.testing import NatsServer
 from tests.cluster_behaviours import Echo, Watcher
-from tests.cluster_support import LIMIT, config, open_peer, wait_members
+from tests.cluster_support import LIMIT, Tally, config, open_peer, wait_members
 
 
 async def next_info(seen: list[Any], arrived: list[trio.Event], count: int) -> Any:
@@ -79,3 +79,39 @@ async def test_a_node_process_called_monitored_linked_then_killed(nats_server: N
             assert [failure.reason for failure in failures] == ["noconnection"]
             assert not ref.is_running()
             assert not GenServer.is_running(echo)
+
+
+async def test_calls_to_a_node_process_while_the_nats_server_restarts(
+    nats_server: NatsServer,
+) -> None:
+    """The server restarts under load: both processes' nodes reconnect by themselves; calls
+    in flight or made meanwhile fail with "noconnection" (none hangs), then go through."""
+    url = nats_server.url
+    tally = Tally()
+
+    async def keep_calling(stop: trio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await GenServer.call(RemoteName("echo", "peer"), ("echo", 1), 1.0)
+                tally.add("ok")
+            except ServerNotRunningError as error:
+                tally.add(str(error.reason))
+                with trio.move_on_after(0.01):  # (no busy loop while disconnected)
+                    await stop.wait()
+
+    with trio.fail_after(LIMIT * 2):
+        async with open_runtime("a", cluster=config(url, "a")) as rt:
+            assert rt.node is not None
+            async with open_peer(url, "peer", runtime=True), trio.open_nursery() as nursery:
+                await wait_members(rt.node, "peer")
+                stop = trio.Event()
+                for _ in range(5):
+                    nursery.start_soon(keep_calling, stop)
+                await tally.reach("ok", 20)
+                await nats_server.kill()
+                await tally.reach("noconnection", 5)
+                await nats_server.start()
+                await wait_members(rt.node, "peer")
+                await tally.reach("ok", tally.counts["ok"] + 20)
+                stop.set()
+            assert set(tally.counts) == {"ok", "noconnection"}

@@ -34,7 +34,7 @@ from noex_trio.cluster._identity import name_token
 from noex_trio.cluster._protocol import encode_control
 from noex_trio.nats.testing import NatsServer, open_nats_server
 from tests.cluster_behaviours import Echo, Watcher
-from tests.cluster_support import LIMIT, config, wait_members
+from tests.cluster_support import LIMIT, Tally, config, wait_members
 
 
 class Node:
@@ -391,23 +391,6 @@ async def test_a_runtime_that_cannot_join_does_not_open() -> None:
                         raise AssertionError("opened")  # pragma: no cover
                 assert rt.node.status == "up"
                 assert rt.processes() == [rt.event_bus]
-
-
-class Tally:
-    """Outcomes counted as they happen; `reach` waits for a count (no polling)."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self._changed = trio.Event()
-
-    def add(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def reach(self, key: str, count: int) -> None:
-        while self.counts.get(key, 0) < count:
-            await self._changed.wait()
 
 
 async def test_calls_while_the_nats_server_restarts(nats_server: NatsServer) -> None:
