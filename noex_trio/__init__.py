@@ -38,6 +38,7 @@ from ._exceptions import NoRuntimeError as NoRuntimeError
 from ._exceptions import NotInProcessError as NotInProcessError
 from ._exceptions import NotRegisteredError as NotRegisteredError
 from ._exceptions import ServerNotRunningError as ServerNotRunningError
+from ._exceptions import UnknownBehaviourError as UnknownBehaviourError
 from ._gen_server import CallResult as CallResult
 from ._gen_server import CastResult as CastResult
 from ._gen_server import GenServer as GenServer
@@ -174,6 +175,7 @@ __all__ = [
     "TaskTimeoutError",
     "Terminated",
     "TimerRef",
+    "UnknownBehaviourError",
     "Via",
     "backoff_delays",
     "current_runtime",

@@ -13,7 +13,7 @@ import sys
 import trio
 
 from noex_trio import GenServer, open_runtime
-from tests.cluster_behaviours import Echo
+from tests.cluster_behaviours import BEHAVIOURS, Echo
 from tests.cluster_support import config
 
 
@@ -21,7 +21,8 @@ async def run(url: str, name: str, timings: list[str]) -> None:
     options: dict[str, float] = {}
     if timings:  # heartbeat interval and failure timeout (the fast test timings otherwise)
         options = {"heartbeat_interval": float(timings[0]), "failure_timeout": float(timings[1])}
-    async with open_runtime(name, cluster=config(url, name, **options)) as rt:
+    cluster = config(url, name, behaviours=BEHAVIOURS, **options)
+    async with open_runtime(name, cluster=cluster) as rt:
         await GenServer.start(Echo, name="echo")
         await GenServer.start(Echo, name="echo2")
         await GenServer.start(Echo, name="other")

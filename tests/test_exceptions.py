@@ -38,6 +38,7 @@ from noex_trio import (
     Runtime,
     ServerNotRunningError,
     TaskTimeoutError,
+    UnknownBehaviourError,
     cluster,
     nats,
 )
@@ -63,6 +64,7 @@ ERRORS = [
     InvalidChildSpecError,
     LinkedExitError,
     CircuitOpenError,
+    UnknownBehaviourError,
 ]
 
 
@@ -213,6 +215,7 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     InvalidChildSpecError: [("bad spec",)],
     LinkedExitError: [("peer", KeyError("k")), ("peer", "killed")],
     CircuitOpenError: [("db", 1.5)],
+    UnknownBehaviourError: [("b", "worker")],
     TaskTimeoutError: [("svc", 5.0)],
     # noex_trio.nats
     nats.NatsError: [("plain message",), ()],
