@@ -56,6 +56,8 @@ from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
 from ._registry_facade import Registry as Registry
+from ._remote_child import Placement as Placement
+from ._remote_child import RemoteChild as RemoteChild
 from ._remote_ref import RemoteName as RemoteName
 from ._remote_ref import RemoteRef as RemoteRef
 from ._results import Continue as Continue
@@ -143,6 +145,7 @@ __all__ = [
     "NoexError",
     "NotInProcessError",
     "NotRegisteredError",
+    "Placement",
     "ProcessKind",
     "ProcessNode",
     "ProcessRef",
@@ -153,6 +156,7 @@ __all__ = [
     "RegistryInstance",
     "RegistryRef",
     "RegistryStatistics",
+    "RemoteChild",
     "RemoteName",
     "RemoteRef",
     "Reply",

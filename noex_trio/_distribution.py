@@ -318,6 +318,26 @@ class Distribution:
                 _links.link_procs(me, ref._proc)
         return ref
 
+    async def load(self, node_name: str) -> float:
+        """How many processes node `node_name` runs (``math.inf`` if it cannot say)."""
+        node = self._node_of(RemoteName("load", node_name))
+        if node == self.me:
+            await trio.lowlevel.checkpoint()
+            return len(self.kernel.live)
+        if node is None:
+            await trio.lowlevel.checkpoint()
+            return math.inf
+        with self._wire():
+            try:
+                answer = await self.node._request_process(node, "load", self.encode(()), 5.0)
+                value = self._read_answer(RemoteName("load", node_name), answer)
+            except (_NoConnection, RemoteTimeoutError, CodecError, ServerNotRunningError):
+                return math.inf
+        return float(value) if type(value) is int else math.inf
+
+    def _on_load(self, message: ProcessMessage) -> None:
+        self._answer(message, OK, len(self.kernel.live))
+
     def _behaviour(self, behaviour: str) -> type:
         cls: type | None = self.behaviours.get(behaviour)
         if cls is None:
@@ -702,6 +722,7 @@ _HANDLERS: Final[dict[str, Any]] = {
     "exit": Distribution._on_exit,
     "leaving": Distribution._on_leaving,
     "spawn": Distribution._on_spawn,
+    "load": Distribution._on_load,
 }
 
 
