@@ -70,3 +70,10 @@ def test_the_detection_bench_runs() -> None:
     assert done.returncode == 0, done.stderr
     assert "NodeDown: min" in done.stdout
     assert "Down in a monitoring process: min" in done.stdout
+
+
+def test_the_failover_bench_runs() -> None:
+    """``python -m bench.cluster_failover`` (kill -9 of a supervised child's node): one kill."""
+    done = run("bench.cluster_failover", "--kills", "1")
+    assert done.returncode == 0, done.stderr
+    assert "restarted child answering on another node, over 1 kills" in done.stdout
