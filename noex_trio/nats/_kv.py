@@ -318,6 +318,7 @@ class KeyValue(metaclass=NoPublicConstructor):
         *,
         updates_only: bool = False,
         idle_heartbeat: float = 5.0,
+        max_pending: int = 65536,
         timeout: float = 5.0,
     ) -> KeyWatcher:
         """A watch of the keys matching `pattern` (``">"``: every key), active inside
@@ -330,6 +331,8 @@ class KeyValue(metaclass=NoPublicConstructor):
             idle_heartbeat: the server sends a heartbeat when it has nothing to send for
                 that long; three missed in a row (or a lost message) and the watch
                 re-creates its consumer from the last revision it delivered.
+            max_pending: the most messages queued unread; more are dropped, and the watch
+                catches up by re-creating its consumer after the last entry it delivered.
             timeout: the bound of each request the watch makes.
 
         Raises:
@@ -340,6 +343,7 @@ class KeyValue(metaclass=NoPublicConstructor):
             checks.boolean(updates_only, "updates_only"),
             checks.seconds(idle_heartbeat, "idle_heartbeat", inf=False),
             checks.seconds(timeout, "timeout"),
+            max_pending=checks.count(max_pending, "max_pending", minimum=1),
         )
 
     def _watch(
@@ -350,11 +354,12 @@ class KeyValue(metaclass=NoPublicConstructor):
         timeout: float,
         *,
         headers_only: bool = False,
+        max_pending: int = 65536,
     ) -> KeyWatcher:
         from ._kv_watch import KeyWatcher  # a cycle: it imports this module
 
         return KeyWatcher._create(
-            self, pattern, updates_only, idle_heartbeat, timeout, headers_only
+            self, pattern, updates_only, idle_heartbeat, timeout, headers_only, max_pending
         )
 
     # ----------------------------------------------------------------- writes

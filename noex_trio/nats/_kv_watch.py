@@ -98,6 +98,7 @@ class KeyWatcher(metaclass=NoPublicConstructor):
         idle_heartbeat: float,
         timeout: float,
         headers_only: bool,
+        max_pending: int,
     ) -> None:
         self.pattern = pattern
         self._kv = kv
@@ -108,6 +109,7 @@ class KeyWatcher(metaclass=NoPublicConstructor):
         self._idle_heartbeat = idle_heartbeat
         self._timeout = timeout
         self._headers_only = headers_only
+        self._max_pending = max_pending
         self._state: Literal["new", "active", "closed"] = "new"
         self._sub: Subscription | None = None
         self._consumer = ""
@@ -251,7 +253,7 @@ class KeyWatcher(metaclass=NoPublicConstructor):
             config["deliver_policy"] = "new" if self._updates_only else "last_per_subject"
         if self._headers_only:
             config["headers_only"] = True
-        sub = connection.subscribe(inbox)
+        sub = connection.subscribe(inbox, max_pending=self._max_pending)
         await sub.__aenter__()
         try:
             reply = await js.request(
