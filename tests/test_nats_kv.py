@@ -236,6 +236,21 @@ async def test_watch_catches_up_after_dropping(nats_jetstream_server: NatsServer
             assert watcher.recoveries >= 1
 
 
+async def test_watch_answers_flow_control(nats_jetstream_server: NatsServer) -> None:
+    """A large initial set: the server asks for flow control replies along the way; without
+    them delivery would stall."""
+    big = bytes(200_000)
+    with trio.fail_after(LIMIT):
+        async with bucket(nats_jetstream_server, storage="memory") as kv:
+            for n in range(40):
+                await kv.put(f"k{n:02}", big)
+            async with kv.watch(idle_heartbeat=1.0) as watcher:
+                initial = await watcher.initial()
+                assert [item.key for item in initial] == [f"k{n:02}" for n in range(40)]
+                assert all(item.value == big for item in initial)
+                assert watcher.recoveries == 0
+
+
 async def test_watch_survives_a_deleted_consumer(nats_jetstream_server: NatsServer) -> None:
     with trio.fail_after(LIMIT):
         async with bucket(nats_jetstream_server) as kv:
@@ -378,6 +393,52 @@ async def test_servers_that_cannot_serve(
         async with fake_jetstream(nats_server.url, answers) as nc:
             with pytest.raises(nats.JetStreamError, match=message):
                 await nats.key_value(nc, "reg", create=create, timeout=2.0)
+
+
+async def test_watch_recovery_retries_then_ends(nats_server: NatsServer) -> None:
+    """A scripted JetStream: the watcher drops a consumer that sends something else than a
+    delivery (and asks the server to delete it), retries while JetStream is unavailable or
+    silent, and ends with the error of a definite refusal (the bucket is gone)."""
+    answers = {**API_LEVEL_5, "$JS.API.STREAM.CREATE.KV_reg": echo()}
+    unavailable = b'{"error": {"code": 503, "err_code": 10008, "description": "not ready"}}'
+    gone = b'{"error": {"code": 404, "err_code": 10059, "description": "stream not found"}}'
+    policies: list[str] = []
+    deleted: list[str] = []
+
+    async def jetstream(nc: nats.Connection, task_status: trio.TaskStatus[None]) -> None:
+        async with (
+            nc.subscribe("$JS.API.CONSUMER.CREATE.KV_reg") as creates,
+            nc.subscribe("$JS.API.CONSUMER.DELETE.KV_reg.*") as deletes,
+        ):
+            await nc.flush()
+            task_status.started()
+            request = await creates.receive()
+            config = json.loads(request.data)["config"]
+            policies.append(config["deliver_policy"])
+            await request.respond(b'{"name": "C1", "num_pending": 0}')
+            await nc.publish(config["deliver_subject"], b"not a delivery")
+            deleted.append((await deletes.receive()).subject)
+            for answer in (unavailable, None, gone):
+                request = await creates.receive()
+                policies.append(json.loads(request.data)["config"]["deliver_policy"])
+                if answer is not None:
+                    await request.respond(answer)
+
+    with trio.fail_after(LIMIT):
+        async with (
+            fake_jetstream(nats_server.url, answers) as nc,
+            nats.connect(nats_server.url) as js_side,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(jetstream, js_side)
+            kv = await nats.key_value(nc, "reg")
+            async with kv.watch(idle_heartbeat=0.1, timeout=0.2) as watcher:
+                assert watcher.initial_done
+                with pytest.raises(nats.JetStreamError, match=r"\(10059\): stream not found"):
+                    await watcher.receive()
+                assert watcher.recoveries == 1
+            assert deleted == ["$JS.API.CONSUMER.DELETE.KV_reg.C1"]
+            assert policies == ["last_per_subject"] * 4
 
 
 async def test_odd_answers_to_writes_and_reads(nats_server: NatsServer) -> None:

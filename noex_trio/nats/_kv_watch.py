@@ -186,8 +186,8 @@ class KeyWatcher(metaclass=NoPublicConstructor):
             raise RuntimeError(f"{self!r} is not active; use `async with kv.watch(...)`")
         while True:
             sub = self._sub
-            if sub is None:  # a recovery was cancelled half-way
-                await self._recover()
+            if sub is None:  # broken (or a recovery was cancelled half-way)
+                await self._restart()
                 continue
             msg: Msg | None = None
             with trio.move_on_after(self._idle_heartbeat * _MISSED_HEARTBEATS):
@@ -196,29 +196,30 @@ class KeyWatcher(metaclass=NoPublicConstructor):
             if isinstance(item, KeyEntry):
                 return item
             if item is _GAP:
-                await self._recover()
+                self._recoveries += 1
+                self._stop()
 
     def _handle(self, msg: Msg) -> KeyEntry | _Gap | None:
         """An entry, `_GAP` (re-create the consumer), or None (a heartbeat, flow control)."""
         headers = msg.headers
         if headers is not None and headers.status is not None:
-            if headers.status != 100:
-                return _GAP
-            if msg.reply:  # flow control request
+            if msg.reply:  # a flow control request
                 self._answer(msg.reply)
             stalled = headers.get("Nats-Consumer-Stalled")
-            if stalled:
+            if stalled:  # a heartbeat after a flow control request was lost
                 self._answer(stalled)
             last = headers.get("Nats-Last-Consumer")
             if last is not None and last.isdigit() and int(last) != self._cseq:
                 return _GAP
             return None
         metadata = _metadata(msg.reply)
-        if metadata is None or not msg.subject.startswith(self._prefix):
-            return None
-        sseq, cseq, timestamp, pending = metadata
-        if cseq != self._cseq + 1:
+        if (
+            metadata is None
+            or metadata[1] != self._cseq + 1
+            or not msg.subject.startswith(self._prefix)
+        ):
             return _GAP
+        sseq, cseq, timestamp, pending = metadata
         self._cseq, self._sseq = cseq, sseq
         if pending == 0:
             self._initial_done = True
@@ -290,11 +291,9 @@ class KeyWatcher(metaclass=NoPublicConstructor):
                     reply=self._connection.new_inbox(),
                 )
 
-    async def _recover(self) -> None:
+    async def _restart(self) -> None:
         """Re-create the consumer after the last revision delivered, retrying (with backoff
         up to the heartbeat interval) while JetStream is unavailable."""
-        self._recoveries += 1
-        self._stop()
         delay = min(0.05, self._idle_heartbeat)
         while True:
             try:
