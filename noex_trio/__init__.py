@@ -42,6 +42,7 @@ from ._exceptions import UnknownBehaviourError as UnknownBehaviourError
 from ._gen_server import CallResult as CallResult
 from ._gen_server import CastResult as CastResult
 from ._gen_server import GenServer as GenServer
+from ._global_registry import GlobalRegistry as GlobalRegistry
 from ._links import Down as Down
 from ._links import DownReason as DownReason
 from ._links import Exit as Exit
@@ -129,6 +130,7 @@ __all__ = [
     "ExitReason",
     "GenServer",
     "GenServerRef",
+    "GlobalRegistry",
     "IdleTimeout",
     "Ignore",
     "InitializationError",

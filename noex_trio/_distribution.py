@@ -56,6 +56,7 @@ from ._exceptions import (
     ServerNotRunningError,
     UnknownBehaviourError,
 )
+from ._global_names import GlobalNames
 from ._links import Down, Exit, MonitorRef, deliver, exit_signal, signal_exit
 from ._mailbox import Caller, CastItem, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef, _detached
@@ -107,6 +108,9 @@ class Distribution:
         self._leaving: dict[NodeId, trio.Event] = {}
         #: Remote processes this node learnt are gone (for `is_running`), oldest first.
         self._gone: dict[RemoteRef, None] = {}
+        #: The global registry's side of this node, once used (``_global_registry``).
+        self.global_names: GlobalNames | None = None
+        self._opening_names = trio.Lock()
         #: What other nodes may start here, by name (``ClusterConfig.behaviours``).
         self.behaviours: Mapping[str, Any] = node._config.behaviours
         register_refs(self.codec)
@@ -129,6 +133,25 @@ class Distribution:
     def reduce_ref(ref: ProcessRef) -> tuple[Any, ...]:
         """How a ref pickles for the wire (`PickleCodec`): as the default codec encodes it."""
         return (_ref_from_wire, (_ref_to_wire(ref),))
+
+    def decode_value(self, data: bytes) -> object:
+        with self._wire():
+            return self.codec.decode(data)
+
+    async def open_global_names(self) -> GlobalNames:
+        """Open the cluster's name bucket and start watching it and renewing leases (once)."""
+        from .nats import key_value
+
+        async with self._opening_names:
+            if self.global_names is None:
+                config = self.node._config
+                bucket = config.prefix.replace(".", "_") + "_names"
+                kv = await key_value(self.node._nc, bucket)
+                names = GlobalNames(self, kv, max(1.0, 2 * config.failure_timeout))
+                await self.nursery.start(names.watch)
+                self.nursery.start_soon(names.renew)
+                self.global_names = names
+        return self.global_names
 
     def encode_error(self, error: BaseException) -> bytes:
         try:
@@ -531,6 +554,8 @@ class Distribution:
         self._forget_node(sender)
 
     def _forget_node(self, down: NodeId) -> None:
+        if self.global_names is not None:
+            self.global_names.node_down(down)
         for mid, mref in list(self._monitors.items()):
             target = mref._target
             on_it = target.node == down if type(target) is RemoteRef else target.node == down.name  # type: ignore[union-attr]

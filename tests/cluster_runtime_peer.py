@@ -12,7 +12,7 @@ import sys
 
 import trio
 
-from noex_trio import GenServer, open_runtime
+from noex_trio import GenServer, GlobalRegistry, open_runtime
 from tests.cluster_behaviours import BEHAVIOURS, Echo
 from tests.cluster_support import config
 
@@ -25,7 +25,10 @@ async def run(url: str, name: str, timings: list[str]) -> None:
     async with open_runtime(name, cluster=cluster) as rt:
         await GenServer.start(Echo, name="echo")
         await GenServer.start(Echo, name="echo2")
-        await GenServer.start(Echo, name="other")
+        other = await GenServer.start(Echo, name="other")
+        global_name = os.environ.get("NOEX_TEST_GLOBAL_NAME")
+        if global_name:
+            await GlobalRegistry.register(global_name, other)
         assert rt.node is not None
         print(f"ready {rt.node.id.incarnation}", flush=True)
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))

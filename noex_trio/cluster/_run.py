@@ -159,7 +159,7 @@ async def run_all(options: argparse.Namespace) -> int:
     async with AsyncExitStack() as stack:
         servers = options.servers
         if servers is None:
-            server = await stack.enter_async_context(open_nats_server())
+            server = await stack.enter_async_context(open_nats_server(jetstream=True))
             servers = server.url
             print(f"noex: nats-server on {servers}", flush=True)
         nodes = _Nodes(options, servers)
