@@ -84,3 +84,10 @@ def test_the_cores_bench_runs() -> None:
     done = run("bench.cluster_cores", "--rounds", "1", "--seconds", "0.3")
     assert done.returncode == 0, done.stderr
     assert "aggregate throughput (CPU-bound local calls): 1 node" in done.stdout
+
+
+def test_the_names_bench_runs() -> None:
+    """``python -m bench.cluster_names`` (global-name registrations): a few names."""
+    done = run("bench.cluster_names", "--names", "20")
+    assert done.returncode == 0, done.stderr
+    assert "global names (20): register" in done.stdout
