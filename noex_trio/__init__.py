@@ -41,6 +41,9 @@ from ._exceptions import ServerNotRunningError as ServerNotRunningError
 from ._gen_server import CallResult as CallResult
 from ._gen_server import CastResult as CastResult
 from ._gen_server import GenServer as GenServer
+from ._groups import GroupChange as GroupChange
+from ._groups import Groups as Groups
+from ._groups import GroupsStatistics as GroupsStatistics
 from ._links import Down as Down
 from ._links import DownReason as DownReason
 from ._links import Exit as Exit
@@ -126,6 +129,9 @@ __all__ = [
     "ExitReason",
     "GenServer",
     "GenServerRef",
+    "GroupChange",
+    "Groups",
+    "GroupsStatistics",
     "IdleTimeout",
     "Ignore",
     "InitializationError",
