@@ -2,7 +2,8 @@
 
 ``python -m tests.cluster_runtime_peer URL NAME [HEARTBEAT FAILURE]``: opens a runtime as node
 NAME (the fast test timings unless given) with `Echo` processes named ``echo``, ``echo2`` and
-``other``, prints ``ready <incarnation>``, then runs until it is killed (or its stdin closes).
+``other`` (``echo`` and ``echo2`` in the process group named by ``$NOEX_PEER_GROUP``, if set),
+prints ``ready <incarnation>``, then runs until it is killed (or its stdin closes).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import trio
 
-from noex_trio import GenServer, open_runtime
+from noex_trio import GenServer, Groups, open_runtime
 from tests.cluster_behaviours import Echo
 from tests.cluster_support import config
 
@@ -22,8 +23,12 @@ async def run(url: str, name: str, timings: list[str]) -> None:
     if timings:  # heartbeat interval and failure timeout (the fast test timings otherwise)
         options = {"heartbeat_interval": float(timings[0]), "failure_timeout": float(timings[1])}
     async with open_runtime(name, cluster=config(url, name, **options)) as rt:
-        await GenServer.start(Echo, name="echo")
-        await GenServer.start(Echo, name="echo2")
+        echo = await GenServer.start(Echo, name="echo")
+        echo2 = await GenServer.start(Echo, name="echo2")
+        group = os.environ.get("NOEX_PEER_GROUP")
+        if group:
+            Groups.join(group, echo)
+            Groups.join(group, echo2)
         await GenServer.start(Echo, name="other")
         assert rt.node is not None
         print(f"ready {rt.node.id.incarnation}", flush=True)

@@ -196,10 +196,11 @@ async def test_bad_arguments(rt: Runtime) -> None:
         Groups.join(deep, a)
     with pytest.raises(
         TypeError,
-        match=r"^expected ref to be a ProcessRef \(None only inside a process of this runtime\), got None$",
+        match=r"^expected ref to be a ProcessRef \(None only inside a process of this "
+        r"runtime\), got None$",
     ):
         Groups.join("g")
-    with pytest.raises(TypeError, match="^expected ref to be a ProcessRef or None, got 'a'$"):
+    with pytest.raises(TypeError, match=r"^expected ref to be a ProcessRef or None, got 'a'$"):
         Groups.join("g", "a")  # type: ignore[arg-type]
     remote = RemoteRef._create(NodeId("n", 1), 1, "x")
     with pytest.raises(
