@@ -156,8 +156,9 @@ class GroupsState:
         self.seq = 0
         self.dist: Distribution | None = None
         self._sync_due = False
-        self.deltas_sent = self.deltas_received = self.syncs_sent = self.syncs_received = 0
-        self.resyncs = self.garbage = 0
+        #: Messages published, by kind.
+        self.sent: dict[str, int] = {}
+        self.deltas_received = self.syncs_received = self.resyncs = self.garbage = 0
 
     # ================================================================= local members
 
@@ -219,9 +220,9 @@ class GroupsState:
                 len(refs) for view in self.views.values() for refs in view.groups.values()
             ),
             nodes_synced=len(self.views),
-            deltas_sent=self.deltas_sent,
+            deltas_sent=self.sent.get("delta", 0),
             deltas_received=self.deltas_received,
-            syncs_sent=self.syncs_sent,
+            syncs_sent=self.sent.get("sync", 0),
             syncs_received=self.syncs_received,
             resyncs=self.resyncs,
             garbage_received=self.garbage,
@@ -297,11 +298,7 @@ class GroupsState:
     async def attach(self, dist: Distribution) -> None:
         """Take part in the cluster of `dist`: read the group subjects, ask every node up
         for its members (and answer theirs)."""
-        from .cluster._codec import Codec
-
         node = dist.node
-        if isinstance(dist.codec, Codec):
-            dist.codec.register(GroupChange, name="noex.GroupChange")
         subjects = node._subjects
         self._out = f"{subjects.prefix}.node.{node._token}.pg"
         self._all = f"{subjects.prefix}.node.*.pg"
@@ -310,29 +307,27 @@ class GroupsState:
         node._on_node_up(self._node_up)
         node._on_node_down(self._node_down)
         node._nursery.start_soon(self._tick, node)
-        if self.local:  # (processes joined before the node was up: tell every node)
-            self._sync_soon()
         for member in node.members():
             self._want(member)
 
-    def _publish(self, payload: tuple[Any, ...]) -> bool:
+    def _publish(self, *payload: Any) -> None:
+        """Publish a group message now; one not sent is lost (others see the gap and ask)."""
         dist = self.dist
-        if dist is None:
-            return False
+        assert dist is not None
+        kind = payload[0]
         try:
             data = dist.encode((VERSION, dist.me.incarnation, *payload))
             dist.node._nc.publish_nowait(self._out, data)
-        except Exception as error:  # (closed, buffer full, too large: others resync later)
-            logger.debug("%s: group message %s not sent: %r", dist.me, payload[0], error)
-            return False
-        return True
+        except Exception as error:  # (closed, buffer full, too large)
+            logger.warning("%s: group message %s not sent: %r", dist.me, kind, error)
+            return
+        self.sent[kind] = self.sent.get(kind, 0) + 1
 
     def _publish_delta(self, group: Any, ref: ProcessRef, *, joined: bool) -> None:
         if self.dist is None:
             return
         self.seq += 1
-        if self._publish(("delta", self.seq, group, ref, joined)):
-            self.deltas_sent += 1
+        self._publish("delta", self.seq, group, ref, joined)
 
     def _sync_soon(self) -> None:
         """Publish this node's whole membership soon (once for many wants at once)."""
@@ -347,13 +342,12 @@ class GroupsState:
         entries = tuple(
             (group, tuple(proc.ref for proc in members)) for group, members in self.local.items()
         )
-        if self._publish(("sync", self.seq, entries)):
-            self.syncs_sent += 1
+        self._publish("sync", self.seq, entries)
 
     def _want(self, node: NodeId) -> None:
         assert self.dist is not None
         self.wanted[node] = trio.current_time()
-        self._publish(("want", node.name, node.incarnation))
+        self._publish("want", node.name, node.incarnation)
 
     def _node_up(self, event: NodeUp) -> None:
         self._want(event.node)
@@ -370,10 +364,8 @@ class GroupsState:
         interval = node._config.failure_timeout
         while True:
             await trio.sleep(interval)
-            if node.status != "up":
-                continue
             if self.seq:
-                self._publish(("at", self.seq))
+                self._publish("at", self.seq)
             now = trio.current_time()
             for member in node.members():
                 asked = self.wanted.get(member)
@@ -391,7 +383,7 @@ class GroupsState:
                 task_status.started()
                 async for msg in messages:
                     self._receive(node, msg)
-        except BaseException as exc:
+        except BaseException as exc:  # pragma: no cover - as the node's process reader
             if is_cancellation(exc):
                 raise
             node._fail(exc)
@@ -492,12 +484,12 @@ class GroupsState:
         if joined:
             refs.append(ref)
             self._notify(group, joined=(ref,))
-        else:
-            if ref in refs:
-                refs.remove(ref)
-                self._notify(group, left=(ref,))
-            if not refs:
-                del view.groups[group]
+            return
+        if ref in refs:  # (else: a leave of what a lost message joined)
+            refs.remove(ref)
+            self._notify(group, left=(ref,))
+        if not refs:
+            del view.groups[group]
 
     def _synced(
         self, node: Node, sender: NodeId, seq: int, groups: dict[Any, list[RemoteRef]]

@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 import trio
 
-from noex_trio import GenServer, GroupChange, Groups, RemoteName, RemoteRef, nats, open_runtime
+from noex_trio import (
+    GenServer,
+    GroupChange,
+    Groups,
+    GroupsStatistics,
+    RemoteName,
+    RemoteRef,
+    nats,
+    open_runtime,
+)
 from noex_trio._groups import state_of
 from noex_trio.cluster import Codec, NodeId
 from noex_trio.cluster._identity import name_token
@@ -39,6 +48,10 @@ async def watch(group: Any) -> Until:
                 await event.wait()
 
     return until
+
+
+async def statistics() -> GroupsStatistics:
+    return Groups.statistics()
 
 
 def nodes_of(group: Any) -> list[str]:
@@ -71,7 +84,7 @@ async def test_members_of_every_node_dispatch_leave_and_a_late_node(
             assert rt.node is not None
             until = await watch("g")
             async with open_node(url, "c") as c:
-                member_b = await join_members(b, seen_b, "g", "g", ("g", "b"))
+                member_b = await join_members(b, seen_b, ("g", "b"), "g", "g")
                 member_c = await join_members(c, seen_c, "g")
                 member_a = await start_member(seen_a)
                 Groups.join("g", member_a)
@@ -96,7 +109,7 @@ async def test_members_of_every_node_dispatch_leave_and_a_late_node(
                 await until(lambda: nodes_of("g") == ["", "b", "c"])
                 await b.run(lambda: GenServer.stop(member_b))
                 await until(lambda: nodes_of("g") == ["", "c"])
-                assert ("g", "b") not in Groups.which_groups()
+                assert ("g", "b") not in Groups.which_groups()  # (its leave came first)
             # c left the cluster: its members are gone at once
             await until(lambda: nodes_of("g") == [""])
             # a node that joins late gets the membership there is
@@ -159,6 +172,9 @@ async def test_hostile_messages_on_the_group_subjects_are_ignored_and_counted(
                 codec.encode((1, b_id.incarnation, "sync", 9, (("g", ()),))),
                 codec.encode((1, b_id.incarnation, "want", "a")),
                 codec.encode((1, "x", "at", 1)),
+                codec.encode((1, b_id.incarnation, "at", 1, 2)),
+                codec.encode((1, b_id.incarnation, "at", -1)),
+                codec.encode((1, b_id.incarnation, "at")),
             ]
             for payload in bad:
                 await hostile.publish(subject, payload)
@@ -167,24 +183,65 @@ async def test_hostile_messages_on_the_group_subjects_are_ignored_and_counted(
             # a delta with a ref of another node than its sender's: garbage too
             dist: Any = rt._kernel.distribution
             b_member = Groups.members("g")[0]
-            lying = dist.encode((1, b_id.incarnation, "delta", 9, "g", b_member, True))
+            inc = b_id.incarnation
+            lying = dist.encode((1, inc, "delta", 9, "g", b_member, True))
             await hostile.publish(f"{prefix}.node.{name_token('c')}.pg", lying)
             await hostile.publish(subject, lying.replace(b"delta", b"delt4"))
+            await hostile.publish(subject, dist.encode((1, inc, "delta", 9, "g", b_member, 1)))
+            await hostile.publish(f"{prefix}.node.%%.pg", codec.encode((1, 1, "at", 1)))
+            garbage = len(bad) + 4
+            # valid, but old news: a delta and a sync already known
+            await hostile.publish(subject, dist.encode((1, inc, "delta", 1, "g", b_member, True)))
+            await hostile.publish(subject, dist.encode((1, inc, "sync", 0, ())))
+            ghost_ref = RemoteRef._create(NodeId("b", inc + 1), 1, "x")
+            await hostile.publish(
+                subject, dist.encode((1, inc + 1, "delta", 1, "g", ghost_ref, True))
+            )
             # messages from a node that is not up here (or an earlier incarnation): ignored
             ghost = (1, b_id.incarnation + 1, "sync", 0, ())
             await hostile.publish(subject, codec.encode(ghost))
             await hostile.publish(subject, codec.encode((1, b_id.incarnation, "want", "a", 1)))
             # last, a valid delta in b's name (NATS permissions keep a user from speaking
             # for a node): applied, after everything before it
-            seq = state_of(rt._kernel).views[b_id].seq + 1
-            forged = dist.encode((1, b_id.incarnation, "delta", seq, "g", b_member, True))
-            await hostile.publish(subject, forged)
+            seq = state_of(rt._kernel).views[b_id].seq
+            unknown = RemoteRef._create(b_id, 10**6, "x")
+            for step, ref, joined in ((1, b_member, True), (2, unknown, False)):
+                forged = dist.encode((1, inc, "delta", seq + step, "g", ref, joined))
+                await hostile.publish(subject, forged)
             await until(lambda: nodes_of("g") == ["b", "b"])
-            assert Groups.statistics().garbage_received == len(bad) + 2
+            assert Groups.statistics().garbage_received == garbage
             # the group still works both ways
             member = await start_member()
             Groups.join("g", member)
             until_b = await b.run(lambda: watch("g"))
             await b.run(lambda: until_b(lambda: nodes_of("g") == ["", "a"]))
-            assert rt.node.statistics().garbage_received >= len(bad) + 2
+            assert rt.node.statistics().garbage_received >= garbage
             assert GroupChange("g") == GroupChange("g", (), ())
+
+
+async def test_a_lost_message_is_noticed_and_the_view_resynced(nats_server: NatsServer) -> None:
+    """A delta that could not be sent (too large for the server) leaves a gap in the
+    sequence: the next delta makes the other node ask for a sync. A sync that never came is
+    asked for again."""
+    url = nats_server.url
+    with trio.fail_after(LIMIT):
+        async with open_node(url, "b") as b, open_runtime("a", cluster=config(url, "a")) as rt:
+            assert rt.node is not None
+            until = await watch("g")
+            until_b = await b.run(lambda: watch("g"))
+            member = await start_member()
+            huge = "x" * (2 * 1024 * 1024)
+            Groups.join(huge, member)  # (not sent: larger than the server's max_payload)
+            Groups.leave(huge, member)
+            Groups.join("g", member)
+            await b.run(lambda: until_b(lambda: nodes_of("g") == ["a"]))
+            assert (await b.run(statistics)).resyncs >= 1
+            assert Groups.statistics().deltas_sent == 1
+            # a sync that did not come is asked for again
+            b_id = b.rt.node.id if b.rt.node is not None else None
+            await join_members(b, [], "g")
+            await until(lambda: nodes_of("g") == ["", "b"])
+            state = state_of(rt._kernel)
+            del state.views[b_id]  # (as if b's sync had been lost)
+            state.wanted.clear()
+            await until(lambda: nodes_of("g") == ["", "b"] and b_id in state.views)

@@ -146,6 +146,8 @@ async def test_dispatch_skips_a_member_gone_meanwhile(rt: Runtime) -> None:
         dead = rt.statistics().dead_letters
         assert Groups.dispatch("g", "hi") == 1
         assert rt.statistics().dead_letters == dead + 1
+        with pytest.raises(ServerNotRunningError):  # (a stopping process joins nothing)
+            Groups.join("h", slow)
         release.set()
     assert Groups.members("g") == [a]
 
@@ -170,8 +172,16 @@ async def test_monitor_tells_of_joins_and_leaves(rt: Runtime) -> None:
     assert pickle.loads(pickle.dumps(GroupChange(("g", 1), (watcher,)))) == GroupChange(
         ("g", 1), (watcher,)
     )
-    assert await watcher.call(("demonitor", "g")) is True
+    other_seen: list[Any] = []
+    other = await GenServer.start(Member, other_seen)
+    assert await other.call(("monitor", "g")) == []
+    await other.call(("monitor", "h"))
+    assert await other.call(("demonitor", "h")) is True  # (still monitoring g)
+    assert await watcher.call(("demonitor", "g")) is True  # (other still monitors g)
     assert await watcher.call(("demonitor", "g")) is False
+    Groups.join("g", other)
+    await other.call(("leave", "nothing"))
+    assert other_seen == [GroupChange("g", joined=(other,))]
     b = await start_member()
     Groups.join("g", b)
     await watcher.call(("monitor", "h"))
