@@ -360,17 +360,13 @@ class GroupsState:
                 self._notify(group, left=tuple(refs))
 
     async def _tick(self, node: Node) -> None:
-        """Now and then: say this node's sequence number; ask again for syncs not come."""
+        """Now and then, say this node's sequence number: a node that missed a message (or
+        a sync) asks again. (A node whose number is 0 has had no member: nothing to miss.)"""
         interval = node._config.failure_timeout
         while True:
             await trio.sleep(interval)
             if self.seq:
                 self._publish("at", self.seq)
-            now = trio.current_time()
-            for member in node.members():
-                asked = self.wanted.get(member)
-                if member not in self.views and (asked is None or now - asked >= interval):
-                    self._want(member)
 
     async def _serve(self, node: Node, *, task_status: trio.TaskStatus[None]) -> None:
         """Read the group subjects; what escapes (a ``KeyboardInterrupt`` in a user's
