@@ -81,8 +81,7 @@ async def main(url: str = "nats://127.0.0.1:4222") -> list[str]:
             nursery.start_soon(worker_node, url, name, done_in, ready, stop)
             await ready.wait()
         await frontend_node(url, lines)
-        for _ in range(4):
-            lines.append(await done.receive())
+        lines += [await done.receive() for _ in range(4)]
         stop.set()
     return lines
 
