@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from noex_trio import GenServer, GroupChange, Groups, open_runtime
+from noex_trio import GenServer, GroupChange, Groups, RemoteRef, open_runtime
 from noex_trio.cluster import ClusterConfig
 
 GROUP = ("jobs", "resize")
@@ -64,8 +64,9 @@ async def frontend_node(url: str, lines: list[str]) -> None:
         seen_all = trio.Event()
         await GenServer.start(Frontend, 4, seen_all)
         await seen_all.wait()  # membership is eventually consistent: wait to see them all
-        nodes = sorted({ref.node.name for ref in Groups.members(GROUP)})  # RemoteRefs here
-        lines.append(f"{len(Groups.members(GROUP))} workers on {', '.join(nodes)}")
+        members = Groups.members(GROUP)  # RemoteRefs here: the workers are elsewhere
+        nodes = sorted({ref.node.name for ref in members if isinstance(ref, RemoteRef)})
+        lines.append(f"{len(members)} workers on {', '.join(nodes)}")
         sent = Groups.dispatch(GROUP, "thumbnail")  # a cast to every member
         lines.append(f"dispatched to {sent}")
         # --8<-- [end:frontend]
