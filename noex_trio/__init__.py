@@ -43,6 +43,9 @@ from ._gen_server import CallResult as CallResult
 from ._gen_server import CastResult as CastResult
 from ._gen_server import GenServer as GenServer
 from ._global_registry import GlobalRegistry as GlobalRegistry
+from ._groups import GroupChange as GroupChange
+from ._groups import Groups as Groups
+from ._groups import GroupsStatistics as GroupsStatistics
 from ._links import Down as Down
 from ._links import DownReason as DownReason
 from ._links import Exit as Exit
@@ -131,6 +134,9 @@ __all__ = [
     "GenServer",
     "GenServerRef",
     "GlobalRegistry",
+    "GroupChange",
+    "Groups",
+    "GroupsStatistics",
     "IdleTimeout",
     "Ignore",
     "InitializationError",

@@ -218,6 +218,9 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     UnknownBehaviourError: [("b", "worker")],
     TaskTimeoutError: [("svc", 5.0)],
     # noex_trio.nats
+    nats.JetStreamError: [(503, 0, "no responders"), (400, 10071, "wrong last sequence: 4")],
+    nats.KeyExistsError: [("bGVhZGVy", 3)],
+    nats.WrongRevisionError: [("bGVhZGVy", 3, 5), ("bGVhZGVy", 3, None)],
     nats.NatsError: [("plain message",), ()],
     nats.ConnectError: [(("nats://a:1", "nats://b:2"), "refused"), ((), "no server")],
     nats.AuthorizationError: [(("nats://a:1",), "Authorization Violation")],

@@ -26,7 +26,7 @@ import math
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
-from typing import Final, final
+from typing import Any, Final, final
 
 import attrs
 import trio
@@ -39,7 +39,7 @@ from . import _protocol as protocol
 from . import _rpc as rpc
 from ._config import ClusterConfig, check_suffix
 from ._errors import CodecError, NoConnectionError, NodeNameTakenError
-from ._events import DownDetail, NodeDown, NodeEvents, NodeStatistics, NodeStatus
+from ._events import DownDetail, NodeDown, NodeEvents, NodeStatistics, NodeStatus, NodeUp
 from ._identity import NodeId, check_node_name, name_token, new_incarnation
 from ._membership import Action, Membership
 
@@ -350,6 +350,10 @@ class Node(metaclass=NoPublicConstructor):
         """Call `listener` (sync) with every `NodeDown`, as it happens."""
         self._membership.add_feed(_Listener(listener))  # type: ignore[arg-type]  # (duck)
 
+    def _on_node_up(self, listener: Callable[[NodeUp], object]) -> None:
+        """Call `listener` (sync) with every `NodeUp`, as it happens."""
+        self._membership.add_feed(_Listener(listener, NodeUp))  # type: ignore[arg-type]  # (duck)
+
     def statistics(self) -> NodeStatistics:
         """A snapshot of the node's counters."""
         return NodeStatistics(
@@ -602,13 +606,14 @@ class ProcessMessage:
 
 
 class _Listener:
-    """A membership feed that calls a function instead of queueing events."""
+    """A membership feed that calls a function instead of queueing events (of one kind)."""
 
-    def __init__(self, listener: Callable[[NodeDown], object]) -> None:
+    def __init__(self, listener: Callable[[Any], object], kind: type = NodeDown) -> None:
         self._listener = listener
+        self._kind = kind
 
     def _push(self, event: object) -> None:
-        if isinstance(event, NodeDown):
+        if isinstance(event, self._kind):
             self._listener(event)
 
     def _end(self) -> None:
