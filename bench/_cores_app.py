@@ -3,6 +3,7 @@ while, then prints how many were answered (``calls <node> <count> <seconds>``)."
 
 from __future__ import annotations
 
+import sys
 import time
 
 import trio
@@ -39,4 +40,6 @@ async def main(config: ClusterConfig, seconds: str, work: str = "2000") -> None:
         async with trio.open_nursery() as nursery:
             for index in range(32):
                 nursery.start_soon(client, workers[index % len(workers)])
-        print(f"calls {config.name} {count} {time.perf_counter() - start:.3f}", flush=True)
+        line = f"calls {config.name} {count} {time.perf_counter() - start:.3f}\n"
+        sys.stdout.write(line)  # (one write: the nodes share the command's stdout)
+        sys.stdout.flush()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -37,12 +38,8 @@ def run(nodes: int, seconds: float) -> float:
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
     )
-    rates = [
-        int(count) / float(took)
-        for _, _, count, took in (
-            line.split() for line in done.stdout.splitlines() if line.startswith("calls ")
-        )
-    ]
+    found = re.findall(r"^calls \S+ (\d+) ([\d.]+)$", done.stdout, flags=re.MULTILINE)
+    rates = [int(count) / float(took) for count, took in found]
     assert len(rates) == nodes, done.stdout + done.stderr
     return sum(rates)
 
