@@ -154,9 +154,10 @@ async def test_watch_initial_live_deletes_and_expiry(nats_jetstream_server: Nats
             await kv.put("other", b"3")
             async with kv.watch("users.*", idle_heartbeat=1.0) as watcher:
                 assert repr(watcher) == "<KeyWatcher 'reg' 'users.*' active>"
-                assert not watcher.initial_done
+                done = [watcher.initial_done]
                 initial = await watcher.initial()
-                assert watcher.initial_done
+                done.append(watcher.initial_done)
+                assert done == [False, True]
                 assert [value(item) for item in initial] == [
                     ("users.ann", b"1", "PUT"),
                     ("users.bob", b"", "DEL"),
