@@ -230,6 +230,9 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     nats.NatsTimeoutError: [()],
     nats.RequestTimeoutError: [("svc", 0.5)],
     nats.FlushTimeoutError: [(1.0,)],
+    nats.JetStreamError: [(400, 10071, "wrong last sequence: 5"), (0, 0, "too old")],
+    nats.KeyExistsError: [("users.ann", 3)],
+    nats.WrongRevisionError: [("users.ann", 3, 5), ("users.ann", 3, None)],
     # noex_trio.cluster
     cluster.ClusterError: [("plain message",)],
     cluster.CodecError: [("unknown tag b'?' at byte 1",)],
