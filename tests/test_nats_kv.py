@@ -509,8 +509,9 @@ async def test_timeouts(nats_server: NatsServer) -> None:
 
             async with trio.open_nursery() as nursery:
                 await nursery.start(silent_stream)
-                with pytest.raises(nats.RequestTimeoutError):
+                with pytest.raises(nats.RequestTimeoutError) as timed_out:
                     await kv.create("a", b"1", timeout=0.3)
+                assert str(timed_out.value) == "request to '$KV.reg.a' timed out after 0.3 s"
                 with pytest.raises(nats.RequestTimeoutError):
                     await kv.keys(timeout=0.3)
                 with pytest.raises(nats.WrongRevisionError) as wrong:
