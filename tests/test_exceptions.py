@@ -215,6 +215,9 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     CircuitOpenError: [("db", 1.5)],
     TaskTimeoutError: [("svc", 5.0)],
     # noex_trio.nats
+    nats.JetStreamError: [(503, 0, "no responders"), (400, 10071, "wrong last sequence: 4")],
+    nats.KeyExistsError: [("bGVhZGVy", 3)],
+    nats.WrongRevisionError: [("bGVhZGVy", 3, 5), ("bGVhZGVy", 3, None)],
     nats.NatsError: [("plain message",), ()],
     nats.ConnectError: [(("nats://a:1", "nats://b:2"), "refused"), ((), "no server")],
     nats.AuthorizationError: [(("nats://a:1",), "Authorization Violation")],
@@ -230,9 +233,6 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     nats.NatsTimeoutError: [()],
     nats.RequestTimeoutError: [("svc", 0.5)],
     nats.FlushTimeoutError: [(1.0,)],
-    nats.JetStreamError: [(400, 10071, "wrong last sequence: 5"), (0, 0, "too old")],
-    nats.KeyExistsError: [("users.ann", 3)],
-    nats.WrongRevisionError: [("users.ann", 3, 5), ("users.ann", 3, None)],
     # noex_trio.cluster
     cluster.ClusterError: [("plain message",)],
     cluster.CodecError: [("unknown tag b'?' at byte 1",)],
