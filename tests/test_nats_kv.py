@@ -154,9 +154,10 @@ async def test_watch_initial_live_deletes_and_expiry(nats_jetstream_server: Nats
             await kv.put("other", b"3")
             async with kv.watch("users.*", idle_heartbeat=1.0) as watcher:
                 assert repr(watcher) == "<KeyWatcher 'reg' 'users.*' active>"
-                assert not watcher.initial_done
+                done = [watcher.initial_done]
                 initial = await watcher.initial()
-                assert watcher.initial_done
+                done.append(watcher.initial_done)
+                assert done == [False, True]
                 assert [value(item) for item in initial] == [
                     ("users.ann", b"1", "PUT"),
                     ("users.bob", b"", "DEL"),
@@ -508,8 +509,9 @@ async def test_timeouts(nats_server: NatsServer) -> None:
 
             async with trio.open_nursery() as nursery:
                 await nursery.start(silent_stream)
-                with pytest.raises(nats.RequestTimeoutError):
+                with pytest.raises(nats.RequestTimeoutError) as timed_out:
                     await kv.create("a", b"1", timeout=0.3)
+                assert str(timed_out.value) == "request to '$KV.reg.a' timed out after 0.3 s"
                 with pytest.raises(nats.RequestTimeoutError):
                     await kv.keys(timeout=0.3)
                 with pytest.raises(nats.WrongRevisionError) as wrong:

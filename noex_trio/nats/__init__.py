@@ -12,7 +12,9 @@
 Publish/subscribe with wildcards and queue groups, headers, request/reply over one muxed
 inbox with "no responders", flush, keepalive PINGs, reconnection with backoff and
 re-subscription, bounded per-subscription queues (slow consumers drop, never block), drain,
-user/password, token and nkey authentication, TLS. See ``docs/guides/nats-client.md``.
+user/password, token and nkey authentication, TLS. And a JetStream key-value client
+(`key_value`: compare-and-set, per-key TTL leases, watch), the building block of a global
+registry. See ``docs/guides/nats-client.md``.
 
 It stands alone: it imports nothing of noex_trio but its value modules (argument checks,
 the error root), and nothing of noex_trio imports it unless asked to.

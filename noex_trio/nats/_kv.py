@@ -416,18 +416,21 @@ class KeyValue(metaclass=NoPublicConstructor):
         )
         deadline = trio.current_time() + timeout
         expected = 0
-        while True:
-            remaining = max(deadline - trio.current_time(), 1e-3)
-            try:
-                return await self._write(key, value, expected, ttl_header, remaining)
-            except WrongRevisionError:
-                pass
-            # Something is there: a value (we lost), or a tombstone/marker to write over.
-            remaining = max(deadline - trio.current_time(), 1e-3)
-            latest = await self._latest(key, remaining)
-            if latest is not None and latest.operation == "PUT":
-                raise KeyExistsError(key, latest.revision)
-            expected = 0 if latest is None else latest.revision
+        try:
+            while True:
+                remaining = max(deadline - trio.current_time(), 1e-3)
+                try:
+                    return await self._write(key, value, expected, ttl_header, remaining)
+                except WrongRevisionError:
+                    pass
+                # Something is there: a value (we lost), or a tombstone/marker to write over.
+                remaining = max(deadline - trio.current_time(), 1e-3)
+                latest = await self._latest(key, remaining)
+                if latest is not None and latest.operation == "PUT":
+                    raise KeyExistsError(key, latest.revision)
+                expected = 0 if latest is None else latest.revision
+        except RequestTimeoutError:
+            raise RequestTimeoutError(f"{self._prefix}{key}", timeout) from None
 
     async def update(
         self,
