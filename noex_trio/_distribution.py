@@ -385,6 +385,7 @@ class Distribution:
         seconds = float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else 5.0
         self.nursery.start_soon(self._spawn, message, cls, args, name, seconds)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _spawn(
         self, message: ProcessMessage, cls: type, args: tuple[Any, ...], name: Any, seconds: float
     ) -> None:
@@ -533,6 +534,7 @@ class Distribution:
             return
         self._forget_node(down)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _gone_after_leaving(self, down: NodeId, leaving: trio.Event) -> None:
         with trio.move_on_after(self.node._config.failure_timeout):
             await leaving.wait()
@@ -623,6 +625,7 @@ class Distribution:
         else:
             self._answer(message, OK, caller._value)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _call_bounded(
         self, message: ProcessMessage, proc: Process, msg: object, seconds: float
     ) -> None:
@@ -647,6 +650,7 @@ class Distribution:
             self.nursery.start_soon(self._cast_later, proc, msg)
 
     @staticmethod
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _cast_later(proc: Process, msg: object) -> None:
         # (if the process exits meanwhile, it takes the message and counts it as a dead letter)
         with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
@@ -659,6 +663,7 @@ class Distribution:
             return
         self.nursery.start_soon(self._stop, message, proc, reason)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _stop(self, message: ProcessMessage, proc: Process, reason: Any) -> None:
         reset_library_context()
         await stop(proc.ref, reason, system=True)  # (never raises here: not its own loop)
@@ -729,6 +734,7 @@ class Distribution:
         exit_signal(proc, sender, reason)
 
 
+@trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
 async def _expire(caller: Caller[Any], seconds: float) -> None:
     """The timeout of a call the watchdog could not take."""
     await trio.sleep(seconds)

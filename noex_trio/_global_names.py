@@ -59,6 +59,7 @@ class GlobalNames:
 
     # ----------------------------------------------------------------- tasks
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def watch(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         from .nats import decode_key
 
@@ -82,6 +83,7 @@ class GlobalNames:
         if isinstance(owner, ProcessRef):
             self.table[name] = (owner, entry.revision)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def renew(self) -> None:
         """Renew this node's leases every third of the lease."""
         from .nats import JetStreamError, WrongRevisionError, encode_key
@@ -120,6 +122,7 @@ class GlobalNames:
                 self.table.pop(name, None)
                 self.distribution.nursery.start_soon(self._delete, name, revision)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _delete(self, name: str, revision: int) -> None:
         from .nats import JetStreamError, WrongRevisionError, encode_key
 

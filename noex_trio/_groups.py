@@ -336,6 +336,7 @@ class GroupsState:
         self._sync_due = True
         self.dist.nursery.start_soon(self._sync)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _sync(self) -> None:
         await trio.lowlevel.checkpoint()
         self._sync_due = False
@@ -359,6 +360,7 @@ class GroupsState:
             for group, refs in view.groups.items():
                 self._notify(group, left=tuple(refs))
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _tick(self, node: Node) -> None:
         """Now and then, say this node's sequence number: a node that missed a message (or
         a sync) asks again. (A node whose number is 0 has had no member: nothing to miss.)"""
@@ -368,6 +370,7 @@ class GroupsState:
             if self.seq:
                 self._publish("at", self.seq)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _serve(self, node: Node, *, task_status: trio.TaskStatus[None]) -> None:
         """Read the group subjects; what escapes (a ``KeyboardInterrupt`` in a user's
         ``from_wire``) ends the node, as in its other tasks."""

@@ -6,7 +6,8 @@ and then, by `mode`:
   and exits 0;
 - ``crash-once DIR``: exits 1 the first time (a marker file in DIR), 0 the next;
 - ``crash``: always exits 1;
-- ``forever``: prints ``up`` and runs until stopped (Ctrl-C: the runtime stops in order and the
+- ``forever``: joins a second echo to the process group ``"apps"``, prints ``up`` and runs
+  until stopped (Ctrl-C: the runtime stops in order and the
   echo's ``terminate`` prints ``terminated``).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import trio
 
-from noex_trio import GenServer, RemoteName, ServerNotRunningError, open_runtime
+from noex_trio import GenServer, Groups, RemoteName, ServerNotRunningError, open_runtime
 from noex_trio.cluster import ClusterConfig
 
 
@@ -64,5 +65,6 @@ async def main(config: ClusterConfig, mode: str, *extra: str) -> None:
                     marker.touch()
                 sys.exit(1)
             return
+        Groups.join("apps", await GenServer.start(Echo, config.name, [], trio.Event(), 1))
         print(f"{config.name} up", flush=True)
         await trio.sleep_forever()

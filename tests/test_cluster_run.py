@@ -6,13 +6,17 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
+from noex_trio import GenServer, GroupChange, Groups, open_runtime
 from noex_trio.cluster import _run
 from noex_trio.nats.testing import NatsServer
-from tests.cluster_support import LIMIT
+from tests.cluster_behaviours import Watcher
+from tests.cluster_support import LIMIT, config
+from tests.test_cluster_remote import next_info
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,3 +117,49 @@ def test_sigterm_stops_every_node_in_order() -> None:
     for name in ("node-1", "node-2"):
         assert f"{name} terminated (shutdown)" in rest
         assert f"noex: node {name} exited (0)" in rest
+
+
+async def test_stopping_the_nodes_in_order(
+    nats_server: NatsServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """What Ctrl-C/SIGTERM does (here through `stop`): one SIGINT to each node, whose
+    runtime stops in order, then the command returns."""
+    url = nats_server.url
+    stop = trio.Event()
+    seen: list[Any] = []
+    arrived: list[trio.Event] = []
+    with trio.fail_after(LIMIT * 2):
+        async with (
+            open_runtime("observer", cluster=config(url, "observer")),
+            trio.open_nursery() as nursery,
+        ):
+            watcher = await GenServer.start(Watcher, seen, arrived)
+            await watcher.call(("run", _monitor_apps))
+            options = _run.parse(
+                ["run", "--nodes", "2", "--servers", url, "tests.cluster_app:main", "forever"]
+            )
+            nursery.start_soon(_run.run_all, options, stop)
+            joined: set[Any] = set()
+            while len(joined) < 2:  # every node's echo joined the group "apps": they are up
+                change = await next_info(seen, arrived, len(seen) + 1)
+                assert isinstance(change, GroupChange)
+                joined |= set(change.joined)
+            stop.set()
+    out, err = capfd.readouterr()
+    for name in ("node-1", "node-2"):
+        assert f"{name} terminated (shutdown)" in out
+        assert f"noex: node {name} exited (0)" in out, err
+
+
+async def _monitor_apps() -> None:
+    await trio.lowlevel.checkpoint()
+    assert Groups.monitor("apps") == []
+
+
+def test_the_command_line_entry_point(capfd: pytest.CaptureFixture[str]) -> None:
+    """``python -m noex_trio.cluster`` runs `_run.main` (here called directly)."""
+    with pytest.raises(SystemExit):
+        _run.main(["run", "--nodes", "0", "tests.cluster_app:main"])
+    assert "--nodes must be at least 1" in capfd.readouterr().err
+    assert _run.main(["run", "--nodes", "1", "tests.cluster_app:main", "calls"]) == 0
+    assert "hi node-1 from node-1" in capfd.readouterr().out

@@ -297,6 +297,7 @@ class Node(metaclass=NoPublicConstructor):
             raise NoConnectionError(target.name, pending.detail)
         return answer
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _serve_processes(
         self,
         receive: Callable[[ProcessMessage], object],
@@ -461,6 +462,7 @@ class Node(metaclass=NoPublicConstructor):
 
     # ================================================================= tasks
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _guard(self, task: Callable[..., Awaitable[object]], *args: object) -> None:
         """Run a task; what escapes it (other than a cancellation) ends the node."""
         try:
@@ -566,6 +568,7 @@ class Node(metaclass=NoPublicConstructor):
                 await self._slots.acquire()
                 nursery.start_soon(self._answer, msg)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _answer(self, msg: nats.Msg) -> None:
         try:
             await self._answer_one(msg)

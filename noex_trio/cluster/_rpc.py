@@ -221,6 +221,7 @@ async def serve(
     return fatal
 
 
+@trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
 async def respond(msg: nats.Msg, status: str, data: bytes) -> None:
     """Answer a request; a reply that cannot be sent is dropped (the caller times out, or
     sees the node down)."""

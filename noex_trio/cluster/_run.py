@@ -155,7 +155,8 @@ class _Nodes:
                 process.kill()
 
 
-async def run_all(options: argparse.Namespace) -> int:
+async def run_all(options: argparse.Namespace, stop: trio.Event | None = None) -> int:
+    """Run the nodes until they all exit; SIGINT/SIGTERM (or `stop`, set) stops them."""
     async with AsyncExitStack() as stack:
         servers = options.servers
         if servers is None:
@@ -163,28 +164,27 @@ async def run_all(options: argparse.Namespace) -> int:
             servers = server.url
             print(f"noex: nats-server on {servers}", flush=True)
         nodes = _Nodes(options, servers)
+        stop = trio.Event() if stop is None else stop
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
 
                 async def on_signal() -> None:
-                    async for signum in signals:
-                        print(
-                            f"noex: {signal.Signals(signum).name}: stopping the nodes", flush=True
-                        )
-                        await nodes.stop()
+                    async for signum in signals:  # pragma: no branch - the first one stops
+                        name = signal.Signals(signum).name
+                        print(f"noex: {name}: stopping the nodes", flush=True)
+                        stop.set()
                         return
 
-                watcher = trio.CancelScope()
+                async def stop_when_asked() -> None:
+                    await stop.wait()
+                    await nodes.stop()
 
-                async def watch() -> None:
-                    with watcher:
-                        await on_signal()
-
-                nursery.start_soon(watch)
+                nursery.start_soon(on_signal)
+                nursery.start_soon(stop_when_asked)
                 async with trio.open_nursery() as keepers:
                     for name in nodes.names:
                         keepers.start_soon(nodes.keep, name)
-                watcher.cancel()  # every node exited by itself
+                nursery.cancel_scope.cancel()  # every node exited (by itself, or stopped)
     return 0
 
 

@@ -585,6 +585,7 @@ class Connection(metaclass=NoPublicConstructor):
 
     # ================================================================= tasks
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _run(self) -> None:
         """Serve the connection; reconnect when it breaks; finish when closed or given up."""
         final: ConnectionClosedError | None = None
@@ -631,6 +632,7 @@ class Connection(metaclass=NoPublicConstructor):
             if math.isfinite(self._options.ping_interval):
                 nursery.start_soon(self._ping_loop)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _read_loop(self, stream: trio.abc.Stream) -> None:
         parser = self._parser
         while self._loss is None:
@@ -652,6 +654,7 @@ class Connection(metaclass=NoPublicConstructor):
             for op in ops:
                 self._handle(op)
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _write_loop(self, stream: trio.abc.Stream) -> None:
         while True:
             if not self._outbound:
@@ -671,6 +674,7 @@ class Connection(metaclass=NoPublicConstructor):
                 )
                 return
 
+    @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
     async def _ping_loop(self) -> None:
         options = self._options
         while True:
