@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable
@@ -157,23 +158,30 @@ class ClusterLink:
         self._scope.cancel()
 
     async def _run(self, server: BusServer, task_status: trio.TaskStatus[None]) -> None:
-        """Read the bus's subjects until the bus stops (never raises into the bus's nursery:
-        a connection closed for good ends the reading, a fatal error the runtime)."""
+        """Read the bus's subjects until the link is closed.
+
+        Once started, only `close` ends it (a shielded scope, as the bus's delivery tasks:
+        the bus's own cancellation must not escape its nursery), and nothing raises out of
+        it: a connection closed for good ends the reading, a fatal error ends the runtime.
+        """
         with self._scope:
             async with self._nc.subscribe(
                 self._base + ">", max_pending=QUEUE, max_pending_bytes=QUEUE_BYTES
             ) as sub:
                 self._sub = sub
                 if self._nc.status == "connected":  # (else NATS subscribes on reconnecting)
-                    await self._nc.flush()  # the server knows the subscription: started
+                    with contextlib.suppress(nats.NatsError):
+                        await self._nc.flush()  # the server knows the subscription
                 task_status.started()
+                self._scope.shield = True
                 try:
                     async for msg in sub:
                         self._receive(server, msg)
                 except BaseException as error:
                     if is_cancellation(error):
                         raise
-                    if isinstance(error, Exception):  # the connection closed for good
+                    if isinstance(error, Exception):  # pragma: no cover - the connection
+                        # closed for good: the node fails and its runtime ends anyway
                         logger.info(
                             "%s: bus %r stops reading: %r", self._node.id, self._base, error
                         )

@@ -2,7 +2,8 @@
 
 ``python -m tests.cluster_runtime_peer URL NAME [HEARTBEAT FAILURE]``: opens a runtime as node
 NAME (the fast test timings unless given) with `Echo` processes named ``echo``, ``echo2`` and
-``other``, prints ``ready <incarnation>``, then runs until it is killed (or its stdin closes).
+``other`` and a cluster bus ``orders`` that answers each ``ping.<x>`` with ``pong.<x>``,
+prints ``ready <incarnation>``, then runs until it is killed (or its stdin closes).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import trio
 
-from noex_trio import GenServer, open_runtime
+from noex_trio import EventBus, GenServer, open_runtime
 from tests.cluster_behaviours import Echo
 from tests.cluster_support import config
 
@@ -25,6 +26,12 @@ async def run(url: str, name: str, timings: list[str]) -> None:
         await GenServer.start(Echo, name="echo")
         await GenServer.start(Echo, name="echo2")
         await GenServer.start(Echo, name="other")
+        bus = await EventBus.start("orders", cluster=True)
+
+        def pong(data: object, topic: str) -> None:
+            EventBus.publish(bus, "pong." + topic.split(".", 1)[1], data)
+
+        await EventBus.subscribe(bus, "ping.*", pong)
         assert rt.node is not None
         print(f"ready {rt.node.id.incarnation}", flush=True)
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
