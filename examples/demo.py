@@ -2,6 +2,7 @@
 
     python -m examples.demo [--duration 20] [--rate 25] [--crash-rate 0.5]
                             [--slow-rate 0.1] [--seed N] [--log FILE]
+    python -m examples.demo --cluster ...   (several OS processes: examples/demo_cluster.py)
 
 A supervision tree runs a user service, an order service and an inventory service (under its
 own supervisor), plus email and analytics subscribers on the runtime's EventBus. An API gateway
@@ -848,5 +849,9 @@ def _log_to(path: str | None) -> None:
 
 
 if __name__ == "__main__":
+    if "--cluster" in sys.argv[1:]:  # over several OS processes, a node killed under load
+        from examples import demo_cluster
+
+        sys.exit(demo_cluster.cli(sys.argv[1:]))
     _log_to(parse_args(sys.argv[1:]).log)
     sys.exit(0 if trio.run(main).ok else 1)

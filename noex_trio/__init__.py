@@ -38,9 +38,14 @@ from ._exceptions import NoRuntimeError as NoRuntimeError
 from ._exceptions import NotInProcessError as NotInProcessError
 from ._exceptions import NotRegisteredError as NotRegisteredError
 from ._exceptions import ServerNotRunningError as ServerNotRunningError
+from ._exceptions import UnknownBehaviourError as UnknownBehaviourError
 from ._gen_server import CallResult as CallResult
 from ._gen_server import CastResult as CastResult
 from ._gen_server import GenServer as GenServer
+from ._global_registry import GlobalRegistry as GlobalRegistry
+from ._groups import GroupChange as GroupChange
+from ._groups import Groups as Groups
+from ._groups import GroupsStatistics as GroupsStatistics
 from ._links import Down as Down
 from ._links import DownReason as DownReason
 from ._links import Exit as Exit
@@ -55,6 +60,8 @@ from ._refs import SupervisorRef as SupervisorRef
 from ._registry import RegistryEntry as RegistryEntry
 from ._registry import RegistryInstance as RegistryInstance
 from ._registry_facade import Registry as Registry
+from ._remote_child import Placement as Placement
+from ._remote_child import RemoteChild as RemoteChild
 from ._remote_ref import RemoteName as RemoteName
 from ._remote_ref import RemoteRef as RemoteRef
 from ._results import Continue as Continue
@@ -126,6 +133,10 @@ __all__ = [
     "ExitReason",
     "GenServer",
     "GenServerRef",
+    "GlobalRegistry",
+    "GroupChange",
+    "Groups",
+    "GroupsStatistics",
     "IdleTimeout",
     "Ignore",
     "InitializationError",
@@ -142,6 +153,7 @@ __all__ = [
     "NoexError",
     "NotInProcessError",
     "NotRegisteredError",
+    "Placement",
     "ProcessKind",
     "ProcessNode",
     "ProcessRef",
@@ -152,6 +164,7 @@ __all__ = [
     "RegistryInstance",
     "RegistryRef",
     "RegistryStatistics",
+    "RemoteChild",
     "RemoteName",
     "RemoteRef",
     "Reply",
@@ -174,6 +187,7 @@ __all__ = [
     "TaskTimeoutError",
     "Terminated",
     "TimerRef",
+    "UnknownBehaviourError",
     "Via",
     "backoff_delays",
     "current_runtime",

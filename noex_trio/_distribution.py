@@ -42,7 +42,7 @@ import functools
 import itertools
 import logging
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Final
 
@@ -50,13 +50,20 @@ import trio
 
 from . import _links
 from ._context import reset_library_context, wire_var
-from ._exceptions import CallTimeoutError, MailboxFullError, ServerNotRunningError
+from ._exceptions import (
+    CallTimeoutError,
+    MailboxFullError,
+    ServerNotRunningError,
+    UnknownBehaviourError,
+)
+from ._global_names import GlobalNames
 from ._links import Down, Exit, MonitorRef, deliver, exit_signal, signal_exit
 from ._mailbox import Caller, CastItem, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef, _detached
 from ._refs import EventBusRef, GenServerRef, RegistryRef, SupervisorRef, stop
 from ._remote_ref import RemoteName, RemoteRef, RemoteTarget
 from ._results import ExitReason
+from ._spawn import start_process
 from .cluster import ClusterConfig, Codec, CodecError, NodeDown, NodeId, RemoteTimeoutError
 from .cluster import NoConnectionError as _NoConnection
 from .cluster._codec import remote_error
@@ -101,6 +108,11 @@ class Distribution:
         self._leaving: dict[NodeId, trio.Event] = {}
         #: Remote processes this node learnt are gone (for `is_running`), oldest first.
         self._gone: dict[RemoteRef, None] = {}
+        #: The global registry's side of this node, once used (``_global_registry``).
+        self.global_names: GlobalNames | None = None
+        self._opening_names = trio.Lock()
+        #: What other nodes may start here, by name (``ClusterConfig.behaviours``).
+        self.behaviours: Mapping[str, Any] = node._config.behaviours
         register_refs(self.codec)
 
     # ================================================================= encoding
@@ -121,6 +133,25 @@ class Distribution:
     def reduce_ref(ref: ProcessRef) -> tuple[Any, ...]:
         """How a ref pickles for the wire (`PickleCodec`): as the default codec encodes it."""
         return (_ref_from_wire, (_ref_to_wire(ref),))
+
+    def decode_value(self, data: bytes) -> object:
+        with self._wire():
+            return self.codec.decode(data)
+
+    async def open_global_names(self) -> GlobalNames:
+        """Open the cluster's name bucket and start watching it and renewing leases (once)."""
+        from .nats import key_value
+
+        async with self._opening_names:
+            if self.global_names is None:
+                config = self.node._config
+                bucket = config.prefix.replace(".", "_") + "_names"
+                kv = await key_value(self.node._nc, bucket)
+                names = GlobalNames(self, kv, max(1.0, 2 * config.failure_timeout))
+                await self.nursery.start(names.watch)
+                self.nursery.start_soon(names.renew)
+                self.global_names = names
+        return self.global_names
 
     def encode_error(self, error: BaseException) -> bytes:
         try:
@@ -263,6 +294,109 @@ class Distribution:
             self.node._send_process(node, kind, self.encode(payload))
         except (_NoConnection, OutboundBufferFullError, CodecError) as error:
             logger.debug("%s: %s to %s not sent: %r", self.me, kind, node, error)
+
+    # ================================================================= starting processes
+
+    async def start_on(
+        self,
+        me: Process | None,
+        node_name: str,
+        behaviour: str,
+        args: tuple[Any, ...],
+        *,
+        name: str | None,
+        link: bool,
+        timeout: float,  # noqa: ASYNC109 - the whole start, as a call's timeout
+    ) -> ProcessRef | None:
+        """Start `behaviour` (a name that node offers) on node `node_name`; see
+        ``GenServer.start_on``."""
+        node = self._node_of(RemoteName(behaviour, node_name), by_name=True)
+        try:
+            if node is None:
+                raise _NoConnection(node_name, "not a member")
+            if node == self.me:
+                cls = self._behaviour(behaviour)
+            data = self.encode((behaviour, args, name, timeout))
+        except Exception:
+            await trio.lowlevel.checkpoint()
+            raise
+        if node == self.me:
+            ref = await start_process(
+                cls, args, name=name, init_timeout=timeout, mailbox_size=math.inf, trap_exit=False
+            )
+        else:
+            with self._wire():
+                try:
+                    # (init_timeout on that node is `timeout`; the answer may take a moment more)
+                    answer = await self.node._request_process(node, "spawn", data, timeout + 5.0)
+                except RemoteTimeoutError:
+                    raise CallTimeoutError(
+                        f"start of {behaviour!r} on {node_name!r}", timeout
+                    ) from None
+                ref = self._read_answer(RemoteName(behaviour, node_name), answer)
+        if link and me is not None and ref is not None:
+            if type(ref) is RemoteRef:
+                self.link(me, ref)
+            else:
+                _links.link_procs(me, ref._proc)
+        return ref
+
+    async def load(self, node_name: str) -> float:
+        """How many processes node `node_name` runs (``math.inf`` if it cannot say)."""
+        node = self._node_of(RemoteName("load", node_name))
+        if node == self.me:
+            await trio.lowlevel.checkpoint()
+            return len(self.kernel.live)
+        if node is None:
+            await trio.lowlevel.checkpoint()
+            return math.inf
+        with self._wire():
+            try:
+                answer = await self.node._request_process(node, "load", self.encode(()), 5.0)
+                value = self._read_answer(RemoteName("load", node_name), answer)
+            except (_NoConnection, RemoteTimeoutError, CodecError, ServerNotRunningError):
+                return math.inf
+        return float(value) if type(value) is int else math.inf
+
+    def _on_load(self, message: ProcessMessage) -> None:
+        self._answer(message, OK, len(self.kernel.live))
+
+    def _behaviour(self, behaviour: str) -> type:
+        cls: type | None = self.behaviours.get(behaviour)
+        if cls is None:
+            raise UnknownBehaviourError(self.me.name, behaviour)
+        return cls
+
+    def _on_spawn(
+        self,
+        message: ProcessMessage,
+        behaviour: object,
+        args: object,
+        name: object,
+        timeout: object,
+    ) -> None:
+        if type(behaviour) is not str or type(args) is not tuple:
+            raise TypeError("a spawn is (behaviour name, args tuple, name, init timeout)")
+        try:
+            cls = self._behaviour(behaviour)
+        except UnknownBehaviourError as error:
+            self._answer(message, ERROR, error)
+            return
+        seconds = float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else 5.0
+        self.nursery.start_soon(self._spawn, message, cls, args, name, seconds)
+
+    async def _spawn(
+        self, message: ProcessMessage, cls: type, args: tuple[Any, ...], name: Any, seconds: float
+    ) -> None:
+        reset_library_context()
+        try:
+            ref = await start_process(
+                cls, args, name=name, init_timeout=seconds, mailbox_size=math.inf, trap_exit=False
+            )
+        except Exception as error:
+            self._answer(message, ERROR, error)
+        else:
+            self._answer(message, OK, ref)
 
     async def stop(self, target: RemoteTarget, reason: ExitReason) -> None:
         node = self._node_of(target, by_name=True)
@@ -420,6 +554,8 @@ class Distribution:
         self._forget_node(sender)
 
     def _forget_node(self, down: NodeId) -> None:
+        if self.global_names is not None:
+            self.global_names.node_down(down)
         for mid, mref in list(self._monitors.items()):
             target = mref._target
             on_it = target.node == down if type(target) is RemoteRef else target.node == down.name  # type: ignore[union-attr]
@@ -610,6 +746,8 @@ _HANDLERS: Final[dict[str, Any]] = {
     "unlink": Distribution._on_unlink,
     "exit": Distribution._on_exit,
     "leaving": Distribution._on_leaving,
+    "spawn": Distribution._on_spawn,
+    "load": Distribution._on_load,
 }
 
 

@@ -19,7 +19,8 @@ Every error the library raises on purpose derives from `NoexError`::
     ├── MissingChildTemplateError   `simple_one_for_one` without `child_template`
     ├── InvalidChildSpecError       a child spec or supervisor option is malformed
     ├── LinkedExitError             exit reason of a process killed by a linked process's crash
-    └── CircuitOpenError            a `CircuitBreaker` refused a call while open
+    ├── CircuitOpenError            a `CircuitBreaker` refused a call while open
+    └── UnknownBehaviourError       `GenServer.start_on` named a behaviour that node does not offer
 
 Errors format their own message (lower case, no trailing period) from structured fields, so
 `except` clauses can inspect `.process`, `.timeout`, `.name`, … instead of parsing text.
@@ -289,6 +290,27 @@ class MaxChildrenError(NoexError):
         return (
             f"{describe(self.supervisor)} already has {limit} children "
             f"(max_children={limit}); child not started"
+        )
+
+
+class UnknownBehaviourError(NoexError):
+    """`GenServer.start_on` asked a node for a behaviour it does not offer (its
+    ``ClusterConfig.behaviours`` has no such name).
+
+    Attributes:
+        node: the node's name.
+        behaviour: the name asked for.
+    """
+
+    def __init__(self, node: str, behaviour: str) -> None:
+        super().__init__(node, behaviour)
+        self.node = node
+        self.behaviour = behaviour
+
+    def _format(self) -> str:
+        return (
+            f"node {safe_repr(self.node)} offers no behaviour {safe_repr(self.behaviour)} "
+            "(see ClusterConfig.behaviours there)"
         )
 
 

@@ -47,7 +47,7 @@ from ._links import (
 from ._mailbox import Caller
 from ._process import ProcessRef, process_of
 from ._refs import GenServerRef, call, cast, current_caller, get_state, stop, whereis
-from ._remote_ref import RemoteName, current_distribution, is_remote
+from ._remote_ref import RemoteName, current_distribution, distribution_for, is_remote
 from ._results import Continue, ExitReason, Ignore, LifecycleEvent, NoReply, Reply, Stop
 from ._safe_format import safe_repr
 from ._spawn import start_process
@@ -478,6 +478,56 @@ class GenServer(Generic[StateT, CallT, CastT, ReplyT]):
         If the caller is cancelled after the request was queued, the answer is dropped.
         """
         return await get_state(target, timeout)
+
+    @staticmethod
+    async def start_on(
+        node: str,
+        behaviour: str,
+        *args: Any,
+        name: str | None = None,
+        link: bool = False,
+        init_timeout: float = 5.0,
+    ) -> ProcessRef | None:
+        """Start a process on another node of the cluster, running the behaviour that node
+        offers under the name `behaviour` (its ``ClusterConfig.behaviours``: code is never sent,
+        only the name); returns its `RemoteRef` once ``init`` is done there.
+
+        Args:
+            node: the node's name (this node's own name starts it here).
+            behaviour: the name that node offers it under.
+            *args: passed to ``init`` there (values the codec carries).
+            name: register it under this name on that node.
+            link: link it to the calling process (once started: if it dies at once, the link
+                delivers ``"noproc"`` rather than its reason).
+            init_timeout: seconds ``init`` may take there.
+
+        Returns:
+            Its `RemoteRef` (a local ref for this node itself), or None if ``init`` returned
+            `Ignore`.
+
+        Raises:
+            UnknownBehaviourError: that node offers no such behaviour.
+            InitializationError: ``init`` raised there (its exception as the codec carries
+                it: the same class, or a `RemoteError`) or timed out.
+            AlreadyRegisteredError: `name` is taken on that node.
+            noex_trio.cluster.NoConnectionError: the node is not up (or went down meanwhile).
+            CallTimeoutError: no answer in time.
+            NoexError: this runtime is not in a cluster.
+        """
+        try:
+            checks.name(node, "node")
+            checks.name(behaviour, "behaviour")
+            if name is not None:
+                checks.name(name, "name")
+            seconds = checks.seconds(init_timeout, "init_timeout")
+            me = start_link_owner() if link else None
+            distribution = distribution_for(RemoteName(behaviour, node))
+        except Exception:
+            await trio.lowlevel.checkpoint()
+            raise
+        return await distribution.start_on(
+            me, node, behaviour, args, name=name, link=link, timeout=seconds
+        )
 
     @staticmethod
     def exit(target: ProcessRef | str | Via | RemoteName, reason: ExitReason) -> None:

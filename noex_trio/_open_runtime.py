@@ -43,7 +43,7 @@ def open_runtime(name: str | None = None, *, cluster: ClusterConfig | None = Non
     """
     if cluster is None:
         return Runtime._create(name, start_default_bus, take_snapshot)
-    from . import _distribution  # (only a runtime in a cluster imports the NATS client)
+    from . import _groups  # (only a runtime in a cluster imports the NATS client)
     from .cluster import ClusterConfig
 
     config = checks.instance(cluster, "cluster", ClusterConfig, expected="a ClusterConfig or None")
@@ -51,5 +51,5 @@ def open_runtime(name: str | None = None, *, cluster: ClusterConfig | None = Non
         name,
         start_default_bus,
         take_snapshot,
-        functools.partial(_distribution.open_distribution, config),
+        functools.partial(_groups.open_cluster, config),
     )

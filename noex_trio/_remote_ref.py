@@ -183,6 +183,17 @@ class Distribution(Protocol):
     def demonitor(self, mref: MonitorRef) -> None: ...
     def link(self, me: Process, target: RemoteTarget) -> None: ...
     def unlink(self, me: Process, target: RemoteTarget) -> None: ...
+    async def start_on(
+        self,
+        me: Process | None,
+        node_name: str,
+        behaviour: str,
+        args: tuple[Any, ...],
+        *,
+        name: str | None,
+        link: bool,
+        timeout: float,  # noqa: ASYNC109
+    ) -> ProcessRef | None: ...
 
 
 def current_distribution() -> Distribution | None:

@@ -44,6 +44,7 @@ __all__ = [
     "crash",
     "kill",
     "leak_checked_runtime",
+    "nats_jetstream_server",
     "nats_server",
     "runtime",
     "wait_exit",
@@ -226,4 +227,16 @@ async def nats_server() -> AsyncIterator[NatsServer]:
     except FileNotFoundError as exc:
         pytest.fail(str(exc), pytrace=False)
     async with open_nats_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def nats_jetstream_server() -> AsyncIterator[NatsServer]:
+    """As `nats_server`, with JetStream enabled (stored in the server's temporary directory,
+    kept across ``await .restart()``): for key-value buckets (`noex_trio.nats.key_value`)."""
+    try:
+        find_nats_server()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    async with open_nats_server(jetstream=True) as server:
         yield server

@@ -65,7 +65,7 @@ class Watcher(GenServer[list[Any], Any, Any, Any]):
         self.arrived = arrived
         return seen
 
-    def handle_call(self, msg: Any, state: list[Any]) -> Any:
+    async def handle_call(self, msg: Any, state: list[Any]) -> Any:
         match msg:
             case ("monitor", target):
                 return GenServer.monitor(target), state
@@ -82,6 +82,8 @@ class Watcher(GenServer[list[Any], Any, Any, Any]):
             case ("exit", target, reason):
                 GenServer.exit(target, reason)
                 return None, state
+            case ("run", fn):
+                return await fn(), state
         raise AssertionError(f"unexpected call {msg!r}")
 
     def handle_cast(self, msg: Any, state: list[Any]) -> list[Any]:
@@ -93,3 +95,14 @@ class Watcher(GenServer[list[Any], Any, Any, Any]):
             event.set()
         self.arrived.clear()
         return state
+
+
+class FailingInit(GenServer[None, Any, Any, Any]):
+    """Its ``init`` raises: a start of it fails with InitializationError."""
+
+    def init(self, text: str) -> None:
+        raise ValueError(text)
+
+
+#: What the test nodes offer to others (``ClusterConfig.behaviours``).
+BEHAVIOURS: dict[str, object] = {"echo": Echo, "failing": FailingInit, "watcher": Watcher}

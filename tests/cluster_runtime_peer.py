@@ -1,9 +1,11 @@
 """A runtime joined to a cluster, in a process of its own, for the distribution tests.
 
 ``python -m tests.cluster_runtime_peer URL NAME [HEARTBEAT FAILURE]``: opens a runtime as node
-NAME (the fast test timings unless given) with `Echo` processes named ``echo``, ``echo2`` and
-``other`` and a cluster bus ``orders`` that answers each ``ping.<x>`` with ``pong.<x>``,
-prints ``ready <incarnation>``, then runs until it is killed (or its stdin closes).
+NAME (the fast test timings unless given; offering `BEHAVIOURS`) with `Echo` processes named
+``echo``, ``echo2`` and ``other`` (``echo`` and ``echo2`` in the process group named by
+``$NOEX_PEER_GROUP``, if set; ``other`` registered globally under ``$NOEX_TEST_GLOBAL_NAME``,
+if set), and a cluster bus ``orders`` that answers each ``ping.<x>`` with ``pong.<x>``, prints
+``ready <incarnation>``, then runs until it is killed (or its stdin closes).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import sys
 
 import trio
 
-from noex_trio import EventBus, GenServer, open_runtime
-from tests.cluster_behaviours import Echo
+from noex_trio import EventBus, GenServer, GlobalRegistry, Groups, open_runtime
+from tests.cluster_behaviours import BEHAVIOURS, Echo
 from tests.cluster_support import config
 
 
@@ -22,10 +24,18 @@ async def run(url: str, name: str, timings: list[str]) -> None:
     options: dict[str, float] = {}
     if timings:  # heartbeat interval and failure timeout (the fast test timings otherwise)
         options = {"heartbeat_interval": float(timings[0]), "failure_timeout": float(timings[1])}
-    async with open_runtime(name, cluster=config(url, name, **options)) as rt:
-        await GenServer.start(Echo, name="echo")
-        await GenServer.start(Echo, name="echo2")
-        await GenServer.start(Echo, name="other")
+    cluster = config(url, name, behaviours=BEHAVIOURS, **options)
+    async with open_runtime(name, cluster=cluster) as rt:
+        echo = await GenServer.start(Echo, name="echo")
+        echo2 = await GenServer.start(Echo, name="echo2")
+        group = os.environ.get("NOEX_PEER_GROUP")
+        if group:
+            Groups.join(group, echo)
+            Groups.join(group, echo2)
+        other = await GenServer.start(Echo, name="other")
+        global_name = os.environ.get("NOEX_TEST_GLOBAL_NAME")
+        if global_name:
+            await GlobalRegistry.register(global_name, other)
         bus = await EventBus.start("orders", cluster=True)
 
         def pong(data: object, topic: str) -> None:

@@ -3,6 +3,7 @@ separate OS process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -70,7 +71,12 @@ class Peer:
 
 @asynccontextmanager
 async def open_peer(
-    url: str, name: str, *timings: float, cluster_name: str = "default", runtime: bool = False
+    url: str,
+    name: str,
+    *timings: float,
+    cluster_name: str = "default",
+    runtime: bool = False,
+    global_name: str | None = None,
 ) -> AsyncIterator[Peer]:
     """Start ``tests.cluster_peer`` as node `name` (timings: heartbeat, failure, claim);
     wait until it has joined. With `runtime`: ``tests.cluster_runtime_peer`` instead, a
@@ -81,7 +87,12 @@ async def open_peer(
         args += [str(value) for value in timings[:2]]
     else:
         args = [sys.executable, "-m", "tests.cluster_peer", url, name, *options]
-    process = await trio.lowlevel.open_process(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    env = dict(os.environ)
+    if global_name is not None:  # (a runtime peer registers its echo under it, globally)
+        env["NOEX_TEST_GLOBAL_NAME"] = global_name
+    process = await trio.lowlevel.open_process(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
     try:
         peer = Peer(process)
         word, incarnation = (await peer.read_line()).split()

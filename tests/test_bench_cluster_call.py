@@ -70,3 +70,24 @@ def test_the_detection_bench_runs() -> None:
     assert done.returncode == 0, done.stderr
     assert "NodeDown: min" in done.stdout
     assert "Down in a monitoring process: min" in done.stdout
+
+
+def test_the_failover_bench_runs() -> None:
+    """``python -m bench.cluster_failover`` (kill -9 of a supervised child's node): one kill."""
+    done = run("bench.cluster_failover", "--kills", "1")
+    assert done.returncode == 0, done.stderr
+    assert "restarted child answering on another node, over 1 kills" in done.stdout
+
+
+def test_the_cores_bench_runs() -> None:
+    """``python -m bench.cluster_cores`` (1 node against 2 nodes): one short round."""
+    done = run("bench.cluster_cores", "--rounds", "1", "--seconds", "0.3")
+    assert done.returncode == 0, done.stderr
+    assert "aggregate throughput (CPU-bound local calls): 1 node" in done.stdout
+
+
+def test_the_names_bench_runs() -> None:
+    """``python -m bench.cluster_names`` (global-name registrations): a few names."""
+    done = run("bench.cluster_names", "--names", "20")
+    assert done.returncode == 0, done.stderr
+    assert "global names (20): register" in done.stdout

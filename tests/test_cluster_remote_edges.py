@@ -23,6 +23,7 @@ from noex_trio import (
     RemoteName,
     RemoteRef,
     ServerNotRunningError,
+    cluster,
     open_runtime,
 )
 from noex_trio import nats as nats_client
@@ -615,3 +616,18 @@ async def test_an_error_the_pickle_codec_cannot_carry(nats_server: NatsServer) -
             error = codec.decode(reply.data)
             assert type(error).__name__ == "RemoteError"
             assert "unpicklable" in str(error)
+
+
+async def test_a_node_listens_for_process_messages_before_it_announces_itself(
+    nats_server: NatsServer,
+) -> None:
+    """Others may send to a node's processes as soon as they see it up: its process channel
+    is subscribed before its hello (messages wait there until its runtime reads them)."""
+    with trio.fail_after(LIMIT):
+        async with (
+            cluster.join(config(nats_server.url, "b")),
+            nats_client.connect(nats_server.url) as nc,
+        ):
+            subject = f"noex.default.node.{name_token('b')}.proc"
+            with pytest.raises(nats_client.RequestTimeoutError):  # subscribed: no 503
+                await nc.request(subject, b"", timeout=0.2)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
-from examples import demo
+from examples import demo, demo_cluster
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeTerminal(io.StringIO):
@@ -112,3 +117,33 @@ def test_bad_options(args: list[str], message: str, capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         demo.parse_args(args)
     assert message in capsys.readouterr().err
+
+
+def test_cluster_mode_survives_a_killed_node() -> None:
+    """``python -m examples.demo --cluster``: real worker processes and a real nats-server;
+    the order service's node is SIGKILLed under load and the books still balance."""
+    command = [sys.executable, "-m", "examples.demo", "--cluster", "--duration", "4"]
+    command += ["--kill-at", "1.5", "--nodes", "3", "--seed", "5"]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    killed = re.search(r"KILL -9 node (w-\d) \(pid \d+\), running (.*order-service.*)", out)
+    assert killed is not None, out
+    victim = killed.group(1)
+    moved = re.search(r"order-service restarted on (w-\d) \(restart 1\)", out)
+    assert moved is not None, out
+    assert moved.group(1) != victim
+    before, after = out.split("the tree before the kill:")[1], out.split("the tree at the end:")[1]
+    assert re.search(rf"order-service +on {victim} +restarts 0", before)
+    assert re.search(rf"order-service +on {moved.group(1)} +restarts 1", after)
+    assert f"{victim} (killed by SIGKILL)" in out
+    assert re.search(r"  [ \d]{3} s +\d+ placed +\d+ confirmed", out)  # a line a second
+    assert out.rstrip().endswith("the db holds exactly the confirmed orders, the stock adds up")
+
+
+def test_cluster_mode_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        demo_cluster.parse_args(["--cluster", "--nodes", "1"])
+    assert "--nodes must be at least 2" in capsys.readouterr().err

@@ -38,6 +38,7 @@ from noex_trio import (
     Runtime,
     ServerNotRunningError,
     TaskTimeoutError,
+    UnknownBehaviourError,
     cluster,
     nats,
 )
@@ -63,6 +64,7 @@ ERRORS = [
     InvalidChildSpecError,
     LinkedExitError,
     CircuitOpenError,
+    UnknownBehaviourError,
 ]
 
 
@@ -213,8 +215,12 @@ EXAMPLES: dict[type[BaseException], list[tuple[Any, ...]]] = {
     InvalidChildSpecError: [("bad spec",)],
     LinkedExitError: [("peer", KeyError("k")), ("peer", "killed")],
     CircuitOpenError: [("db", 1.5)],
+    UnknownBehaviourError: [("b", "worker")],
     TaskTimeoutError: [("svc", 5.0)],
     # noex_trio.nats
+    nats.JetStreamError: [(503, 0, "no responders"), (400, 10071, "wrong last sequence: 4")],
+    nats.KeyExistsError: [("bGVhZGVy", 3)],
+    nats.WrongRevisionError: [("bGVhZGVy", 3, 5), ("bGVhZGVy", 3, None)],
     nats.NatsError: [("plain message",), ()],
     nats.ConnectError: [(("nats://a:1", "nats://b:2"), "refused"), ((), "no server")],
     nats.AuthorizationError: [(("nats://a:1",), "Authorization Violation")],

@@ -77,6 +77,7 @@ async def test_a_server_that_does_not_start() -> None:
         ({"routes": "nats-route://x"}, TypeError, r"^expected routes to be a list of route URLs"),
         ({"routes": [1]}, TypeError, r"^expected routes to be a list of route URLs"),
         ({"executable": 1}, TypeError, r"^expected executable to be a non-empty str"),
+        ({"jetstream": "yes"}, TypeError, r"^expected jetstream to be a bool"),
     ],
 )
 def test_bad_server_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
@@ -91,6 +92,21 @@ async def test_fixture(nats_server: NatsServer) -> None:
             await nc.flush()
 
 
+async def test_jetstream_fixture_keeps_its_store_across_restarts(
+    nats_jetstream_server: NatsServer,
+) -> None:
+    with trio.fail_after(LIMIT):
+        async with nats.connect(nats_jetstream_server.url) as nc:
+            kv = await nats.key_value(nc, "kept")
+            await kv.put("a", b"1")
+        await nats_jetstream_server.restart()
+        async with nats.connect(nats_jetstream_server.url) as nc:
+            kv = await nats.key_value(nc, "kept", create=False)
+            entry = await kv.get("a")
+            assert entry is not None
+            assert entry.value == b"1"
+
+
 def test_fixture_fails_loudly_without_a_binary(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,8 +119,11 @@ def test_fixture_fails_loudly_without_a_binary(
         """
         async def test_needs_nats(nats_server):
             pass
+
+        async def test_needs_jetstream(nats_jetstream_server):
+            pass
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*nats-server not found (install it)*"])

@@ -72,6 +72,7 @@ from noex_trio import (
     TaskTimeoutError,
     Terminated,
     TimerRef,
+    UnknownBehaviourError,
     open_runtime,
 )
 from noex_trio.testing import EventRecorder, assert_no_leaks, crash, kill, wait_for_restart
@@ -979,6 +980,7 @@ EXCEPTIONS: list[tuple[type[BaseException], Callable[[], BaseException]]] = [
     (InvalidChildSpecError, lambda: InvalidChildSpecError("bad restart 'sometimes'")),
     (LinkedExitError, lambda: LinkedExitError("peer", "killed")),
     (CircuitOpenError, lambda: CircuitOpenError("db", 2.5)),
+    (UnknownBehaviourError, lambda: UnknownBehaviourError("b", "worker")),
     (TaskTimeoutError, lambda: TaskTimeoutError("task", 5.0)),
 ]
 

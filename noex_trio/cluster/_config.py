@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import re
 import ssl
-from collections.abc import Sequence
+import types
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Final
 
@@ -106,6 +107,19 @@ def _codec(value: object) -> BaseCodec:
     return value
 
 
+def _behaviours(value: object) -> Mapping[str, object]:
+    expected = "a mapping of behaviour names (non-empty str) to behaviour classes"
+    if not isinstance(value, Mapping):
+        raise checks.type_error("behaviours", expected, value)
+    table: dict[str, object] = {}
+    for key, behaviour in value.items():
+        name = checks.name(key, "a behaviour name")
+        if not isinstance(behaviour, type):
+            raise checks.type_error(f"behaviour {name!r}", "a behaviour class", behaviour)
+        table[name] = behaviour
+    return types.MappingProxyType(table)
+
+
 def _max_concurrent_requests(value: object) -> int:
     return checks.count(value, "max_concurrent_requests", minimum=1)
 
@@ -158,6 +172,9 @@ class ClusterConfig:
             trying, seeing no other node meanwhile).
         max_concurrent_requests: requests handled at once by this node's handlers; more
             wait in the subscription's queue.
+        behaviours: the GenServer classes other nodes may start on this one, by name
+            (``GenServer.start_on(node, "worker", ...)``): code is never sent over the wire,
+            only a name this node knows.
     """
 
     name: str = attrs.field(converter=check_node_name)
@@ -177,6 +194,9 @@ class ClusterConfig:
     codec: BaseCodec = attrs.field(factory=Codec, converter=_codec)
     max_reconnect_attempts: float = attrs.field(default=math.inf, converter=_max_reconnect_attempts)
     max_concurrent_requests: int = attrs.field(default=1024, converter=_max_concurrent_requests)
+    behaviours: Mapping[str, object] = attrs.field(
+        factory=dict, converter=_behaviours, eq=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.failure_timeout <= self.heartbeat_interval:

@@ -26,7 +26,7 @@ import math
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
-from typing import Final, final
+from typing import Any, Final, final
 
 import attrs
 import trio
@@ -39,7 +39,7 @@ from . import _protocol as protocol
 from . import _rpc as rpc
 from ._config import ClusterConfig, check_suffix
 from ._errors import CodecError, NoConnectionError, NodeNameTakenError
-from ._events import DownDetail, NodeDown, NodeEvents, NodeStatistics, NodeStatus
+from ._events import DownDetail, NodeDown, NodeEvents, NodeStatistics, NodeStatus, NodeUp
 from ._identity import NodeId, check_node_name, name_token, new_incarnation
 from ._membership import Action, Membership
 
@@ -83,6 +83,7 @@ class Node(metaclass=NoPublicConstructor):
             self._earlier_deadline,
         )
         self._handlers: dict[str, rpc.Handler] = {}
+        self._processes: nats.Subscription | None = None
         self._slots = trio.Semaphore(config.max_concurrent_requests)
         self._detect_scope = trio.CancelScope()
         # Entered by `join` around the user's block; cancelled (even before) when the node fails.
@@ -315,22 +316,23 @@ class Node(metaclass=NoPublicConstructor):
     async def _read_processes(
         self, receive: Callable[[ProcessMessage], object], task_status: trio.TaskStatus[None]
     ) -> None:
-        subject = self._subjects.proc(self._token)
-        async with self._nc.subscribe(subject) as messages:
-            await self._nc.flush()
-            task_status.started()
-            async for msg in messages:
-                sender = rpc.sender_of(msg)
-                target = rpc.target_incarnation(msg)
-                kind = msg.headers.get(protocol.KIND) if msg.headers is not None else None
-                if sender is None or target is None or not kind:
-                    self._garbage += 1
-                    continue
-                if target != self.id.incarnation and target != ANY:
-                    if msg.reply is not None:  # meant for an earlier (or later) incarnation
-                        self._nursery.start_soon(rpc.respond, msg, rpc.WRONG_NODE, b"")
-                    continue
-                receive(ProcessMessage(sender, kind, msg))
+        # Subscribed when the node joined (before it announced itself): what others sent
+        # since then waits in the subscription, in order.
+        messages = self._processes
+        assert messages is not None
+        task_status.started()
+        async for msg in messages:
+            sender = rpc.sender_of(msg)
+            target = rpc.target_incarnation(msg)
+            kind = msg.headers.get(protocol.KIND) if msg.headers is not None else None
+            if sender is None or target is None or not kind:
+                self._garbage += 1
+                continue
+            if target != self.id.incarnation and target != ANY:
+                if msg.reply is not None:  # meant for an earlier (or later) incarnation
+                    self._nursery.start_soon(rpc.respond, msg, rpc.WRONG_NODE, b"")
+                continue
+            receive(ProcessMessage(sender, kind, msg))
 
     def _respond_process(self, msg: nats.Msg, status: str, data: bytes) -> None:
         """Answer a process message that expects it: now, in order with what this node sends
@@ -349,6 +351,10 @@ class Node(metaclass=NoPublicConstructor):
     def _on_node_down(self, listener: Callable[[NodeDown], object]) -> None:
         """Call `listener` (sync) with every `NodeDown`, as it happens."""
         self._membership.add_feed(_Listener(listener))  # type: ignore[arg-type]  # (duck)
+
+    def _on_node_up(self, listener: Callable[[NodeUp], object]) -> None:
+        """Call `listener` (sync) with every `NodeUp`, as it happens."""
+        self._membership.add_feed(_Listener(listener, NodeUp))  # type: ignore[arg-type]  # (duck)
 
     def statistics(self) -> NodeStatistics:
         """A snapshot of the node's counters."""
@@ -392,6 +398,10 @@ class Node(metaclass=NoPublicConstructor):
             nc.subscribe(subjects.claims, max_pending=_QUEUE, max_pending_bytes=_QUEUE_BYTES)
         )
         requests = await stack.enter_async_context(nc.subscribe(subjects.rpc_all(self._token)))
+        # Messages to this node's processes, read by the runtime once it is ready
+        # (`_serve_processes`): subscribed now, so that nothing sent to this node once others
+        # see it up is lost.
+        self._processes = await stack.enter_async_context(nc.subscribe(subjects.proc(self._token)))
         events = await stack.enter_async_context(nc.events())
         nursery = self._nursery
         nursery.start_soon(self._guard, self._read_beats, beats)
@@ -602,13 +612,14 @@ class ProcessMessage:
 
 
 class _Listener:
-    """A membership feed that calls a function instead of queueing events."""
+    """A membership feed that calls a function instead of queueing events (of one kind)."""
 
-    def __init__(self, listener: Callable[[NodeDown], object]) -> None:
+    def __init__(self, listener: Callable[[Any], object], kind: type = NodeDown) -> None:
         self._listener = listener
+        self._kind = kind
 
     def _push(self, event: object) -> None:
-        if isinstance(event, NodeDown):
+        if isinstance(event, self._kind):
             self._listener(event)
 
     def _end(self) -> None:

@@ -15,6 +15,9 @@ Every error the client raises on purpose derives from `NatsError`, itself a
     ├── NoRespondersError         a request found no subscriber (status 503)
     ├── MaxPayloadError           a message is larger than the server's ``max_payload``
     ├── OutboundBufferFullError   a publish while reconnecting found the pending buffer full
+    ├── JetStreamError            JetStream refused a request, or cannot serve a key-value bucket
+    ├── KeyExistsError            a key-value create found the key holding a value
+    ├── WrongRevisionError        a key-value update/delete expected another revision
     └── NatsTimeoutError          also a `trio.TooSlowError`
         ├── RequestTimeoutError   `request` got no reply in time
         └── FlushTimeoutError     `flush` got no PONG in time
@@ -243,3 +246,72 @@ class FlushTimeoutError(NatsTimeoutError):
 
     def _format(self) -> str:
         return f"flush timed out after {safe_str(self.timeout)} s"
+
+
+class JetStreamError(NatsError):
+    """JetStream refused a request (its API answered an ``error``), or it cannot serve a
+    key-value bucket: JetStream is not enabled (nobody answers its API), the server is too
+    old for per-key TTLs, or the bucket exists with another configuration.
+
+    Attributes:
+        code: the HTTP-like status of the answer (400, 404, 503, ...); 503 when nobody
+            answered (JetStream not enabled, the stream missing, or the server starting up);
+            0 for a problem the client found in an answer.
+        err_code: JetStream's own error code (``10058``, ``10071``, ...), or 0.
+        description: what JetStream (or the client) said.
+    """
+
+    def __init__(self, code: int, err_code: int, description: str) -> None:
+        super().__init__(code, err_code, description)
+        self.code = code
+        self.err_code = err_code
+        self.description = description
+
+    def _format(self) -> str:
+        return (
+            f"JetStream error {safe_str(self.code)} ({safe_str(self.err_code)}): "
+            f"{_text(self.description)}"
+        )
+
+
+class KeyExistsError(NatsError):
+    """`KeyValue.create` found the key holding a value (deleted, purged and expired keys can
+    be created again).
+
+    Attributes:
+        key: the key.
+        revision: the revision of the value found.
+    """
+
+    def __init__(self, key: str, revision: int) -> None:
+        super().__init__(key, revision)
+        self.key = key
+        self.revision = revision
+
+    def _format(self) -> str:
+        return f"key {safe_repr(self.key)} exists (revision {safe_str(self.revision)})"
+
+
+class WrongRevisionError(NatsError):
+    """A compare-and-set write (`KeyValue.update`, `KeyValue.delete` with a revision) found
+    the key at another revision: someone else wrote it since (or it expired).
+
+    Attributes:
+        key: the key.
+        expected: the revision the write expected.
+        current: the key's latest revision as the server reported it (0: the key has no
+            message), or None if it did not say.
+    """
+
+    def __init__(self, key: str, expected: int, current: int | None) -> None:
+        super().__init__(key, expected, current)
+        self.key = key
+        self.expected = expected
+        self.current = current
+
+    def _format(self) -> str:
+        current = "unknown" if self.current is None else safe_str(self.current)
+        return (
+            f"key {safe_repr(self.key)} is not at revision {safe_str(self.expected)} "
+            f"(current: {current})"
+        )

@@ -75,6 +75,7 @@ class NatsServer:
         config: str,
         cluster: str | None,
         routes: Sequence[str],
+        jetstream: bool = False,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = -1
@@ -86,6 +87,7 @@ class NatsServer:
         self._config = config
         self._cluster = cluster
         self._routes = tuple(routes)
+        self._jetstream = jetstream
         self._process: trio.Process | None = None
         self._starts = 0
         self._ready = self._routing = False
@@ -117,6 +119,9 @@ class NatsServer:
                 f"cluster {{ name: {self._cluster}, listen: {self.host}:{self.cluster_port}, "
                 f"routes: [{routes}] }}"
             )
+        if self._jetstream:  # the same store on every start: streams survive a restart
+            store = self._directory / "jetstream"
+            lines.append(f'jetstream {{ store_dir: "{store}" }}')
         lines.append(self._config)
         path = self._directory / f"server-{self._starts}.conf"
         path.write_text("\n".join(lines) + "\n")
@@ -236,9 +241,15 @@ class _Running:
     block comes out as itself, not wrapped in the log reader's nursery's exception group)."""
 
     def __init__(
-        self, config: str, cluster: str | None, routes: Sequence[str], executable: str
+        self,
+        config: str,
+        cluster: str | None,
+        routes: Sequence[str],
+        executable: str,
+        jetstream: bool,
     ) -> None:
         self._args = (config, cluster, routes, executable)
+        self._jetstream = jetstream
         self._directory: tempfile.TemporaryDirectory[str] | None = None
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._server: NatsServer | None = None
@@ -249,7 +260,13 @@ class _Running:
         manager = self._nursery_manager = trio.open_nursery()
         nursery = await manager.__aenter__()
         self._server = NatsServer(
-            nursery, Path(self._directory.name), executable, config, cluster, routes
+            nursery,
+            Path(self._directory.name),
+            executable,
+            config,
+            cluster,
+            routes,
+            self._jetstream,
         )
         try:
             await self._server.start()
@@ -277,6 +294,7 @@ def open_nats_server(
     cluster: str | None = None,
     routes: Sequence[str] = (),
     executable: str | None = None,
+    jetstream: bool = False,
 ) -> AbstractAsyncContextManager[NatsServer]:
     """Start a ``nats-server`` on 127.0.0.1 (a free port) for the duration of the block.
 
@@ -286,6 +304,8 @@ def open_nats_server(
         cluster: a cluster name: the server also listens for routes (on a free port).
         routes: route URLs of other servers of the cluster (their `NatsServer.route_url`).
         executable: the binary (default: `find_nats_server`).
+        jetstream: enable JetStream, stored in the server's temporary directory (kept
+            across `NatsServer.restart`, removed afterwards).
 
     Raises:
         FileNotFoundError: (at once) no nats-server binary.
@@ -297,4 +317,5 @@ def open_nats_server(
     if isinstance(routes, str) or not all(isinstance(route, str) for route in routes):
         raise checks.type_error("routes", "a list of route URLs", routes)
     binary = find_nats_server() if executable is None else checks.name(executable, "executable")
-    return _Running(config, cluster, tuple(routes), binary)
+    jetstream = checks.boolean(jetstream, "jetstream")
+    return _Running(config, cluster, tuple(routes), binary, jetstream)
