@@ -16,6 +16,11 @@ budget, `SHUTDOWN_BUDGET`) for the delivery tasks to finish what was already que
 hook on the bus then cancels whatever is left, so the nursery closes even after a brutal kill,
 and ends the mailbox subscriptions (events already in a mailbox stay there).
 
+A cluster bus (``EventBus.start(name, cluster=True)``) also has a `Link` (``_cluster_bus``):
+``publish`` gives it each event after the local delivery, and its reader task, in the bus's
+nursery, delivers the events of other nodes here as ``publish`` would. The link is started by
+``init`` (subscribed before ``start`` returns) and closed first thing when the bus stops.
+
 The runtime starts its default bus with `start_default_bus`, from this module: it never needs
 the facade.
 """
@@ -23,7 +28,7 @@ the facade.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
 import trio
@@ -59,6 +64,27 @@ class Listener(Protocol):
         """Leave the bus; the consumer's iteration ends after the buffered events."""
 
 
+class Link(Protocol):
+    """What the bus needs from its cluster link (a ``_cluster_bus.ClusterLink``)."""
+
+    def start(self, server: BusServer) -> Awaitable[None]:
+        """Subscribe to the other nodes' events and start reading them (in the bus's
+        nursery); returns once subscribed."""
+
+    def close(self) -> None:
+        """Stop reading (sync, idempotent): nothing more is delivered from other nodes."""
+
+    def prepare(self, topic: str, data: Any) -> Any:
+        """What `send` sends for this event; raises if it cannot travel (nothing is sent)."""
+
+    def send(self, outgoing: Any) -> None:
+        """Send a prepared event to the other nodes now; never raises (a failure is counted)."""
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """The link's figures for ``statistics()``: events sent, received, dropped, and
+        garbage received."""
+
+
 class BusServer:
     """The behaviour of a bus process: owns the index and the delivery tasks."""
 
@@ -68,7 +94,9 @@ class BusServer:
     _noex_kind: Final = "bus"
     _noex_name: Final = "EventBus"
 
-    def __init__(self) -> None:
+    def __init__(self, link: Link | None = None) -> None:
+        #: A cluster bus's link to the other nodes, or None (a bus of this runtime only).
+        self.link = link
         self.index: TopicIndex[Subscription | Listener | MailboxSubscription] = TopicIndex()
         self.label = "EventBus"
         #: For ``statistics()``: publishes; events handed to subscribers; handler calls that
@@ -82,12 +110,14 @@ class BusServer:
         self.idle = trio.Event()
         self._escalate: Callable[[BaseException], None] | None = None
 
-    def init(self) -> None:
+    def init(self) -> Awaitable[None] | None:
         proc = current_process()
         assert proc is not None
         self.label = proc.label
         self._escalate = proc.kernel.escalate
         proc.add_exit_hook(self, self._release)
+        # (a local bus's init stays sync; a cluster bus subscribes before `start` returns)
+        return None if self.link is None else self.link.start(self)
 
     def handle_call(self, msg: object, state: None) -> tuple[None, None]:  # pragma: no cover
         raise NoexError(f"{self.label} takes no calls; use the EventBus functions")
@@ -97,6 +127,8 @@ class BusServer:
 
     async def terminate(self, reason: ExitReason, state: None) -> None:
         """Let every subscription finish the events already queued (bounded by the budget)."""
+        if self.link is not None:
+            self.link.close()
         for listener in list(self.listeners):
             listener._unsubscribe()
         for sub in self.subscriptions:
@@ -108,6 +140,8 @@ class BusServer:
     def _release(self, reason: ExitReason) -> None:
         # Bus exit hook (runs even after a brutal kill): end every delivery task, forget
         # everything, and detach from the processes that owned subscriptions.
+        if self.link is not None:
+            self.link.close()
         for listener in list(self.listeners):
             listener._unsubscribe()
         for mailbox in list(self.mailboxes):
@@ -120,12 +154,17 @@ class BusServer:
 
     def _noex_statistics(self, fields: dict[str, Any], now: float) -> EventBusStatistics:
         """``bus.statistics()``: the process's `fields` and the bus's own figures."""
+        sent, received, dropped, garbage = (0, 0, 0, 0) if self.link is None else self.link.counts()
         return EventBusStatistics(
             **fields,
             subscriptions=len(self.index),
             published=self.published,
             delivered=self.delivered,
             failed=self.failed,
+            cluster_sent=sent,
+            cluster_received=received,
+            cluster_dropped=dropped,
+            cluster_garbage=garbage,
         )
 
     # -- what subscriptions and listeners call --
@@ -186,10 +225,10 @@ def bus_process(bus: object) -> Process:
     return proc
 
 
-async def start_bus(name: str | None) -> EventBusRef:
-    """Start a bus process (see ``EventBus.start``)."""
+async def start_bus(name: str | None, link: Link | None = None) -> EventBusRef:
+    """Start a bus process (see ``EventBus.start``); with `link`, a cluster bus."""
     ref = await start_process(
-        BusServer(),
+        BusServer(link),
         (),
         name=name,
         init_timeout=5.0,

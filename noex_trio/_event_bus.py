@@ -15,9 +15,9 @@ import trio
 from . import _checks as checks
 from ._bus_listener import EventListener, check_buffer
 from ._bus_mailbox import BusEvent
-from ._bus_server import BusServer, bus_process, server_of, start_bus
+from ._bus_server import BusServer, Link, bus_process, server_of, start_bus
 from ._bus_subscription import Handler, Latch
-from ._context import current_process
+from ._context import current_kernel, current_process
 from ._exceptions import NoexError, NotInProcessError, ServerNotRunningError
 from ._process import DEAD
 from ._refs import EventBusRef, GenServerRef, resolve, stop
@@ -43,19 +43,30 @@ class EventBus:
     """
 
     @staticmethod
-    async def start(name: str | None = None) -> EventBusRef:
+    async def start(name: str | None = None, *, cluster: bool = False) -> EventBusRef:
         """Start a bus; with `name`, it is registered under that name (atomically).
 
         Its shutdown budget is 5 s: stopping it waits that long at most for its handlers to
         finish the events already queued (see `stop`).
 
+        With ``cluster=True`` (in a runtime opened with ``cluster=``), the bus is one bus on
+        every node that starts a cluster bus of this `name`: what any of them publishes
+        reaches the subscribers of all (see "A cluster-wide EventBus" in
+        ``docs/guides/cluster.md``). It receives the events published from the moment
+        ``start`` returns; earlier ones are not replayed.
+
         Raises:
             AlreadyRegisteredError: `name` is taken.
+            TypeError: `cluster` is not a bool, or `name` is not a str with ``cluster=True``.
+            NoexError: ``cluster=True`` in a runtime that is not in a cluster.
 
         If ``start`` is cancelled, no bus is left running and its name is free.
         """
         try:
-            return await start_bus(name)
+            link = None
+            if checks.boolean(cluster, "cluster"):
+                link = _cluster_link(name)
+            return await start_bus(name, link)
         except Exception:
             await trio.lowlevel.checkpoint()  # it may have failed before any checkpoint
             raise
@@ -142,16 +153,32 @@ class EventBus:
     def publish(bus: EventBusRef | str, topic: str, data: Any) -> None:
         """Deliver `data` to every subscription matching `topic`; sync, never blocks.
 
+        On a cluster bus, the event is also sent to the other nodes of the bus (after the
+        local delivery); if it cannot be sent now (the outbound buffer is full, the
+        connection closed), it is dropped for them and counted (``cluster_dropped``), never
+        raised.
+
         Raises:
             TypeError: `topic` is not a str.
-            ValueError: `topic` is empty, has an empty segment, or contains a wildcard.
+            ValueError: `topic` is empty, has an empty segment, or contains a wildcard (on a
+                cluster bus: or is too long for a NATS subject).
+            CodecError: (a cluster bus) the node's codec cannot encode `data`; the event was
+                delivered nowhere.
             ServerNotRunningError: the bus is not running.
         """
         server = server_of(bus)
         matches = server.index.match(topic)
+        link = server.link
+        if link is None:
+            server.published += 1
+            for item in matches:
+                item._offer(topic, data, None)
+            return
+        outgoing = link.prepare(topic, data)  # (raises before anything is delivered)
         server.published += 1
         for item in matches:
             item._offer(topic, data, None)
+        link.send(outgoing)
 
     @staticmethod
     async def publish_sync(bus: EventBusRef | str, topic: str, data: Any) -> None:
@@ -160,10 +187,12 @@ class EventBus:
         Handler errors are logged, not raised. A listener counts as finished once the event is
         in its buffer, a process subscribed with `subscribe_self` once the event is in its
         mailbox (or dropped, its mailbox being full). The event is ordered with ``publish`` as
-        usual: each handler first finishes the events queued for it before.
+        usual: each handler first finishes the events queued for it before. On a cluster bus,
+        the event is sent to the other nodes as `publish` does; their handlers are not waited
+        for (each node handles the event as it arrives).
 
         Raises:
-            TypeError, ValueError: as for `publish`.
+            TypeError, ValueError, CodecError: as for `publish`.
             ServerNotRunningError: the bus is not running, or stopped before every matching
                 handler had handled the event.
             NoexError: called from a handler (its own task) whose subscription matches `topic`:
@@ -182,16 +211,22 @@ class EventBus:
                         f"publish_sync of {topic!r} from a handler of {item.pattern!r}, which "
                         "matches it, would wait for itself; use publish"
                     )
+            link = server.link
+            outgoing = None if link is None else link.prepare(topic, data)
         except Exception:
             await trio.lowlevel.checkpoint()
             raise
         server.published += 1
         if not matches:
+            if link is not None:
+                link.send(outgoing)
             await trio.lowlevel.checkpoint()
             return
         latch = Latch(len(matches))
         for item in matches:
             item._offer(topic, data, latch)
+        if link is not None:
+            link.send(outgoing)
         await latch.event.wait()
         if latch.dropped:
             proc = resolve(bus, system=True)
@@ -245,7 +280,8 @@ class EventBus:
     @staticmethod
     def statistics(bus: EventBusRef | str) -> EventBusStatistics:
         """A snapshot of the bus: its process's figures and its own (subscriptions, events
-        published, delivered, failed handler calls); see `EventBusStatistics`. Same as
+        published, delivered, failed handler calls; a cluster bus's events sent to and
+        received from other nodes); see `EventBusStatistics`. Same as
         ``bus.statistics()``; a ref works after the bus stopped.
 
         Raises:
@@ -305,3 +341,26 @@ class EventBus:
             await trio.lowlevel.checkpoint()
             raise
         await stop(ref, system=True)
+
+
+def _cluster_link(name: object) -> Link:
+    """The cluster link of a bus `name` of the current runtime (see ``_cluster_bus``).
+
+    Raises:
+        TypeError: `name` is not a str.
+        NoRuntimeError: no runtime runs here.
+        NoexError: the runtime is not in a cluster.
+    """
+    if not isinstance(name, str):
+        raise checks.type_error("name", "a str (a cluster bus is known by its name)", name)
+    distribution = current_kernel().distribution
+    if distribution is None:
+        raise NoexError(
+            "EventBus.start(cluster=True) needs a runtime in a cluster "
+            "(open it with open_runtime(cluster=noex_trio.cluster.ClusterConfig(...)))"
+        )
+    from ._cluster_bus import ClusterLink  # (only a runtime in a cluster imports it)
+    from ._distribution import Distribution
+
+    assert isinstance(distribution, Distribution)
+    return ClusterLink(distribution, str.__str__(name))

@@ -127,12 +127,24 @@ class EventBusStatistics(ProcessStatistics):
             handler did), an event put in a listener's buffer or in a process's mailbox.
             Events dropped (a full buffer or mailbox, an unsubscribe) are not counted.
         failed: handler calls that raised (each one was logged).
+        cluster_sent: (a cluster bus) events published to the other nodes.
+        cluster_received: (a cluster bus) events received from other nodes (matching a
+            subscription here or not).
+        cluster_dropped: (a cluster bus) events lost between this node and the others: not
+            sent (the outbound buffer was full, or the connection closed), or not read (this
+            bus's queue of incoming events was full).
+        cluster_garbage: (a cluster bus) messages on the bus's subjects that were not valid
+            events (ignored).
     """
 
     subscriptions: int
     published: int
     delivered: int
     failed: int
+    cluster_sent: int = 0
+    cluster_received: int = 0
+    cluster_dropped: int = 0
+    cluster_garbage: int = 0
 
 
 @attrs.frozen(kw_only=True)

@@ -4,7 +4,8 @@
 NAME (the fast test timings unless given; offering `BEHAVIOURS`) with `Echo` processes named
 ``echo``, ``echo2`` and ``other`` (``echo`` and ``echo2`` in the process group named by
 ``$NOEX_PEER_GROUP``, if set; ``other`` registered globally under ``$NOEX_TEST_GLOBAL_NAME``,
-if set), prints ``ready <incarnation>``, then runs until it is killed (or its stdin closes).
+if set), and a cluster bus ``orders`` that answers each ``ping.<x>`` with ``pong.<x>``, prints
+``ready <incarnation>``, then runs until it is killed (or its stdin closes).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 
 import trio
 
-from noex_trio import GenServer, GlobalRegistry, Groups, open_runtime
+from noex_trio import EventBus, GenServer, GlobalRegistry, Groups, open_runtime
 from tests.cluster_behaviours import BEHAVIOURS, Echo
 from tests.cluster_support import config
 
@@ -35,6 +36,12 @@ async def run(url: str, name: str, timings: list[str]) -> None:
         global_name = os.environ.get("NOEX_TEST_GLOBAL_NAME")
         if global_name:
             await GlobalRegistry.register(global_name, other)
+        bus = await EventBus.start("orders", cluster=True)
+
+        def pong(data: object, topic: str) -> None:
+            EventBus.publish(bus, "pong." + topic.split(".", 1)[1], data)
+
+        await EventBus.subscribe(bus, "ping.*", pong)
         assert rt.node is not None
         print(f"ready {rt.node.id.incarnation}", flush=True)
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
