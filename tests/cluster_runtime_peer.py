@@ -4,20 +4,32 @@
 NAME (the fast test timings unless given; offering `BEHAVIOURS`) with `Echo` processes named
 ``echo``, ``echo2`` and ``other`` (``echo`` and ``echo2`` in the process group named by
 ``$NOEX_PEER_GROUP``, if set; ``other`` registered globally under ``$NOEX_TEST_GLOBAL_NAME``,
-if set), and a cluster bus ``orders`` that answers each ``ping.<x>`` with ``pong.<x>``, prints
-``ready <incarnation>``, then runs until it is killed (or its stdin closes).
+if set: its exit is printed as ``exit <reason>``), and a cluster bus ``orders`` that answers
+each ``ping.<x>`` with ``pong.<x>``; prints ``ready <incarnation>``, then runs until it is
+killed (or its stdin closes).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import trio
 
-from noex_trio import EventBus, GenServer, GlobalRegistry, Groups, open_runtime
+from noex_trio import EventBus, GenServer, GlobalRegistry, Groups, Terminated, open_runtime
 from tests.cluster_behaviours import BEHAVIOURS, Echo
 from tests.cluster_support import config
+
+
+def _print_exit_of(ref: object) -> Callable[[object], None]:
+    """A lifecycle handler printing ``exit <reason>`` when `ref` exits."""
+
+    def handler(event: object) -> None:
+        if isinstance(event, Terminated) and event.ref == ref:
+            print(f"exit {event.reason!r}", flush=True)
+
+    return handler
 
 
 async def run(url: str, name: str, timings: list[str]) -> None:
@@ -36,6 +48,7 @@ async def run(url: str, name: str, timings: list[str]) -> None:
         global_name = os.environ.get("NOEX_TEST_GLOBAL_NAME")
         if global_name:
             await GlobalRegistry.register(global_name, other)
+            rt.on_lifecycle_event(_print_exit_of(other))
         bus = await EventBus.start("orders", cluster=True)
 
         def pong(data: object, topic: str) -> None:

@@ -178,3 +178,29 @@ async def test_global_registry_errors(nats_server: NatsServer) -> None:
                 await GlobalRegistry.register(1)  # type: ignore[arg-type]
             with pytest.raises(TypeError, match="ref"):
                 await GlobalRegistry.register("x", "echo")  # type: ignore[arg-type]
+
+
+async def test_partition_and_heal_the_cut_off_holder_loses(
+    nats_jetstream_server: NatsServer,
+) -> None:
+    """A partition, for real: the holder's node process is frozen (SIGSTOP) — the others see
+    it down and free its name, another node takes it — then it comes back (SIGCONT). Its next
+    renewal is refused: its process exits with ("global_name_conflict", name); the name stays
+    with the node that took it."""
+    import signal
+
+    url = nats_jetstream_server.url
+    with trio.fail_after(LIMIT * 2):
+        async with open_runtime("a", cluster=config(url, "a")) as rt:
+            assert rt.node is not None
+            async with open_peer(url, "peer", runtime=True, global_name="contested") as peer:
+                await wait_members(rt.node, "peer")
+                peer.process.send_signal(signal.SIGSTOP)  # cut off: no heartbeat, no renewal
+                try:
+                    await wait_for_key(nats_jetstream_server, "contested", "DEL")
+                    mine = await GenServer.start(Echo)
+                    await GlobalRegistry.register("contested", mine)
+                finally:
+                    peer.process.send_signal(signal.SIGCONT)  # the partition heals
+                assert await peer.read_line() == "exit ('global_name_conflict', 'contested')"
+                assert await GlobalRegistry.whereis("contested") == mine
