@@ -56,6 +56,9 @@ class GlobalNames:
         #: The names this node registered: name -> (process, revision of its entry).
         self.owned: dict[str, tuple[Process, int]] = {}
         self.ready = trio.Event()
+        #: Names this node deleted, with the revision it deleted: the watch may still bring
+        #: that entry (it lags); it must not come back into the table.
+        self._floor: dict[str, int] = {}
 
     # ----------------------------------------------------------------- tasks
 
@@ -75,6 +78,9 @@ class GlobalNames:
         if entry.operation != "PUT":
             self.table.pop(name, None)
             return
+        if entry.revision <= self._floor.get(name, 0):
+            return  # (an entry this node has deleted since)
+        self._floor.pop(name, None)
         try:
             owner = self.distribution.decode_value(entry.value)
         except Exception:  # (garbage in the bucket: ignored)
@@ -120,6 +126,7 @@ class GlobalNames:
         for name, (owner, revision) in list(self.table.items()):
             if isinstance(owner, RemoteRef) and owner.node == node:
                 self.table.pop(name, None)
+                self._floor[name] = revision
                 self.distribution.nursery.start_soon(self._delete, name, revision)
 
     @trio.lowlevel.enable_ki_protection  # (a library task: Ctrl-C goes to the main task)
@@ -161,6 +168,7 @@ class GlobalNames:
             return
         del self.owned[name]
         self.table.pop(name, None)
+        self._floor[name] = owned[1]
         self.distribution.nursery.start_soon(self._delete, name, owned[1])
 
     async def unregister(self, name: str) -> bool:
@@ -171,6 +179,7 @@ class GlobalNames:
         proc, revision = owned
         proc.remove_exit_hook((_KEY, name))
         self.table.pop(name, None)
+        self._floor[name] = revision
         await self._delete(name, revision)
         return True
 

@@ -204,3 +204,27 @@ async def test_partition_and_heal_the_cut_off_holder_loses(
                     peer.process.send_signal(signal.SIGCONT)  # the partition heals
                 assert await peer.read_line() == "exit ('global_name_conflict', 'contested')"
                 assert await GlobalRegistry.whereis("contested") == mine
+
+
+async def test_a_name_left_by_a_node_that_is_gone_is_taken_over(
+    nats_jetstream_server: NatsServer,
+) -> None:
+    """An entry whose owner's node is not up (it died before anyone freed its names) does not
+    block a registration: the registering node deletes it (compare-and-set) and registers."""
+    from noex_trio._distribution import register_refs
+    from noex_trio.cluster import Codec, NodeId
+
+    codec = Codec()
+    register_refs(codec)
+    ghost = RemoteRef._create(NodeId("ghost", 1), 5, "Echo#5")
+    url = nats_jetstream_server.url
+    with trio.fail_after(LIMIT):
+        async with open_runtime("a", cluster=config(url, "a")):
+            await GlobalRegistry.whereis("anything")  # (the bucket exists, the watch runs)
+            async with nats.connect(url) as nc:
+                kv = await nats.key_value(nc, BUCKET)
+                await kv.create(nats.encode_key("haunted"), codec.encode(ghost))
+            await wait_for_key(nats_jetstream_server, "haunted", "PUT")
+            echo = await GenServer.start(Echo)
+            await GlobalRegistry.register("haunted", echo)
+            assert await GlobalRegistry.whereis("haunted") == echo

@@ -161,3 +161,27 @@ async def test_failover_when_a_node_process_is_killed(nats_server: NatsServer) -
                 assert (await RemoteChild.which(stand_in))[1] == "p2"
                 assert await GenServer.call(stand_in, "count") == 9
                 assert Supervisor.get_child(sup, "worker").restart_count == 1
+
+
+async def test_a_remote_child_on_this_node_and_its_errors(nats_server: NatsServer) -> None:
+    """Placement on this very node (it offers the behaviour too): the child is local, calls
+    through the stand-in carry the child's errors, and a crash restarts it."""
+    url = nats_server.url
+    with trio.fail_after(LIMIT):
+        async with open_runtime("a", cluster=config(url, "a", behaviours=BEHAVIOURS)) as rt:
+            restarts = Restarts(rt)
+            sup = await Supervisor.start(
+                [RemoteChild.child_spec("echo", 1, id="worker", placement=Placement(["a"]))]
+            )
+            stand_in = await child_of(sup)
+            assert (await RemoteChild.which(stand_in))[1] == "a"
+            with pytest.raises(ValueError, match="boom"):
+                await GenServer.call(stand_in, ("crash", "boom"))
+            await restarts.reach(1)
+            assert await GenServer.call(await child_of(sup), "count") == 1
+            with pytest.raises(TypeError, match="remote child"):
+                await RemoteChild.which(await GenServer.start(Echo))
+    with trio.fail_after(LIMIT):
+        async with open_runtime():  # not in a cluster: the child cannot start
+            with pytest.raises(Exception, match="needs a runtime in a cluster"):
+                await Supervisor.start([RemoteChild.child_spec("echo", id="worker")])
