@@ -7,7 +7,7 @@ from typing import Any
 
 import trio
 
-from noex_trio import GenServer, MonitorRef, NoReply, Stop
+from noex_trio import AlreadyRegisteredError, GenServer, GlobalRegistry, MonitorRef, NoReply, Stop
 
 
 class Unrebuildable(Exception):
@@ -44,6 +44,12 @@ class Echo(GenServer[int, Any, Any, Any]):
                 return Stop(reason, state, reply="stopping")
             case "never":
                 return NoReply(state)
+            case ("register", name):  # globally, for this process
+                try:
+                    await GlobalRegistry.register(name)
+                except AlreadyRegisteredError:
+                    return "taken", state
+                return "ok", state
         raise AssertionError(f"unexpected call {msg!r}")
 
     def handle_cast(self, msg: Any, state: int) -> int:

@@ -15,6 +15,7 @@ from noex_trio import (
     GlobalRegistry,
     NoexError,
     NotInProcessError,
+    RemoteName,
     RemoteRef,
     nats,
     open_runtime,
@@ -228,3 +229,35 @@ async def test_a_name_left_by_a_node_that_is_gone_is_taken_over(
             echo = await GenServer.start(Echo)
             await GlobalRegistry.register("haunted", echo)
             assert await GlobalRegistry.whereis("haunted") == echo
+
+
+async def test_concurrent_registration_from_node_processes(
+    nats_jetstream_server: NatsServer,
+) -> None:
+    """Three OS processes register one name at the same moment: exactly one wins."""
+    url = nats_jetstream_server.url
+    with trio.fail_after(LIMIT * 2):
+        async with (
+            open_runtime("a", cluster=config(url, "a")) as rt,
+            open_peer(url, "p1", runtime=True),
+            open_peer(url, "p2", runtime=True),
+        ):
+            assert rt.node is not None
+            await wait_members(rt.node, "p1", "p2")
+            local = await GenServer.start(Echo, name="echo")
+            results: list[str] = []
+            async with trio.open_nursery() as nursery:
+                for node in ("a", "p1", "p2"):
+
+                    async def attempt(node: str = node) -> None:
+                        results.append(
+                            await GenServer.call(RemoteName("echo", node), ("register", "one"))
+                        )
+
+                    nursery.start_soon(attempt)
+            assert sorted(results) == ["ok", "taken", "taken"]
+            winner = await GlobalRegistry.whereis("one")
+            assert winner is not None
+            assert winner == local or (
+                isinstance(winner, RemoteRef) and winner.node.name in ("p1", "p2")
+            )
