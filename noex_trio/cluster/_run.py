@@ -127,8 +127,7 @@ class _Nodes:
             process = await trio.lowlevel.open_process(self.command(name), env=env, process_group=0)
             self.processes[name] = process
             print(f"noex: node {name} started (pid {process.pid})", flush=True)
-            with trio.CancelScope(shield=True):
-                code = await process.wait()
+            code = await process.wait()  # (cancelled: `run_all` stops every node)
             if self.stopping or code == 0:
                 print(f"noex: node {name} exited ({code})", flush=True)
                 return
@@ -153,6 +152,7 @@ class _Nodes:
         for process in self.processes.values():
             if process.returncode is None:
                 process.kill()
+                await process.wait()
 
 
 async def run_all(options: argparse.Namespace, stop: trio.Event | None = None) -> int:
@@ -181,9 +181,13 @@ async def run_all(options: argparse.Namespace, stop: trio.Event | None = None) -
 
                 nursery.start_soon(on_signal)
                 nursery.start_soon(stop_when_asked)
-                async with trio.open_nursery() as keepers:
-                    for name in nodes.names:
-                        keepers.start_soon(nodes.keep, name)
+                try:
+                    async with trio.open_nursery() as keepers:
+                        for name in nodes.names:
+                            keepers.start_soon(nodes.keep, name)
+                finally:  # (cancelled from outside: the nodes must not outlive the command)
+                    with trio.CancelScope(shield=True):
+                        await nodes.stop()
                 nursery.cancel_scope.cancel()  # every node exited (by itself, or stopped)
     return 0
 
