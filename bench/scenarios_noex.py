@@ -25,6 +25,7 @@ round and report the rate over all repetitions. Each row's note quotes noex's pu
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from functools import partial
@@ -209,53 +210,40 @@ async def call_5000(settings: Settings) -> list[Row]:
 # --- Supervisor start/stop with 10 / 50 / 100 children ----------------------------------------
 
 
-async def _noex_supervisor_once(specs: list[ChildSpec[Any]]) -> tuple[float, float]:
-    """Seconds to start a supervisor with `specs`, seconds to stop it."""
-    sups: list[Any] = []
-
-    async def start() -> None:
-        sups.append(await Supervisor.start(children=specs, strategy="one_for_one"))
-
-    started = await timed(start)
-    return started, await timed(partial(Supervisor.stop, sups[0]))
-
-
 async def _noex_supervisor(children: int, reps: int) -> tuple[float, float]:
-    """Children started per second, children stopped per second, over `reps` supervisors."""
+    """Children started per second, children stopped per second, over `reps` supervisors
+    (one garbage collection before them all, not one per supervisor: it would dominate)."""
     specs = [ChildSpec(f"c{i}", partial(GenServer.start, Echo)) for i in range(children)]
     started = stopped = 0.0
+    gc.collect()
     for _ in range(reps):
-        start_s, stop_s = await _noex_supervisor_once(specs)
-        started += start_s
-        stopped += stop_s
+        t0 = time.perf_counter()
+        sup = await Supervisor.start(children=specs, strategy="one_for_one")
+        t1 = time.perf_counter()
+        await Supervisor.stop(sup)
+        t2 = time.perf_counter()
+        started += t1 - t0
+        stopped += t2 - t1
     return children * reps / started, children * reps / stopped
-
-
-async def _bare_supervisor_once(children: int) -> tuple[float, float]:
-    sends: list[tuple[trio.MemorySendChannel[Any], trio.Event]] = []
-    async with trio.open_nursery() as nursery:
-
-        async def start() -> None:
-            for _ in range(children):
-                done = trio.Event()
-                sends.append((await nursery.start(_bare_child, done), done))
-
-        async def stop() -> None:
-            for send, done in reversed(sends):
-                send.close()
-                await done.wait()
-
-        started = await timed(start)
-        stopped = await timed(stop)
-    return started, stopped
 
 
 async def _bare_supervisor(children: int, reps: int) -> tuple[float, float]:
     started = stopped = 0.0
+    gc.collect()
     for _ in range(reps):
-        start_s, stop_s = await _bare_supervisor_once(children)
-        started += start_s
-        stopped += stop_s
+        async with trio.open_nursery() as nursery:
+            t0 = time.perf_counter()
+            sends = []
+            for _ in range(children):
+                done = trio.Event()
+                sends.append((await nursery.start(_bare_child, done), done))
+            t1 = time.perf_counter()
+            for send, done in reversed(sends):
+                send.close()
+                await done.wait()
+            t2 = time.perf_counter()
+        started += t1 - t0
+        stopped += t2 - t1
     return children * reps / started, children * reps / stopped
 
 
