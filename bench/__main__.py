@@ -2,12 +2,15 @@
 
 Options:
     --quick         smaller workloads and 3 rounds (for development; figures are noisier)
-    --only NAME     run only this scenario (repeatable); names: see ``--list``
+    --only NAME     run only this scenario (repeatable); names: see ``--list``. ``--only noex``
+                    runs every ``noex:*`` scenario (noex's own benchmark shapes)
     --rounds N      rounds per scenario (default 5, or 3 with --quick)
     --json PATH     where to write the results (default bench/results/latest.json)
     --list          list the scenario names and exit
 
-Each scenario group runs in its own ``trio.run`` on the real clock. See docs/performance.md.
+Each scenario group runs in its own ``trio.run`` on the real clock. Opt-in scenarios (``1m``:
+a million processes, minutes and GiBs) run only when named with ``--only``. See
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -32,6 +36,7 @@ MODULES = (
     "scenarios_supervisor",
     "scenarios_services",
     "scenarios_event_bus",
+    "scenarios_noex",
     "scenarios_memory",
     "cluster_call",
 )
@@ -41,13 +46,44 @@ def load_scenarios() -> dict[str, Scenario]:
     """Every scenario by name; a module that cannot be imported is reported and skipped."""
     scenarios: dict[str, Scenario] = {}
     for module_name in MODULES:
-        try:
-            module = importlib.import_module(f"{__package__}.{module_name}")
-        except ImportError as exc:
-            print(f"skipping {module_name}: {exc}", file=sys.stderr)
-            continue
-        scenarios.update(module.SCENARIOS)
+        module = _load(module_name)
+        if module is not None:
+            scenarios.update(module.SCENARIOS)
     return scenarios
+
+
+def opt_in_scenarios() -> frozenset[str]:
+    """The scenarios that run only when named with ``--only`` (a module's ``OPT_IN``)."""
+    names: set[str] = set()
+    for module_name in MODULES:
+        module = _load(module_name)
+        names |= getattr(module, "OPT_IN", frozenset())
+    return frozenset(names)
+
+
+def _load(module_name: str) -> Any:
+    try:
+        return importlib.import_module(f"{__package__}.{module_name}")
+    except ImportError as exc:
+        print(f"skipping {module_name}: {exc}", file=sys.stderr)
+        return None
+
+
+#: ``--only GROUP`` selects every scenario named ``GROUP:...``.
+GROUPS = ("noex",)
+
+
+def selected(only: list[str] | None, scenarios: dict[str, Scenario]) -> list[str]:
+    """The scenarios to run, in order: those named (a group stands for its members), else every
+    scenario that is not opt-in."""
+    if not only:
+        opt_in = opt_in_scenarios()
+        return [name for name in scenarios if name not in opt_in]
+    names: list[str] = []
+    for name in only:
+        members = [s for s in scenarios if s.startswith(f"{name}:")] if name in GROUPS else [name]
+        names += [member for member in members if member not in names]
+    return names
 
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
@@ -57,13 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = load_scenarios()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small workloads, 3 rounds")
-    parser.add_argument("--only", action="append", metavar="NAME", choices=list(scenarios))
+    parser.add_argument("--only", action="append", metavar="NAME", choices=[*scenarios, *GROUPS])
     parser.add_argument("--rounds", type=int, default=None, metavar="N")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH")
     parser.add_argument("--list", action="store_true", help="list scenario names and exit")
     args = parser.parse_args(argv)
     if args.list:
-        print("\n".join(scenarios))
+        opt_in = opt_in_scenarios()
+        print("\n".join(f"{n}  (opt-in)" if n in opt_in else n for n in scenarios))
         return 0
     rounds = args.rounds if args.rounds is not None else (3 if args.quick else 5)
     if rounds < 1:
@@ -79,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     rows: list[Row] = []
-    for name in args.only or list(scenarios):
+    for name in selected(args.only, scenarios):
         t0 = time.perf_counter()
         print(f"  running {name} ...", end="", flush=True)
         scenario_rows = trio.run(scenarios[name], settings)

@@ -27,11 +27,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import trio
 
 RatioKind = Literal["speed", "rate", "cost"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,9 @@ async def timed(fn: Callable[[], Awaitable[object]]) -> float:
 
 async def paired(
     round_index: int,
-    noex: Callable[[], Awaitable[float]],
-    bare: Callable[[], Awaitable[float]],
-) -> tuple[float, float]:
+    noex: Callable[[], Awaitable[T]],
+    bare: Callable[[], Awaitable[T]],
+) -> tuple[T, T]:
     """Run one round of both sides, alternating which goes first; return (noex, bare)."""
     if round_index % 2:
         b = await bare()

@@ -1,5 +1,10 @@
-"""Worker for the 100 000-process scenario, run in a fresh interpreter so that its resident
-memory is not blurred by earlier scenarios: ``python -m bench._many {noex,bare} N``.
+"""Worker for the 100 000- and 1 000 000-process scenarios, run in a fresh interpreter so that
+its resident memory is not blurred by earlier scenarios:
+``python -m bench._many {noex,dynamic,bare} N``.
+
+``noex``: N ``Supervisor.start_child`` under one ``simple_one_for_one`` supervisor (``100k``);
+``dynamic``: N ``DynamicSupervisor.start_child(sup, Echo)`` under one DynamicSupervisor
+(``1m``); ``bare``: N tasks started with ``nursery.start``, each with its own memory channel.
 
 Prints one JSON object: seconds to start, resident-memory growth in bytes, seconds to stop.
 """
@@ -17,7 +22,7 @@ from typing import Any
 
 import trio
 
-from noex_trio import ChildSpec, GenServer, Supervisor, open_runtime
+from noex_trio import ChildSpec, DynamicSupervisor, GenServer, Supervisor, open_runtime
 
 from .scenarios_gen_server import Echo
 
@@ -50,6 +55,26 @@ async def noex(n: int) -> dict[str, float]:
     return {"start_s": started, "memory_bytes": memory, "stop_s": stopped}
 
 
+async def dynamic(n: int) -> dict[str, float]:
+    async with open_runtime():
+        sup = await DynamicSupervisor.start()
+        spec = Echo.child_spec()  # one spec for all, as a pool would keep it
+        gc.collect()
+        before = rss()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await DynamicSupervisor.start_child(sup, spec)
+        started = time.perf_counter() - t0
+        gc.collect()
+        memory = rss() - before
+        count = DynamicSupervisor.count_children(sup).active
+        assert count == n, f"expected {n} children, got {count}"
+        t0 = time.perf_counter()
+        await DynamicSupervisor.stop(sup)
+        stopped = time.perf_counter() - t0
+    return {"start_s": started, "memory_bytes": memory, "stop_s": stopped}
+
+
 async def _idle(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
     send, recv = trio.open_memory_channel[Any](math.inf)
     task_status.started(send)
@@ -76,7 +101,7 @@ async def bare(n: int) -> dict[str, float]:
 
 def main() -> None:
     kind, n = sys.argv[1], int(sys.argv[2])
-    result = trio.run(noex if kind == "noex" else bare, n)
+    result = trio.run({"noex": noex, "dynamic": dynamic, "bare": bare}[kind], n)
     print(json.dumps(result))
 
 
