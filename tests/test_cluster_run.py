@@ -140,8 +140,10 @@ async def test_stopping_the_nodes_in_order(
             )
             nursery.start_soon(_run.run_all, options, stop)
             joined: set[Any] = set()
+            read = 0
             while len(joined) < 2:  # every node's echo joined the group "apps": they are up
-                change = await next_info(seen, arrived, len(seen) + 1)
+                change = await next_info(seen, arrived, read + 1)  # (each change, in order)
+                read += 1
                 assert isinstance(change, GroupChange)
                 joined |= set(change.joined)
             stop.set()
