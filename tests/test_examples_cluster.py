@@ -3,11 +3,8 @@ shows; the guide shows only that tested code."""
 
 from __future__ import annotations
 
-import importlib.util
-import re
 import ssl
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import trio
@@ -17,18 +14,9 @@ from examples import cluster as example
 from noex_trio import cluster, nats
 from noex_trio.nats.testing import NatsServer, open_nats_server
 from tests.cluster_support import LIMIT, open_peer
+from tests.docs_support import assert_every_region_included, assert_guide_up_to_date
 
 ROOT = Path(__file__).resolve().parent.parent
-GUIDE = ROOT / "docs" / "guides" / "cluster.md"
-
-
-def _include() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_include", ROOT / "docs" / "_include.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 async def test_membership_and_requests(nats_server: NatsServer) -> None:
@@ -92,11 +80,5 @@ async def test_secured_config(tmp_path: Path) -> None:
 
 
 def test_guide_shows_only_tested_code() -> None:
-    text = GUIDE.read_text("utf-8")
-    new, problems = _include().process(text, write=False)
-    assert problems == []
-    assert new == text
-    source = (ROOT / "examples" / "cluster.py").read_text("utf-8")
-    regions = set(re.findall(r"# --8<-- \[start:([\w-]+)\]", source))
-    included = set(re.findall(r"<!-- include: examples/cluster\.py:([\w-]+) -->", text))
-    assert regions == included
+    assert_guide_up_to_date("cluster")
+    assert_every_region_included("cluster", "cluster")

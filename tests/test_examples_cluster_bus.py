@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import trio
 
 from examples import cluster_bus as example
 from noex_trio.nats.testing import NatsServer
 from tests.cluster_support import LIMIT
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.docs_support import assert_every_region_included
 
 
 async def test_a_cluster_wide_bus(nats_server: NatsServer) -> None:
@@ -22,8 +18,4 @@ async def test_a_cluster_wide_bus(nats_server: NatsServer) -> None:
 
 
 def test_guide_includes_every_region() -> None:
-    text = (ROOT / "docs" / "guides" / "cluster.md").read_text("utf-8")
-    source = (ROOT / "examples" / "cluster_bus.py").read_text("utf-8")
-    regions = set(re.findall(r"# --8<-- \[start:([\w-]+)\]", source))
-    included = set(re.findall(r"<!-- include: examples/cluster_bus\.py:([\w-]+) -->", text))
-    assert regions == included
+    assert_every_region_included("cluster", "cluster_bus")

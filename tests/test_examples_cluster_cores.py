@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.cluster_support import LIMIT
+from tests.docs_support import assert_every_region_included
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,8 +46,4 @@ def test_two_nodes_share_the_keys() -> None:
 
 
 def test_guide_includes_every_region() -> None:
-    text = (ROOT / "docs" / "guides" / "cluster.md").read_text("utf-8")
-    source = (ROOT / "examples" / "cluster_cores.py").read_text("utf-8")
-    regions = set(re.findall(r"# --8<-- \[start:([\w-]+)\]", source))
-    pattern = r"<!-- include: examples/cluster_cores\.py:([\w-]+) -->"
-    assert regions == set(re.findall(pattern, text))
+    assert_every_region_included("cluster", "cluster_cores")

@@ -3,16 +3,12 @@ that code."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import trio
 
 from examples import cluster_global as example
 from noex_trio.nats.testing import NatsServer
 from tests.cluster_support import LIMIT
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.docs_support import assert_every_region_included
 
 
 async def test_one_leader(nats_jetstream_server: NatsServer) -> None:
@@ -27,8 +23,4 @@ async def test_one_leader(nats_jetstream_server: NatsServer) -> None:
 
 
 def test_guide_includes_every_region() -> None:
-    text = (ROOT / "docs" / "guides" / "cluster.md").read_text("utf-8")
-    source = (ROOT / "examples" / "cluster_global.py").read_text("utf-8")
-    regions = set(re.findall(r"# --8<-- \[start:([\w-]+)\]", source))
-    pattern = r"<!-- include: examples/cluster_global\.py:([\w-]+) -->"
-    assert regions == set(re.findall(pattern, text))
+    assert_every_region_included("cluster", "cluster_global")

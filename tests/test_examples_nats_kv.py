@@ -3,29 +3,17 @@ NATS client guide's key-value section shows; the guide shows only that tested co
 
 from __future__ import annotations
 
-import importlib.util
-import re
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import trio
 
 from examples import nats_kv
 from noex_trio.nats.testing import NatsServer
+from tests.docs_support import assert_every_region_included, assert_guide_up_to_date
 from tests.nats_support import LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
-GUIDE = ROOT / "docs" / "guides" / "nats-client.md"
-
-
-def _include() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_include", ROOT / "docs" / "_include.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 async def test_examples(nats_jetstream_server: NatsServer) -> None:
@@ -53,11 +41,5 @@ async def test_main(nats_jetstream_server: NatsServer, capsys: pytest.CaptureFix
 
 
 def test_guide_shows_only_tested_code() -> None:
-    text = GUIDE.read_text("utf-8")
-    new, problems = _include().process(text, write=False)
-    assert problems == []
-    assert new == text
-    source = (ROOT / "examples" / "nats_kv.py").read_text("utf-8")
-    regions = set(re.findall(r"# --8<-- \[start:([\w-]+)\]", source))
-    included = set(re.findall(r"<!-- include: examples/nats_kv\.py:([\w-]+) -->", text))
-    assert regions == included
+    assert_guide_up_to_date("nats-client")
+    assert_every_region_included("nats-client", "nats_kv")
