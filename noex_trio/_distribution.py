@@ -66,6 +66,8 @@ from ._results import ExitReason
 from ._spawn import start_process
 from .cluster import ClusterConfig, Codec, CodecError, NodeDown, NodeId, RemoteTimeoutError
 from .cluster import NoConnectionError as _NoConnection
+from .cluster import _protocol as protocol
+from .cluster import _rpc as rpc
 from .cluster._codec import remote_error
 from .cluster._node import ANY, Node, ProcessMessage, _Join
 from .nats import OutboundBufferFullError
@@ -76,8 +78,9 @@ if TYPE_CHECKING:
 logger: Final = logging.getLogger("noex_trio.cluster")
 
 
-OK: Final = "ok"
-ERROR: Final = "error"
+OK: Final = rpc.OK
+ERROR: Final = rpc.ERROR
+#: The answer to a message for a process that is not running: the payload is its reason.
 NOT_RUNNING: Final = "not-running"
 _RLINK: Final = "noex_trio.remote_link"
 _RMON: Final = "noex_trio.remote_monitor"
@@ -240,10 +243,9 @@ class Distribution:
         except Exception:
             await trio.lowlevel.checkpoint()
             raise
-        wait = timeout if timeout != math.inf else 365 * 86400.0
         with self._wire():
             try:
-                answer = await self.node._request_process(node, "call", data, wait)
+                answer = await self.node._request_process(node, "call", data, timeout)
             except _NoConnection:
                 raise ServerNotRunningError(target, "noconnection") from None
             except RemoteTimeoutError:
@@ -252,7 +254,7 @@ class Distribution:
 
     def _read_answer(self, target: RemoteTarget, answer: Any) -> Any:
         headers = answer.headers
-        status = headers.get("Noex-Status") if headers is not None else None
+        status = headers.get(protocol.STATUS) if headers is not None else None
         if status == OK:
             return self.codec.decode(answer.data)
         if status == NOT_RUNNING:
@@ -263,7 +265,7 @@ class Distribution:
             error = self.codec.decode(answer.data)
             if isinstance(error, BaseException):
                 raise error
-        if status == "wrong-node":
+        if status == rpc.WRONG_NODE:
             self._gone_now(target)
             raise ServerNotRunningError(target, "noconnection")
         raise CodecError(
@@ -413,7 +415,7 @@ class Distribution:
             raise
         with self._wire():
             try:
-                answer = await self.node._request_process(node, "stop", data, 365 * 86400.0)
+                answer = await self.node._request_process(node, "stop", data, math.inf)
             except _NoConnection:
                 raise ServerNotRunningError(target, "noconnection") from None
             try:
