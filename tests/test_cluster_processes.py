@@ -21,14 +21,7 @@ from noex_trio import (
 from noex_trio.nats.testing import NatsServer
 from tests.cluster_behaviours import Echo, Watcher
 from tests.cluster_support import LIMIT, Tally, config, open_peer, wait_members
-
-
-async def next_info(seen: list[Any], arrived: list[trio.Event], count: int) -> Any:
-    while len(seen) < count:
-        event = trio.Event()
-        arrived.append(event)
-        await event.wait()
-    return seen[count - 1]
+from tests.test_cluster_remote import next_info
 
 
 async def test_a_node_process_called_monitored_linked_then_killed(nats_server: NatsServer) -> None:
