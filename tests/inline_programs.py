@@ -47,7 +47,6 @@ from noex_trio import (
     Exit,
     GenServer,
     GenServerRef,
-    IdleTimeout,
     LifecycleEvent,
     MonitorRef,
     NoReply,
@@ -56,10 +55,10 @@ from noex_trio import (
     Reply,
     Stop,
     Supervisor,
+    _actor,
     open_runtime,
     testing,
 )
-from noex_trio import _actor
 from noex_trio._child_spec import Restart
 from noex_trio._safe_format import safe_repr, safe_str
 
@@ -174,7 +173,7 @@ class World:
         """Lifecycle events, recorded by slot (the supervisor's as ``sup``)."""
         who = self.who(event.ref)
         actor = who.split(".")[0]
-        fields = attrs.asdict(event, recurse=False)  # type: ignore[arg-type]
+        fields = attrs.asdict(event, recurse=False)
         shown = tuple((k, self.fmt(v)) for k, v in sorted(fields.items()) if k != "ref")
         self.record(actor, type(event).__name__, who, shown)
 
@@ -226,7 +225,7 @@ class SyncServer(GenServer[int, Any, Any, Any]):
         self.world.record(self.actor, "call", msg, state)
         return self.call_result(msg, state)
 
-    def call_result(self, msg: Any, state: int) -> Any:  # noqa: C901, PLR0911, PLR0912
+    def call_result(self, msg: Any, state: int) -> Any:
         world = self.world
         op = msg[0]
         if op == "get":
@@ -364,7 +363,7 @@ async def start_server(world: World, slot: int) -> GenServerRef[Any, Any, Any]:
 # --- clients and the driver ----------------------------------------------------------------------
 
 
-async def perform(world: World, client: int, step: Step) -> None:  # noqa: C901, PLR0912
+async def perform(world: World, client: int, step: Step) -> None:
     """Run one step in the client's task and record what it saw."""
     me = f"c{client}"
     kind = step[1]
@@ -440,9 +439,7 @@ async def perform(world: World, client: int, step: Step) -> None:  # noqa: C901,
         world.record(me, "raised", world.fmt(exc))
 
 
-async def client_task(
-    world: World, client: int, inbox: trio.MemoryReceiveChannel[Step]
-) -> None:
+async def client_task(world: World, client: int, inbox: trio.MemoryReceiveChannel[Step]) -> None:
     VAR.set(f"client{client}")
     async for step in inbox:
         try:
