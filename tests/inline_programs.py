@@ -573,33 +573,38 @@ REASONS = ("normal", "shutdown", ("shutdown", "detail"), "custom")
 KILL_REASONS = ("killed", "shutdown", "custom")
 
 
+def weighted(*choices: tuple[st.SearchStrategy[Any], int]) -> st.SearchStrategy[Any]:
+    """One of the strategies, drawn with the given weights (the first is what shrinking
+    tends to)."""
+    table = [strategy for strategy, weight in choices for _ in range(weight)]
+    return st.integers(0, len(table) - 1).flatmap(table.__getitem__)
+
+
 def call_messages(servers: int) -> st.SearchStrategy[tuple[Any, ...]]:
-    """The ``handle_call`` messages (`SyncServer.call_result`), cheapest first (shrinking)."""
+    """The ``handle_call`` messages (`SyncServer.call_result`); the plain outcomes, which an
+    idle sync server completes inline, most often."""
     slots = st.integers(0, servers - 1)
     reasons = st.sampled_from(REASONS)
-    return st.one_of(
-        st.sampled_from(
-            [
-                ("get",),
-                ("incr",),
-                ("reply",),
-                ("reply_cont",),
-                ("reply_idle",),
-                ("noreply",),
-                ("reply_now",),
-                ("raise",),
-                ("raise_group",),
-                ("bad",),
-                ("awaitable",),
-                ("cast_self",),
-                ("self",),
-                ("ctx",),
-                ("sleep",),
-            ]
-        ),
-        st.tuples(st.sampled_from(["stop", "stop_reply"]), reasons),
-        st.tuples(st.sampled_from(["monitor", "link", "unlink", "call_other"]), slots),
-        st.tuples(st.just("demonitor"), st.booleans()),
+    plain = st.sampled_from([("get",), ("incr",), ("reply",), ("self",), ("ctx",), ("cast_self",)])
+    handed_over = st.sampled_from(
+        [
+            ("reply_cont",),
+            ("reply_idle",),
+            ("noreply",),
+            ("reply_now",),
+            ("raise",),
+            ("raise_group",),
+            ("bad",),
+            ("awaitable",),
+            ("sleep",),
+        ]
+    )
+    return weighted(
+        (plain, 4),
+        (handed_over, 2),
+        (st.tuples(st.sampled_from(["stop", "stop_reply"]), reasons), 1),
+        (st.tuples(st.sampled_from(["monitor", "link", "unlink", "call_other"]), slots), 1),
+        (st.tuples(st.just("demonitor"), st.booleans()), 1),
     )
 
 
@@ -613,33 +618,39 @@ def cast_messages() -> st.SearchStrategy[tuple[Any, ...]]:
 
 
 def steps(servers: int, clients: int) -> st.SearchStrategy[Step]:
+    """One step; calls (the inline path's business) are about half of them."""
     c = st.integers(0, clients - 1)
     s = st.integers(0, servers - 1)
     calls = call_messages(servers)
-    return st.one_of(
-        st.tuples(
-            c,
-            st.just("call"),
-            s,
-            calls,
-            st.sampled_from([5.0, SHORT_TIMEOUT, math.inf]),
-            st.booleans(),
-        ),
-        st.tuples(c, st.just("cast"), s, cast_messages()),
-        st.tuples(st.none(), st.just("tick"), st.sampled_from([1.0, 2.0])),
-        st.tuples(c, st.just("call_then"), s, calls),
-        st.tuples(c, st.sampled_from(["cancel_call", "precancelled_call"]), s, calls),
-        st.tuples(c, st.sampled_from(["get_state", "whereis", "cast_burst", "crash"]), s),
-        st.tuples(c, st.just("stop"), s, st.sampled_from(REASONS)),
-        st.tuples(c, st.just("kill"), s, st.sampled_from(KILL_REASONS)),
-        st.tuples(c, st.just("exit"), s, st.sampled_from([*REASONS, "kill"])),
+    call = st.tuples(
+        c,
+        st.just("call"),
+        s,
+        calls,
+        st.sampled_from([5.0, SHORT_TIMEOUT, math.inf]),
+        st.booleans(),
     )
+    return weighted(
+        (call, 8),
+        (st.tuples(c, st.just("cast"), s, cast_messages()), 2),
+        (st.tuples(st.none(), st.just("tick"), st.sampled_from([1.0, 2.0])), 2),
+        (st.tuples(c, st.just("call_then"), s, calls), 2),
+        (st.tuples(c, st.sampled_from(["cancel_call", "precancelled_call"]), s, calls), 2),
+        (st.tuples(c, st.sampled_from(["get_state", "whereis", "cast_burst", "crash"]), s), 2),
+        (st.tuples(c, st.just("stop"), s, st.sampled_from(REASONS)), 1),
+        (st.tuples(c, st.just("kill"), s, st.sampled_from(KILL_REASONS)), 1),
+        (st.tuples(c, st.just("exit"), s, st.sampled_from([*REASONS, "kill"])), 1),
+    )
+
+
+#: Mostly plain-def, unbounded servers: the ones that take inline calls.
+rarely = st.sampled_from([False, False, True])
 
 
 server_specs = st.builds(
     ServerSpec,
-    is_async=st.booleans(),
-    bounded=st.booleans(),
+    is_async=rarely,
+    bounded=rarely,
     supervised=st.booleans(),
     restart=st.sampled_from(["permanent", "transient", "temporary"]),
     records_terminate=st.booleans(),
@@ -649,12 +660,12 @@ server_specs = st.builds(
 
 
 @st.composite
-def programs(draw: st.DrawFn, max_steps: int = 25) -> Program:
+def programs(draw: st.DrawFn, max_steps: int = 30) -> Program:
     servers = tuple(draw(st.lists(server_specs, min_size=1, max_size=3)))
     clients = draw(st.integers(1, 3))
     return Program(
         servers=servers,
         clients=clients,
-        steps=tuple(draw(st.lists(steps(len(servers), clients), max_size=max_steps))),
+        steps=tuple(draw(st.lists(steps(len(servers), clients), min_size=6, max_size=max_steps))),
         strategy=draw(st.sampled_from(["one_for_one", "one_for_all", "rest_for_one"])),
     )

@@ -38,7 +38,7 @@ def assert_equivalent(program: Program) -> Trace:
 
 
 @settings(
-    max_examples=150,
+    max_examples=500,
     deadline=None,
     derandomize=True,
     database=None,
