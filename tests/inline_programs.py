@@ -12,9 +12,10 @@ Determinism. The driver hands one step at a time to an idle client and then wait
 (virtual time never moves inside a window: a pending ``wait_all_tasks_blocked`` wakes before the
 clock autojumps). A step for a client still blocked in an earlier one is skipped, and the skip
 is part of the trace. Virtual time passes only in ``tick`` steps, by whole seconds, and every
-deadline a program can set has its own fractional part (handler sleeps end at .25, call timeouts
-at .5, cancel scopes at .75, idle timeouts at .125), so no two deadlines of different kinds ever
-fall on the same instant.
+deadline a program can set has its own fractional part (call timeouts end at .5, cancel scopes
+at .75, idle timeouts at .125, handler sleeps at 1/1024, so that even a chain of sleeps queued
+behind each other ends apart from them), so no two deadlines of different kinds fall on the
+same instant.
 
 What stays unordered. Trio runs the tasks woken together in one batch in a random order (under
 Hypothesis, a seeded shuffle, which the two runs consume differently since they schedule
@@ -31,6 +32,7 @@ import contextlib
 import functools
 import logging
 import math
+import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -67,7 +69,7 @@ from noex_trio._safe_format import safe_repr, safe_str
 VAR: ContextVar[str] = ContextVar("noex_equiv", default="unset")
 
 # The fractional parts that keep deadlines of different kinds apart (see the module docstring).
-SLEEP = 1.25
+SLEEP = 1 + 1 / 1024
 SHORT_TIMEOUT = 0.5
 CANCEL_AFTER = 0.75
 IDLE = 1.125
@@ -154,11 +156,17 @@ class World:
             )
         if isinstance(value, BaseException):
             cause = value.__cause__
-            return (
+            context = value.__context__
+            shown: tuple[Any, ...] = (
                 type(value).__name__,
                 safe_str(value),
                 None if cause is None else self.fmt(cause),
             )
+            if context is not None and context is not cause:
+                # (the exception being handled where it was raised: a caller's, if a
+                # handler ran in the caller's task and it leaked)
+                shown += ("context", type(context).__name__)
+            return shown
         if isinstance(value, ProcessRef):
             return self.who(value)
         if isinstance(value, Down):
@@ -244,6 +252,9 @@ class SyncServer(GenServer[int, Any, Any, Any]):
         if op == "reply_now":
             GenServer.caller().reply(("early", state))
             return NoReply(state + 1)
+        if op == "reply_twice":  # the first reply wins
+            GenServer.caller().reply(("early", state))
+            return ("late", state), state + 1
         if op == "stop_reply":
             return Stop(msg[1], state, reply=("bye", state))
         if op == "stop":
@@ -363,6 +374,16 @@ async def start_server(world: World, slot: int) -> GenServerRef[Any, Any, Any]:
 # --- clients and the driver ----------------------------------------------------------------------
 
 
+def user_frames(error: BaseException) -> tuple[str, ...]:
+    """The frames of this module in `error`'s traceback: what a user sees of their own code
+    (the library's frames in between may differ between the two paths)."""
+    return tuple(
+        frame.name
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename == __file__
+    )
+
+
 async def perform(world: World, client: int, step: Step) -> None:
     """Run one step in the client's task and record what it saw."""
     me = f"c{client}"
@@ -373,8 +394,23 @@ async def perform(world: World, client: int, step: Step) -> None:
     try:
         if kind == "call":
             _, msg, timeout, _by_name = args
-            result = await GenServer.call(target, msg, timeout)
-            world.record(me, "reply", world.fmt(result))
+            try:
+                result = await GenServer.call(target, msg, timeout)
+            except Exception as exc:
+                world.record(me, "raised", world.fmt(exc), user_frames(exc))
+            else:
+                world.record(me, "reply", world.fmt(result))
+        elif kind == "call_in_except":
+            # A call made while the client handles an exception of its own.
+            try:
+                raise KeyError("the client's own")
+            except KeyError:
+                try:
+                    result = await GenServer.call(target, args[1])
+                except Exception as exc:
+                    world.record(me, "raised", world.fmt(exc), user_frames(exc))
+                else:
+                    world.record(me, "reply", world.fmt(result))
         elif kind == "call_then":
             # What a client sees right after a call returns or raises, before anything else
             # runs: the process's status, and what a cast gets meanwhile.
@@ -505,15 +541,32 @@ async def drive(world: World) -> None:
             for slot, ref in sorted(world.current.items()):
                 if ref.is_running():
                     try:
-                        state = await GenServer.get_state(ref, timeout=1.0)
+                        state = await GenServer.get_state(ref, timeout=100.0)
                     except Exception as exc:
                         world.record(f"s{slot}", "final state", world.fmt(exc))
                     else:
                         world.record(f"s{slot}", "final state", world.fmt(state))
             world.record("registry", "names", tuple(sorted(Registry.names())))
+            # (a get_state may have let time pass and clients finish: they record first)
+            await trio.testing.wait_all_tasks_blocked()
             world.window += 1
             nursery.cancel_scope.cancel()
         world.window += 1  # the runtime's shutdown
+
+
+class LogRecorder(logging.Handler):
+    """Warnings and errors on the ``noex_trio`` logger (crash reports...), by process."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(logging.WARNING)
+        self.world = world
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        # By the process it is about (several can log in one window, in either order): the
+        # crash reports say it in an attribute, the other messages start with its label.
+        process = getattr(record, "noex_process", None) or message.split(" ", 1)[0]
+        self.world.record(f"log {process}", record.levelname, message)
 
 
 @contextlib.contextmanager
@@ -531,8 +584,9 @@ def run_program(program: Program, *, inline: bool) -> Trace:
     """Run `program` in its own ``trio.run`` on virtual time; return its trace."""
     world = World(program)
     log = logging.getLogger("noex_trio")
-    was_disabled = log.disabled
-    log.disabled = True  # (crash reports: not what is compared, and slow to format)
+    handler = LogRecorder(world)
+    log.addHandler(handler)
+    propagate, log.propagate = log.propagate, False
     try:
         with inline_calls(inline):
             try:
@@ -540,7 +594,8 @@ def run_program(program: Program, *, inline: bool) -> Trace:
             except BaseException as exc:
                 world.record("runtime", "raised", world.fmt(exc))
     finally:
-        log.disabled = was_disabled
+        log.removeHandler(handler)
+        log.propagate = propagate
     for who, ref in world.incarnations:
         world.record(who.split(".")[0], "exit reason", who, world.fmt(ref.exit_reason))
     return dict(world.trace)
@@ -592,6 +647,7 @@ def call_messages(servers: int) -> st.SearchStrategy[tuple[Any, ...]]:
             ("reply_idle",),
             ("noreply",),
             ("reply_now",),
+            ("reply_twice",),
             ("raise",),
             ("raise_group",),
             ("bad",),
@@ -634,7 +690,7 @@ def steps(servers: int, clients: int) -> st.SearchStrategy[Step]:
         (call, 8),
         (st.tuples(c, st.just("cast"), s, cast_messages()), 2),
         (st.tuples(st.none(), st.just("tick"), st.sampled_from([1.0, 2.0])), 2),
-        (st.tuples(c, st.just("call_then"), s, calls), 2),
+        (st.tuples(c, st.sampled_from(["call_then", "call_in_except"]), s, calls), 2),
         (st.tuples(c, st.sampled_from(["cancel_call", "precancelled_call"]), s, calls), 2),
         (st.tuples(c, st.sampled_from(["get_state", "whereis", "cast_burst", "crash"]), s), 2),
         (st.tuples(c, st.just("stop"), s, st.sampled_from(REASONS)), 1),
