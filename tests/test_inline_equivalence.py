@@ -218,3 +218,37 @@ def test_a_supervised_named_server_restarts_under_its_name() -> None:
     )
     assert seen(trace, "c0", "whereis") == [("s0.2",), ("s0.5",)]
     assert [e[0] for e in seen(trace, "s0", "Restarted")] == ["s0.2", "s0.3", "s0.4", "s0.5"]
+
+
+def test_a_handler_that_replies_through_its_caller_handle() -> None:
+    # The first reply wins, whether the handler then returns NoReply or a reply of its own.
+    trace = run(call(0, 0, "reply_twice"), call(0, 0, "reply_now"), call(0, 0, "get"))
+    assert seen(trace, "c0", "reply") == [
+        (("'early'", "0"),),
+        (("'early'", "1"),),
+        (("'get'", "2"),),
+    ]
+
+
+def test_a_cancelled_caller_whose_handler_replied_through_its_caller_handle() -> None:
+    # The caller was cancelled before it waited: the server still handles the call, and the
+    # caller gets Cancelled, not the reply the handler sent through GenServer.caller().
+    trace = run(
+        (0, "precancelled_call", 0, ("reply_now",)),
+        (0, "precancelled_call", 0, ("reply_twice",)),
+        call(0, 0, "get"),
+    )
+    assert seen(trace, "c0", "call cancelled") == [(), ()]
+    assert seen(trace, "c0", "reply") == [(("'get'", "2"),)]
+
+
+def test_a_call_made_while_the_caller_handles_an_exception() -> None:
+    # The handler's error gets the caller's exception as its context only where the call
+    # raises it in the caller (as any raise in an `except` does), and the user's frames in its
+    # traceback are the same as when the process's task ran the handler.
+    trace = run((0, "call_in_except", 0, ("raise",)), servers=(RECORDING,))
+    ((error, frames),) = seen(trace, "c0", "raised")
+    assert error == ("ValueError", "boom at 0", None, "context", "KeyError")
+    assert frames == ("perform", "handle_call", "call_result")
+    ((reason, _),) = seen(trace, "s0", "terminate")
+    assert reason == ("ValueError", "boom at 0", None)  # (terminate ran before the re-raise)
