@@ -290,7 +290,7 @@ class AsyncProbe(GenServer[Any, Any, Any, Any]):
 
 
 class SyncProbe(AsyncProbe):
-    def handle_call(self, msg: Any, state: Any) -> Any:  # type: ignore[override]
+    def handle_call(self, msg: Any, state: Any) -> Any:
         return trio.lowlevel.current_task(), state
 
 
@@ -315,7 +315,7 @@ async def test_a_process_with_an_idle_timeout_is_not_idle_for_inline_calls() -> 
         def init(self) -> Any:
             return None
 
-        def handle_call(self, msg: Any, state: Any) -> Any:  # type: ignore[override]
+        def handle_call(self, msg: Any, state: Any) -> Any:
             return Reply(trio.lowlevel.current_task(), state, idle_timeout=60)
 
     async with open_runtime():
@@ -334,7 +334,7 @@ async def test_a_stopped_process_holds_no_state() -> None:
         def init(self) -> Any:
             return Big()
 
-        def handle_call(self, msg: Any, state: Any) -> Any:  # type: ignore[override]
+        def handle_call(self, msg: Any, state: Any) -> Any:
             return None, state
 
     async with open_runtime():
@@ -361,7 +361,7 @@ async def test_a_keyboard_interrupt_in_an_inline_handler_goes_to_the_runtime(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     class Interrupted(SyncProbe):
-        def handle_call(self, msg: Any, state: Any) -> Any:  # type: ignore[override]
+        def handle_call(self, msg: Any, state: Any) -> Any:
             raise KeyboardInterrupt
 
     caplog.set_level(logging.CRITICAL)
@@ -389,7 +389,7 @@ async def test_continue_from_init_then_inline_calls(inline: bool) -> None:
         def handle_continue(self, arg: Any, state: Any) -> Any:
             return state + 1
 
-        def handle_call(self, msg: Any, state: Any) -> Any:  # type: ignore[override]
+        def handle_call(self, msg: Any, state: Any) -> Any:
             return state, state
 
     async with open_runtime():
