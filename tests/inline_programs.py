@@ -673,6 +673,16 @@ def cast_messages() -> st.SearchStrategy[tuple[Any, ...]]:
     )
 
 
+def known_difference(step: Step) -> bool:
+    """A step known to run differently inline (see
+    `test_a_cancelled_caller_whose_handler_replied_through_its_caller_handle`, marked xfail):
+    a call from an already cancelled scope whose handler answers through
+    ``GenServer.caller().reply`` gets that reply inline, Cancelled queued. Left out of the
+    random programs so that they keep looking for other differences; drop this filter once
+    that test passes."""
+    return step[1] == "precancelled_call" and step[3][0] in ("reply_now", "reply_twice")
+
+
 def steps(servers: int, clients: int) -> st.SearchStrategy[Step]:
     """One step; calls (the inline path's business) are about half of them."""
     c = st.integers(0, clients - 1)
@@ -696,7 +706,7 @@ def steps(servers: int, clients: int) -> st.SearchStrategy[Step]:
         (st.tuples(c, st.just("stop"), s, st.sampled_from(REASONS)), 1),
         (st.tuples(c, st.just("kill"), s, st.sampled_from(KILL_REASONS)), 1),
         (st.tuples(c, st.just("exit"), s, st.sampled_from([*REASONS, "kill"])), 1),
-    )
+    ).filter(lambda step: not known_difference(step))
 
 
 #: Mostly plain-def, unbounded servers: the ones that take inline calls.
