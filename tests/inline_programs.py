@@ -270,6 +270,18 @@ class SyncServer(GenServer[int, Any, Any, Any]):
         if op == "cast_self":
             GenServer.cast(GenServer.self(), ("add", 5))
             return ("cast_self", state), state
+        if op == "cast_self_raise":  # (wakes its own loop, then needs it)
+            GenServer.cast(GenServer.self(), ("add", 5))
+            raise ValueError(f"boom after a cast to self at {state}")
+        if op == "cast_self_noreply":
+            GenServer.cast(GenServer.self(), ("add", 5))
+            world.deferred[self.slot].append(GenServer.caller())
+            return NoReply(state + 1)
+        if op == "exit_self":  # an exit signal to itself: trapped, or its own end
+            GenServer.exit(GenServer.self(), msg[1])
+            return ("exit_self", state), state + 1
+        if op == "raise_ki":
+            raise KeyboardInterrupt
         if op == "self":
             return ("self", world.who(GenServer.self())), state
         if op == "ctx":
@@ -653,12 +665,15 @@ def call_messages(servers: int) -> st.SearchStrategy[tuple[Any, ...]]:
             ("bad",),
             ("awaitable",),
             ("sleep",),
+            ("cast_self_raise",),
+            ("cast_self_noreply",),
+            ("raise_ki",),
         ]
     )
     return weighted(
         (plain, 4),
         (handed_over, 2),
-        (st.tuples(st.sampled_from(["stop", "stop_reply"]), reasons), 1),
+        (st.tuples(st.sampled_from(["stop", "stop_reply", "exit_self"]), reasons), 1),
         (st.tuples(st.sampled_from(["monitor", "link", "unlink", "call_other"]), slots), 1),
         (st.tuples(st.just("demonitor"), st.booleans()), 1),
     )

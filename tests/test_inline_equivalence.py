@@ -259,3 +259,32 @@ def test_a_call_made_while_the_caller_handles_an_exception() -> None:
     assert frames == ("perform", "handle_call", "call_result")
     ((reason, _),) = seen(trace, "s0", "terminate")
     assert reason == ("ValueError", "boom at 0", None)  # (terminate ran before the re-raise)
+
+
+def test_a_handler_that_wakes_its_own_loop() -> None:
+    # A cast or an exit signal to itself wakes the loop while the handler runs; what the
+    # handler returns still comes first.
+    trace = run(
+        call(0, 0, "cast_self_raise"),
+        call(1, 1, "cast_self_noreply"),
+        (0, "cast", 1, ("flush",)),
+        call(0, 2, "exit_self", "custom"),
+        call(0, 3, "exit_self", "normal"),
+        call(0, 3, "get"),
+        servers=(RECORDING, SYNC, RECORDING, ServerSpec(trap_exit=True)),
+        clients=2,
+    )
+    assert seen(trace, "c0", "raised")[0][0][:2] == ("ValueError", "boom after a cast to self at 0")
+    assert seen(trace, "s0", "cast") == []  # (dropped with the crash)
+    assert seen(trace, "c1", "reply") == [(("'deferred'", "6"),)]
+    assert seen(trace, "c0", "reply")[0] == (("'exit_self'", "0"),)
+    assert seen(trace, "s2", "terminate") == [("'custom'", 1)]
+    assert seen(trace, "s3", "info") == [(("Exit", "s3.1", "'normal'"), 1)]
+
+
+def test_a_keyboard_interrupt_in_a_handler() -> None:
+    trace = run(call(0, 0, "raise_ki"), servers=(RECORDING,))
+    ((error,),) = seen(trace, "runtime", "raised")
+    assert error[0] == "KeyboardInterrupt"
+    ((reason, _),) = seen(trace, "s0", "terminate")
+    assert reason == "'shutdown'"
