@@ -584,12 +584,12 @@ class LogRecorder(logging.Handler):
 @contextlib.contextmanager
 def inline_calls(enabled: bool) -> Iterator[None]:
     """Switch the inline call path for the processes started inside."""
-    saved = getattr(_actor, "INLINE_CALLS", True)
-    _actor.INLINE_CALLS = enabled  # type: ignore[attr-defined]
+    saved = _actor.INLINE_CALLS
+    _actor.INLINE_CALLS = enabled
     try:
         yield
     finally:
-        _actor.INLINE_CALLS = saved  # type: ignore[attr-defined]
+        _actor.INLINE_CALLS = saved
 
 
 def run_program(program: Program, *, inline: bool) -> Trace:
