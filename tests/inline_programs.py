@@ -550,17 +550,22 @@ async def drive(world: World) -> None:
                 await trio.testing.wait_all_tasks_blocked()
                 world.snapshot()
             world.window += 1
-            for slot, ref in sorted(world.current.items()):
+            # The final states and names. A get_state may wait for a busy process, letting
+            # time pass (a crash, a restart): everything settles before the next look.
+            for slot in sorted(world.current):
+                await trio.testing.wait_all_tasks_blocked()
+                ref = world.current[slot]
                 if ref.is_running():
                     try:
                         state = await GenServer.get_state(ref, timeout=100.0)
                     except Exception as exc:
-                        world.record(f"s{slot}", "final state", world.fmt(exc))
+                        shown = world.fmt(exc)
                     else:
-                        world.record(f"s{slot}", "final state", world.fmt(state))
-            world.record("registry", "names", tuple(sorted(Registry.names())))
-            # (a get_state may have let time pass and clients finish: they record first)
+                        shown = world.fmt(state)
+                    # (its own actor: a crash's restart may be recorded in the slot meanwhile)
+                    world.record("final", world.who(ref), shown)
             await trio.testing.wait_all_tasks_blocked()
+            world.record("registry", "names", tuple(sorted(Registry.names())))
             world.window += 1
             nursery.cancel_scope.cancel()
         world.window += 1  # the runtime's shutdown
