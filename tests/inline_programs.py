@@ -95,6 +95,8 @@ class ServerSpec:
 
 @attrs.frozen
 class Program:
+    """Servers (slot i is ``servers[i]``), the number of clients, and the steps in order."""
+
     servers: tuple[ServerSpec, ...]
     clients: int
     steps: tuple[Step, ...]
@@ -488,19 +490,15 @@ async def perform(world: World, client: int, step: Step) -> None:
 
 
 async def client_task(world: World, client: int, inbox: trio.MemoryReceiveChannel[Step]) -> None:
+    """A client: its own context variable value, then its steps, one at a time."""
     VAR.set(f"client{client}")
-    async for step in inbox:
-        try:
-            await perform(world, client, step)
-        finally:
-            world.busy.discard(client)
-    # (cancelled at the end of the program while blocked: recorded by the caller)
-
-
-async def _client(world: World, client: int, inbox: trio.MemoryReceiveChannel[Step]) -> None:
     try:
-        await client_task(world, client, inbox)
-    except trio.Cancelled:
+        async for step in inbox:
+            try:
+                await perform(world, client, step)
+            finally:
+                world.busy.discard(client)
+    except trio.Cancelled:  # (the end of the program, while blocked in a step or idle)
         world.record(f"c{client}", "cancelled at the end")
         raise
 
@@ -535,7 +533,7 @@ async def drive(world: World) -> None:
             for client in range(program.clients):
                 send, recv = trio.open_memory_channel[Step](math.inf)
                 sends.append(send)
-                nursery.start_soon(_client, world, client, recv)
+                nursery.start_soon(client_task, world, client, recv)
             await trio.testing.wait_all_tasks_blocked()
             for window, step in enumerate(program.steps, start=1):
                 world.window = window
