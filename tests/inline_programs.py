@@ -282,7 +282,8 @@ class SyncServer(GenServer[int, Any, Any, Any]):
         if op == "exit_self":  # an exit signal to itself: trapped, or its own end
             GenServer.exit(GenServer.self(), msg[1])
             return ("exit_self", state), state + 1
-        if op == "raise_ki":
+        if op == "raise_ki":  # (explicit programs only: it ends the runtime, and a client
+            # cancelled by its own scope meanwhile may see either cancellation first)
             raise KeyboardInterrupt
         if op == "self":
             return ("self", world.who(GenServer.self())), state
@@ -670,7 +671,6 @@ def call_messages(servers: int) -> st.SearchStrategy[tuple[Any, ...]]:
             ("sleep",),
             ("cast_self_raise",),
             ("cast_self_noreply",),
-            ("raise_ki",),
         ]
     )
     return weighted(
