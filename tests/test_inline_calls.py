@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from noex_trio import (
     Continue,
@@ -119,6 +120,8 @@ async def start_probe() -> tuple[Any, Probe]:
 async def test_a_call_to_an_idle_process_runs_in_the_callers_task(inline: bool) -> None:
     async with open_runtime():
         ref, probe = await start_probe()
+        # (Its task may first run after start returned: a call before it waits is queued.)
+        await trio.testing.wait_all_tasks_blocked()
         assert await ref.call(("add", 2)) == 2
         assert await ref.call(("reply", 3)) == 2
         assert await GenServer.get_state(ref) == 5
@@ -320,6 +323,7 @@ async def test_a_process_with_an_idle_timeout_is_not_idle_for_inline_calls() -> 
 
     async with open_runtime():
         ref = await GenServer.start(Idle)
+        await trio.testing.wait_all_tasks_blocked()
         first = await ref.call("x")  # (inline: it then waits with an idle timeout)
         assert first is trio.lowlevel.current_task()
         assert await ref.call("x") is not trio.lowlevel.current_task()
