@@ -26,9 +26,10 @@ from typing import Any, Final
 import trio
 
 from ._exceptions import InitializationError, ServerNotRunningError
-from ._mailbox import Caller, CastItem, Crash, GetState, Info, StopRequest
+from ._mailbox import Caller, CastItem, Crash, GetState, Handover, Info, StopRequest
 from ._outcome import crash_reason, find_fatal, is_cancellation
 from ._process import NOT_KILLED, Process
+from ._refs import GenServerRef
 from ._results import (
     NO_CONTINUE,
     NO_REPLY,
@@ -50,6 +51,10 @@ logger: Final = logging.getLogger("noex_trio")
 
 #: How often a busy loop yields to the scheduler even when its mailbox is never empty.
 _YIELD_EVERY: Final = 64
+
+#: Whether processes started from now on take inline calls (`_inline.py`); tests and
+#: ``python -m bench --no-inline`` compare with it off.
+INLINE_CALLS = True
 
 
 class Callbacks:
@@ -190,6 +195,10 @@ async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
         idle: float | None = None
         if type(state) is Continue:
             state, cont = state.state, state.arg
+        # This task, if the loop takes inline calls while it waits (`_inline.py`).
+        loop = trio.lowlevel.current_task() if inline_offered(proc, cb) else None
+        if loop is not None:
+            proc.inline_call = handle_call
         while True:
             while cont is not NO_CONTINUE:
                 item = _Continuation(cont)
@@ -198,25 +207,50 @@ async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
                     return result.reason, result.state, None, item
                 state, cont, idle = _new_state(cb, "handle_continue", result)
             # Take what is queued without a scheduler round trip, but yield regularly.
-            item = _take_nowait(recv) if budget else None
+            item = proc.front  # (see `_inline.hand_over`)
             if item is not None:
+                proc.front = None
+            elif budget and (item := _take_nowait(recv)) is not None:
                 budget -= 1
-            elif idle is None:
+            elif idle is not None:
+                item = await _receive_within(recv, idle)
+                budget = _YIELD_EVERY
+            elif loop is None:
                 item = await recv.receive()
                 budget = _YIELD_EVERY
             else:
-                item = await _receive_within(recv, idle)
+                # Parked with the state on the record: inline calls may run meanwhile.
+                proc.state = state
+                proc.parked = loop
+                try:
+                    item = await recv.receive()
+                except BaseException as exc:
+                    proc.parked = None
+                    state = proc.state
+                    if proc.front is None:
+                        raise
+                    item = _Rethrow(exc)  # after the handed-over call, as the loop would
+                proc.parked = None
+                state = proc.state
                 budget = _YIELD_EVERY
+                if proc.front is not None:  # a handed-over call comes first
+                    item, proc.front = proc.front, item
             idle = None
             kind = type(item)
-            if kind is Caller:
+            if kind is Caller or kind is Handover:
                 # `current`, `deferred`, `stop_reply` and the counts of the record: written by
-                # this loop only.
-                proc.current = item
-                proc.calls += 1
-                result = handle_call(item.message, state)
-                if call_async:
-                    result = await result
+                # this loop only (and by an inline call while the loop is parked).
+                if kind is Caller:
+                    proc.current = item
+                    proc.calls += 1
+                    result = handle_call(item.message, state)
+                    if call_async:
+                        result = await result
+                else:  # an inline call's outcome (`_inline.py`; already counted)
+                    result, error, item = item.result, item.error, item.caller
+                    proc.current = item
+                    if error is not None:
+                        raise error
                 rtype = type(result)
                 if rtype is tuple and len(result) == 2:
                     proc.current = None
@@ -283,8 +317,11 @@ async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
             elif kind is GetState:
                 _answer_get_state(proc, item.caller, state)
             else:
-                assert kind is Crash
-                raise item.error
+                assert kind is Crash or kind is _Rethrow
+                error = item.error
+                if kind is _Rethrow:
+                    item = None  # (what the loop had in hand when its receive raised)
+                raise error
     except BaseException as exc:
         if isinstance(exc, Exception) and not isinstance(exc, ExceptionGroup):
             return exc, state, None, item  # the usual crash
@@ -350,6 +387,28 @@ def _bad_call_result(cb: Callbacks, result: object) -> TypeError:
 
 #: What `run` returns: (exit reason, final state, fatal error, last message).
 Ended = tuple[ExitReason, Any, BaseException | None, Any]
+
+
+def inline_offered(proc: Process, cb: Callbacks) -> bool:
+    """Whether `proc`'s loop lets callers run its ``handle_call`` inline while it waits: a
+    GenServer with a plain-``def`` ``handle_call``, an unbounded mailbox and no tasks of its
+    own (those run beside the loop; a bounded mailbox counts what it holds)."""
+    return (
+        INLINE_CALLS
+        and not cb.call_async
+        and proc.mailbox_size == math.inf
+        and type(proc.ref) is GenServerRef
+        and proc not in proc.kernel.task_nurseries
+    )
+
+
+class _Rethrow:
+    """What the loop's receive raised, kept to raise after a handed-over inline call."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 class _Continuation:
@@ -445,6 +504,7 @@ async def finish(
     step (`Process.forget`: the host is told) is left to the caller."""
     reason, state, fatal, last = ended
     proc.refuse_messages()
+    proc.state = proc.inline_call = None  # (the record may outlive the process: hold nothing)
     crash_error = reason if isinstance(reason, BaseException) else None
     if is_killed(proc.kill_reason):
         reason = "killed"  # a brutal kill overtakes whatever else was ending the process

@@ -1,8 +1,9 @@
 """What travels through a process's mailbox, and the reply slot of a call.
 
 A mailbox is a Trio memory channel of these items: a `Caller` (a call waiting for its reply),
-`CastItem`, `Info` (for ``handle_info``), `StopRequest`, `GetState` (``GenServer.get_state``)
-and `Crash` (``testing.crash``).
+`CastItem`, `Info` (for ``handle_info``), `StopRequest`, `GetState` (``GenServer.get_state``),
+`Crash` (``testing.crash``) and `Handover` (what an inline call leaves to the process's task,
+see `_inline.py`).
 """
 
 from __future__ import annotations
@@ -173,6 +174,20 @@ class Crash:
     __slots__ = ("error",)
 
     def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class Handover:
+    """A call whose ``handle_call`` ran inline (`_inline.py`) but whose outcome needs the
+    process's own task: the loop carries on from `result` (a `Stop`, `NoReply`, a
+    continuation, an awaitable, a bad value) or raises `error`, as if its own ``handle_call``
+    had returned or raised it for `caller`."""
+
+    __slots__ = ("caller", "error", "result")
+
+    def __init__(self, caller: Caller[Any], result: object, error: BaseException | None) -> None:
+        self.caller = caller
+        self.result = result
         self.error = error
 
 

@@ -17,7 +17,10 @@ below, which state and check the invariants:
 - ``scope`` exists from the start, so a kill that arrives before the task first ran is not
   lost: a cancelled scope cancels on entry.
 - ``calls``, ``casts`` and ``infos`` count the messages the loop took, by kind; the loop
-  alone writes them (one increment per message: all the hot path pays for ``statistics()``).
+  alone writes them, and an inline call in its place (one increment per message: all the hot
+  path pays for ``statistics()``).
+- ``state`` and ``parked`` are set only while the loop waits on an empty mailbox and takes
+  inline calls (`_inline.py`); an inline call is the only other writer of ``state``.
 """
 
 from __future__ import annotations
@@ -101,19 +104,23 @@ class Process:
         "current",
         "deferred",
         "exit_hooks",
+        "front",
         "host",
         "id",
         "infos",
+        "inline_call",
         "kernel",
         "kill_reason",
         "label",
         "mailbox_size",
+        "parked",
         "reason",
         "recv",
         "registries",
         "scope",
         "send",
         "started_at",
+        "state",
         "status",
         "stop_reply",
         "terminate_scope",
@@ -159,6 +166,15 @@ class Process:
         self._held: ProcessRef | None = None
         #: Messages taken by the loop, by kind (for ``statistics()``; see the module docstring).
         self.calls = self.casts = self.infos = 0
+        # The inline call path (`_inline.py`). `parked` is the loop's task while it waits on an
+        # empty mailbox, `state` its state then, `inline_call` its sync ``handle_call`` (None:
+        # the process takes no inline calls); `front` a message the loop takes before its
+        # mailbox (an inline call's outcome, or a message it moved back behind one: see
+        # `_inline.hand_over`), released with the mailbox.
+        self.parked: trio.lowlevel.Task | None = None
+        self.state: Any = None
+        self.inline_call: Callable[[Any, Any], Any] | None = None
+        self.front: Any = None
         self.started_at = kernel.watchdog.now()
 
     @property
@@ -316,11 +332,13 @@ class Process:
                 caller.fail(ServerNotRunningError(self.ref, reason))
         self.deferred = None
         dropped = 0
+        item, self.front = self.front, None
         while True:
-            try:
-                item = self.recv.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
+            if item is None:
+                try:
+                    item = self.recv.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
             if type(item) is Caller:
                 item.fail(ServerNotRunningError(self.ref, reason))
             elif type(item) is GetState:
@@ -329,6 +347,7 @@ class Process:
                 type(item) is Info and getattr(type(item.message), "_noex_dead_letter", False)
             ):
                 dropped += 1  # casts, timer messages, bus events; not the library's notices
+            item = None
         self.send.close()
         self.recv.close()
         return dropped

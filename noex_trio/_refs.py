@@ -32,6 +32,7 @@ from ._exceptions import (
     NotInProcessError,
     ServerNotRunningError,
 )
+from ._inline import HANDED_OVER, run_inline
 from ._mailbox import GET_STATE, Caller, CastItem, GetState, StopRequest, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef, statistics_of
 from ._remote_ref import RemoteRef, call_remote, distribution_for, is_remote, stop_remote
@@ -283,10 +284,24 @@ async def call(
         await trio.lowlevel.checkpoint()
         raise CallToSelfError(target)
     caller: Caller[Any] = new_caller(message, target)
-    try:
-        proc.send.send_nowait(caller)
-    except trio.WouldBlock:
-        return await _call_bounded(proc, caller, target, timeout)
+    loop = proc.parked
+    if loop is not None and loop.custom_sleep_data is proc.recv:
+        # The process is idle: run its handle_call here (`_inline.py`).
+        if proc.kernel.call_observers:
+            caller._since = trio.current_time()
+        value = run_inline(proc, loop, caller)
+        if value is not HANDED_OVER:
+            await trio.lowlevel.checkpoint()
+            if proc.kernel.call_observers:
+                report_call(proc, caller)
+            return value
+        if caller._done:  # answered while its handler ran
+            return await _wait_observed(proc, caller)
+    else:
+        try:
+            proc.send.send_nowait(caller)
+        except trio.WouldBlock:
+            return await _call_bounded(proc, caller, target, timeout)
     if (timeout == math.inf and _note_start(caller)) or proc.kernel.watchdog.watch(caller, timeout):
         # Caller.wait inlined: one coroutine frame less to go through at each resumption.
         # (Nothing can have answered yet: the server only runs once this task parks.)
