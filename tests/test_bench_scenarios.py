@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import trio
 
+import bench._harness
 from bench import __main__ as bench_main
 from bench._harness import Row, Settings, interleaved
 from bench.scenarios_gen_server import (
@@ -33,6 +35,13 @@ class Tiny(Settings):
 
 
 TINY = Tiny(rounds=1, quick=True)
+
+
+@pytest.fixture(autouse=True)
+def no_collection_before_each_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench collects garbage before each figure (steadier figures); in a test session's
+    heap each collection takes tens of milliseconds, most of a tiny run: skip them here."""
+    monkeypatch.setattr(bench._harness, "gc", SimpleNamespace(collect=lambda: 0))
 
 
 def run_scenario(scenario: Any) -> list[Row]:
