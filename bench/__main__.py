@@ -116,18 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     if rounds < 1:
         parser.error("--rounds must be >= 1")
     inline_calls: bool | None = getattr(_actor, "INLINE_CALLS", None)
-    if args.no_inline and inline_calls is None:
+    if not args.no_inline:
+        _run(args.only, args.json, scenarios, Settings(rounds, args.quick, inline_calls))
+        return 0
+    if inline_calls is None:
         parser.error("--no-inline: this noex_trio has no inline call path (_actor.INLINE_CALLS)")
-    if args.no_inline:
-        # Read when a process's loop starts: set before any scenario starts one.
-        _actor.INLINE_CALLS = False
-        inline_calls = False
+    # Read when a process's loop starts: set before any scenario starts one; restored after,
+    # as main() may be called again in the same interpreter.
+    _actor.INLINE_CALLS = False
     try:
-        settings = Settings(rounds=rounds, quick=args.quick, inline_calls=inline_calls)
-        _run(args.only, args.json, scenarios, settings)
+        _run(args.only, args.json, scenarios, Settings(rounds, args.quick, inline_calls=False))
     finally:
-        if args.no_inline:
-            _actor.INLINE_CALLS = True  # main() may be called again in the same interpreter
+        _actor.INLINE_CALLS = inline_calls
     return 0
 
 
