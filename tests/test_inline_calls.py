@@ -74,6 +74,10 @@ class Probe(GenServer[Any, Any, Any, Any]):
         if op == "defer":  # answered later, by a cast
             self.pending = GenServer.caller()
             return NoReply(state + 1)
+        if op == "pending":  # is the caller still waiting, as its handler sees it?
+            self.log.append(("pending", GenServer.caller().pending))
+            GenServer.caller().reply("through the handle")
+            return None, state
         if op == "answer_then_tuple":  # answers through caller(), then returns a reply too
             GenServer.caller().reply("first")
             return "second", state
@@ -271,12 +275,20 @@ async def test_bad_and_awaitable_results(inline: bool) -> None:
 
 async def test_a_cancelled_caller_still_has_its_call_handled(inline: bool) -> None:
     async with open_runtime():
-        ref, _ = await start_probe()
+        ref, probe = await start_probe()
+        await trio.testing.wait_all_tasks_blocked()
         with trio.CancelScope() as scope:
             scope.cancel()
             await ref.call(("add", 5))
         assert scope.cancelled_caught
         assert await ref.call(("add", 0)) == 5  # handled, as a queued call would be
+        # The handler finds the caller gone (it gave up when it parked): its reply is dropped.
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ref.call(("pending", None))
+        assert scope.cancelled_caught
+        await ref.call(("add", 0))
+        assert ("pending", False) in probe.log
         await ref.stop()
 
 
