@@ -548,7 +548,10 @@ def crash_report(proc: Process, reason: ExitReason, state: Any, last: Any) -> No
     """Log an abnormal exit at ERROR on the ``noex_trio`` logger: who (label, supervisors),
     why (the traceback, or the reason), the last message and the state (through the
     behaviour's ``format_status``). The same facts are attributes of the log record
-    (``noex_process``, ``noex_supervisors``, ``noex_last_message``, ``noex_state``)."""
+    (``noex_process``, ``noex_supervisors``, ``noex_last_message``, ``noex_state``).
+    Nothing is built (``format_status`` not called) when nobody logs errors."""
+    if not logger.isEnabledFor(logging.ERROR):
+        return
     supervisors = supervisor_path(proc)
     message = describe_message(last)
     shown_state = format_state(proc, state)
