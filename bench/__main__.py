@@ -7,6 +7,9 @@ Options:
     --rounds N      rounds per scenario (default 5, or 3 with --quick)
     --json PATH     where to write the results (default bench/results/latest.json)
     --list          list the scenario names and exit
+    --no-inline     run with the inline call path off (``noex_trio._actor.INLINE_CALLS =
+                    False``, set before any scenario starts a process), to compare before and
+                    after on one machine; the table header and the JSON settings record it
 
 Each scenario group runs in its own ``trio.run`` on the real clock. Opt-in scenarios (``1m``:
 a million processes, minutes and GiBs) run only when named with ``--only``. See
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import trio
+
+from noex_trio import _actor
 
 from ._harness import Row, Settings, format_table, machine, write_json
 
@@ -97,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, metavar="N")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH")
     parser.add_argument("--list", action="store_true", help="list scenario names and exit")
+    parser.add_argument(
+        "--no-inline",
+        action="store_true",
+        help="turn the inline call path off (noex_trio._actor.INLINE_CALLS = False)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         opt_in = opt_in_scenarios()
@@ -105,18 +115,43 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds if args.rounds is not None else (3 if args.quick else 5)
     if rounds < 1:
         parser.error("--rounds must be >= 1")
-    settings = Settings(rounds=rounds, quick=args.quick)
+    inline_calls: bool | None = getattr(_actor, "INLINE_CALLS", None)
+    if not args.no_inline:
+        _run(args.only, args.json, scenarios, Settings(rounds, args.quick, inline_calls))
+        return 0
+    if inline_calls is None:
+        parser.error("--no-inline: this noex_trio has no inline call path (_actor.INLINE_CALLS)")
+    # Read when a process's loop starts: set before any scenario starts one; restored after,
+    # as main() may be called again in the same interpreter.
+    _actor.INLINE_CALLS = False
+    try:
+        _run(args.only, args.json, scenarios, Settings(rounds, args.quick, inline_calls=False))
+    finally:
+        _actor.INLINE_CALLS = inline_calls
+    return 0
+
+
+def _inline_text(inline_calls: bool | None) -> str:
+    if inline_calls is None:
+        return "no inline call path"
+    return "inline calls " + ("on" if inline_calls else "OFF (--no-inline)")
+
+
+def _run(
+    only: list[str] | None, json_path: Path, scenarios: dict[str, Scenario], settings: Settings
+) -> None:
     logging.basicConfig(level=logging.CRITICAL)  # crashes provoked on purpose are not news
     info = machine()
     print(
         f"noex_trio benchmarks - CPython {info['python']}, trio {info['trio']}, "
-        f"{info['cpus']} CPUs, {info['platform']}; {rounds} rounds"
-        + (" (quick)" if args.quick else ""),
+        f"{info['cpus']} CPUs, {info['platform']}; {settings.rounds} rounds"
+        + (" (quick)" if settings.quick else "")
+        + f"; {_inline_text(settings.inline_calls)}",
         flush=True,
     )
     started = time.perf_counter()
     rows: list[Row] = []
-    for name in selected(args.only, scenarios):
+    for name in selected(only, scenarios):
         t0 = time.perf_counter()
         print(f"  running {name} ...", end="", flush=True)
         scenario_rows = trio.run(scenarios[name], settings)
@@ -125,15 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     print()
     print(format_table(rows))
-    print(f"\ntotal {seconds:.0f} s; results written to {args.json}")
-    write_json(args.json, rows, settings, seconds)
+    print(f"\ntotal {seconds:.0f} s; results written to {json_path}")
+    write_json(json_path, rows, settings, seconds)
     misses = [row for row in rows if row.ok is False]
     if misses:
         print(
             f"{len(misses)} target(s) missed: "
             + ", ".join(f"{r.scenario}: {r.what}" for r in misses)
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ class Settings:
 
     rounds: int
     quick: bool
+    #: ``noex_trio._actor.INLINE_CALLS`` for the run (``--no-inline`` makes it False); None
+    #: when this noex_trio has no inline call path.
+    inline_calls: bool | None = None
 
     def n(self, full: int, quick: int) -> int:
         """A workload size: `full` normally, `quick` with ``--quick``."""
@@ -156,6 +159,19 @@ async def paired(
     return n, b
 
 
+async def interleaved(round_index: int, *sides: Callable[[], Awaitable[T]]) -> tuple[T, ...]:
+    """Run one round of several sides (the noex side first in `sides`, then its baselines),
+    forwards on even rounds and backwards on odd ones; return the figures in `sides`' order.
+
+    With two sides this is `paired`; with a noex side and two baselines, each baseline is
+    measured next to the noex side in every other round."""
+    order = range(len(sides)) if round_index % 2 == 0 else reversed(range(len(sides)))
+    figures: dict[int, T] = {}
+    for i in order:
+        figures[i] = await sides[i]()
+    return tuple(figures[i] for i in range(len(sides)))
+
+
 # --- output -----------------------------------------------------------------------------------
 
 
@@ -243,7 +259,11 @@ def write_json(path: Path, rows: Sequence[Row], settings: Settings, seconds: flo
     payload = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
-        "settings": {"rounds": settings.rounds, "quick": settings.quick},
+        "settings": {
+            "rounds": settings.rounds,
+            "quick": settings.quick,
+            "inline_calls": settings.inline_calls,
+        },
         "duration_s": round(seconds, 1),
         "rows": [row.to_json() for row in rows],
     }

@@ -32,7 +32,7 @@ from ._exceptions import (
     NotInProcessError,
     ServerNotRunningError,
 )
-from ._inline import HANDED_OVER, run_inline
+from ._inline import HANDED_OVER, caller_cancelled, run_inline
 from ._mailbox import GET_STATE, Caller, CastItem, GetState, StopRequest, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef, statistics_of
 from ._remote_ref import RemoteRef, call_remote, distribution_for, is_remote, stop_remote
@@ -285,18 +285,20 @@ async def call(
         raise CallToSelfError(target)
     caller: Caller[Any] = new_caller(message, target)
     loop = proc.parked
-    if loop is not None and loop.custom_sleep_data is proc.recv:
+    if loop is not None and loop.custom_sleep_data is proc.recv and not caller_cancelled():
         # The process is idle: run its handle_call here (`_inline.py`).
         if proc.kernel.call_observers:
             caller._since = trio.current_time()
         value = run_inline(proc, loop, caller)
-        if value is not HANDED_OVER:
+        if value is not HANDED_OVER or caller._done:  # (answered, maybe while it ran)
             await trio.lowlevel.checkpoint()
             if proc.kernel.call_observers:
                 report_call(proc, caller)
-            return value
-        if caller._done:  # answered while its handler ran
-            return await _wait_observed(proc, caller)
+            if value is not HANDED_OVER:
+                return value
+            if caller._error is not None:
+                caller.raise_error()
+            return caller._value
     else:
         try:
             proc.send.send_nowait(caller)

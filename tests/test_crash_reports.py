@@ -187,3 +187,27 @@ def test_a_keyboard_interrupt_in_format_status_ends_the_runtime() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+async def test_no_report_is_built_when_nobody_logs_errors(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    shown: list[Any] = []
+
+    class Watched(Account):
+        def format_status(self, state: dict[str, Any]) -> Any:
+            shown.append(state)
+            return state
+
+    caplog.set_level(logging.CRITICAL, logger="noex_trio")
+    ref = await GenServer.start(Watched)
+    crash(ref)
+    await GenServer.wait_exit(ref)
+    assert reports(caplog) == []
+    assert shown == []  # (format_status is only for the report)
+    caplog.set_level(logging.ERROR, logger="noex_trio")
+    ref = await GenServer.start(Watched)
+    crash(ref)
+    await GenServer.wait_exit(ref)
+    assert len(reports(caplog)) == 1
+    assert len(shown) == 1

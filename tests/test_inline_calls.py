@@ -16,11 +16,15 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from noex_trio import (
     Continue,
     GenServer,
+    Ignore,
+    InitializationError,
     NoReply,
+    Registry,
     Reply,
     ServerNotRunningError,
     Stop,
@@ -70,6 +74,10 @@ class Probe(GenServer[Any, Any, Any, Any]):
         if op == "defer":  # answered later, by a cast
             self.pending = GenServer.caller()
             return NoReply(state + 1)
+        if op == "pending":  # is the caller still waiting, as its handler sees it?
+            self.log.append(("pending", GenServer.caller().pending))
+            GenServer.caller().reply("through the handle")
+            return None, state
         if op == "answer_then_tuple":  # answers through caller(), then returns a reply too
             GenServer.caller().reply("first")
             return "second", state
@@ -79,6 +87,11 @@ class Probe(GenServer[Any, Any, Any, Any]):
             return Stop("normal", state, reply="bye")
         if op == "raise":
             raise ValueError(arg)
+        if op == "raise_while_handling":
+            try:
+                raise KeyError("the handler's own")
+            except KeyError:
+                raise ValueError(arg)  # noqa: B904 - (the chain is what the test looks at)
         if op == "cast_self_then":
             GenServer.cast(GenServer.self(), ("note", arg[0]))
             return arg[1](state)
@@ -119,6 +132,8 @@ async def start_probe() -> tuple[Any, Probe]:
 async def test_a_call_to_an_idle_process_runs_in_the_callers_task(inline: bool) -> None:
     async with open_runtime():
         ref, probe = await start_probe()
+        # (Its task may first run after start returned: a call before it waits is queued.)
+        await trio.testing.wait_all_tasks_blocked()
         assert await ref.call(("add", 2)) == 2
         assert await ref.call(("reply", 3)) == 2
         assert await GenServer.get_state(ref) == 5
@@ -196,8 +211,16 @@ async def test_a_raising_handler_crashes_the_process_as_in_its_own_task(
         assert ref.exit_reason is error
         with pytest.raises(ServerNotRunningError):
             await ref.call(("add", 1))
-    # The crash report shows the error as the process raised it, without the caller's.
-    assert "During handling" not in caplog.text
+        ref, _ = await start_probe()
+        try:
+            raise KeyError("the caller's own trouble")
+        except KeyError:
+            with pytest.raises(ValueError, match="nested"):
+                await ref.call(("raise_while_handling", "nested"))
+    # The crash reports show the errors as the process raised them: with the handler's own
+    # context, never the caller's.
+    assert "the handler's own" in caplog.text
+    assert "the caller's own trouble" not in caplog.text
     report = next(r for r in caplog.records if "crashed" in r.getMessage())
     assert report.exc_info is not None
     frames = [frame.name for frame in traceback.extract_tb(report.exc_info[2])]
@@ -252,12 +275,20 @@ async def test_bad_and_awaitable_results(inline: bool) -> None:
 
 async def test_a_cancelled_caller_still_has_its_call_handled(inline: bool) -> None:
     async with open_runtime():
-        ref, _ = await start_probe()
+        ref, probe = await start_probe()
+        await trio.testing.wait_all_tasks_blocked()
         with trio.CancelScope() as scope:
             scope.cancel()
             await ref.call(("add", 5))
         assert scope.cancelled_caught
         assert await ref.call(("add", 0)) == 5  # handled, as a queued call would be
+        # The handler finds the caller gone (it gave up when it parked): its reply is dropped.
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ref.call(("pending", None))
+        assert scope.cancelled_caught
+        await ref.call(("add", 0))
+        assert ("pending", False) in probe.log
         await ref.stop()
 
 
@@ -320,6 +351,7 @@ async def test_a_process_with_an_idle_timeout_is_not_idle_for_inline_calls() -> 
 
     async with open_runtime():
         ref = await GenServer.start(Idle)
+        await trio.testing.wait_all_tasks_blocked()
         first = await ref.call("x")  # (inline: it then waits with an idle timeout)
         assert first is trio.lowlevel.current_task()
         assert await ref.call("x") is not trio.lowlevel.current_task()
@@ -396,3 +428,79 @@ async def test_continue_from_init_then_inline_calls(inline: bool) -> None:
         ref = await GenServer.start(Starts)
         assert await ref.call("x") == 1
         await ref.stop()
+
+
+# --- starts: a plain-def init runs in the starter's task (`_spawn._start_inline`) -------------
+
+
+class Starting(GenServer[Any, Any, Any, Any]):
+    """``init(how)``: how it ends — see the branches."""
+
+    def init(self, how: str) -> Any:
+        where.set(f"init {how}")
+        if how == "raise":
+            raise ValueError("no")
+        if how == "ignore":
+            return Ignore()
+        if how == "interrupt":
+            raise KeyboardInterrupt
+        if how == "awaitable":  # a sync init handing back a coroutine (a decorated async init)
+
+            async def later() -> Any:
+                await trio.lowlevel.checkpoint()
+                where.set("after await")
+                return GenServer.self()
+
+            return later()
+        return GenServer.self()
+
+    def handle_call(self, msg: Any, state: Any) -> Any:
+        return (state, where.get()), state
+
+    def handle_cast(self, msg: Any, state: Any) -> Any:
+        return state
+
+
+async def test_starts_end_the_same_way(inline: bool) -> None:
+    events: list[str] = []
+    async with open_runtime() as rt:
+        rt.on_lifecycle_event(lambda event: events.append(type(event).__name__))
+        ref = await GenServer.start(Starting, "ok", name="ok")
+        assert await ref.call(None) == (ref, "init ok")  # its identity and context in init
+        slow = await GenServer.start(Starting, "awaitable")
+        assert await slow.call(None) == (slow, "after await")
+        with pytest.raises(InitializationError) as info:
+            await GenServer.start(Starting, "raise", name="taken-then-freed")
+        assert isinstance(info.value.__cause__, ValueError)
+        assert Registry.whereis("taken-then-freed") is None
+        assert await GenServer.start(Starting, "ignore") is None
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await GenServer.start(Starting, "ok", name="cancelled")
+        assert scope.cancelled_caught
+        assert Registry.whereis("cancelled") is None
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await GenServer.start(Starting, "ignore")
+        assert scope.cancelled_caught
+        assert len(rt.processes()) == 3  # (the event bus, ok, slow)
+        await ref.stop()
+        await slow.stop()
+        assert events == ["Started", "Started", "Terminated", "Terminated"]
+
+
+async def test_a_keyboard_interrupt_in_init_ends_the_runtime(inline: bool) -> None:
+    async def program() -> None:
+        async with open_runtime():
+            await GenServer.start(Starting, "interrupt")
+
+    with pytest.raises(KeyboardInterrupt):
+        await program()
+
+
+async def test_a_process_killed_before_its_task_ran_still_terminates(inline: bool) -> None:
+    async with open_runtime():
+        ref, probe = await start_probe()
+        GenServer.exit(ref, "bye")  # (with an inline start its task has not run yet)
+        assert await GenServer.wait_exit(ref) == "bye"
+        assert probe.log == [("terminate", "bye", 0)]
