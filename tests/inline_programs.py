@@ -692,21 +692,13 @@ def cast_messages() -> st.SearchStrategy[tuple[Any, ...]]:
 
 
 def known_difference(step: Step) -> bool:
-    """A step known to run differently inline, each shown by an xfail test of
+    """A step known to run differently inline, shown by an xfail test of
     `tests/test_inline_equivalence.py`; left out of the random programs so that they keep
-    looking for other differences (drop a case once its test passes):
-
-    - a call from an already cancelled scope whose handler answers through
-      ``GenServer.caller().reply`` gets that reply inline, `Cancelled` queued;
-    - right after a call whose handler ended its own process (an exit signal to itself, or a
-      link to a dead process) and returned a plain reply, the process is still stopping
-      queued, and stopping or already gone inline (a Trio scheduling race).
-    """
-    kind = step[1]
-    op: str = step[3][0] if kind in ("precancelled_call", "call_then") else ""
-    if kind == "precancelled_call":
-        return op in ("reply_now", "reply_twice")
-    return kind == "call_then" and op in ("exit_self", "link")
+    looking for other differences (drop it once that test passes): right after a call whose
+    handler ended its own process (an exit signal to itself, or a link to a dead process) and
+    returned a plain reply, the process is still stopping queued, and stopping or already gone
+    inline (a Trio scheduling race)."""
+    return step[1] == "call_then" and step[3][0] in ("exit_self", "link")
 
 
 def steps(servers: int, clients: int) -> st.SearchStrategy[Step]:

@@ -231,12 +231,6 @@ def test_a_handler_that_replies_through_its_caller_handle() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inline, a handler's GenServer.caller().reply reaches a caller whose scope was "
-    "already cancelled (`_refs.call` then waits with `Caller.wait`, whose answered path takes "
-    "a cancel-shielded checkpoint); queued, that caller gets Cancelled and the reply is dropped",
-)
 def test_a_cancelled_caller_whose_handler_replied_through_its_caller_handle() -> None:
     # The caller was cancelled before it waited: the server still handles the call, and the
     # caller gets Cancelled, not the reply the handler sent through GenServer.caller().
