@@ -147,8 +147,12 @@ class World:
         self.incarnations.append((who, me))
         self.record(f"s{slot}", "init", who, VAR.get())
 
-    def fmt(self, value: object) -> Any:
-        """A comparable, printable form of anything a user can observe (refs by slot)."""
+    def fmt(self, value: object, *, context: bool = False) -> Any:
+        """A comparable, printable form of anything a user can observe (refs by slot).
+
+        With `context`, an exception's ``__context__`` too: only where the caller itself
+        looks at the error it got, since re-raising an error inside an ``except`` sets it,
+        and the same error object may be the exit reason other processes report meanwhile."""
         if isinstance(value, BaseExceptionGroup):
             return (
                 "group",
@@ -158,16 +162,15 @@ class World:
             )
         if isinstance(value, BaseException):
             cause = value.__cause__
-            context = value.__context__
             shown: tuple[Any, ...] = (
                 type(value).__name__,
                 safe_str(value),
                 None if cause is None else self.fmt(cause),
             )
-            if context is not None and context is not cause:
+            if value.__context__ is not None and value.__context__ is not cause and context:
                 # (the exception being handled where it was raised: a caller's, if a
                 # handler ran in the caller's task and it leaked)
-                shown += ("context", type(context).__name__)
+                shown += ("context", type(value.__context__).__name__)
             return shown
         if isinstance(value, ProcessRef):
             return self.who(value)
@@ -412,7 +415,7 @@ async def perform(world: World, client: int, step: Step) -> None:
             try:
                 result = await GenServer.call(target, msg, timeout)
             except Exception as exc:
-                world.record(me, "raised", world.fmt(exc), user_frames(exc))
+                world.record(me, "raised", world.fmt(exc, context=True), user_frames(exc))
             else:
                 world.record(me, "reply", world.fmt(result))
         elif kind == "call_in_except":
@@ -423,7 +426,7 @@ async def perform(world: World, client: int, step: Step) -> None:
                 try:
                     result = await GenServer.call(target, args[1])
                 except Exception as exc:
-                    world.record(me, "raised", world.fmt(exc), user_frames(exc))
+                    world.record(me, "raised", world.fmt(exc, context=True), user_frames(exc))
                 else:
                     world.record(me, "reply", world.fmt(result))
         elif kind == "call_then":
