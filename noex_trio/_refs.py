@@ -291,6 +291,10 @@ async def call(
             caller._since = trio.current_time()
         value = run_inline(proc, loop, caller)
         if value is not HANDED_OVER or caller._done:  # (answered, maybe while it ran)
+            if loop.custom_sleep_data is not proc.recv and proc.status == RUNNING:
+                # The handler sent its own process a message: the loop takes it before this
+                # caller resumes, as it would right after answering a queued call.
+                await trio.lowlevel.cancel_shielded_checkpoint()
             await trio.lowlevel.checkpoint()
             if proc.kernel.call_observers:
                 report_call(proc, caller)

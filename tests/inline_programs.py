@@ -695,12 +695,12 @@ def cast_messages() -> st.SearchStrategy[tuple[Any, ...]]:
 
 
 def known_difference(step: Step) -> bool:
-    """A step known to run differently inline, shown by an xfail test of
-    `tests/test_inline_equivalence.py`; left out of the random programs so that they keep
-    looking for other differences (drop it once that test passes): right after a call whose
-    handler ended its own process (an exit signal to itself, or a link to a dead process) and
-    returned a plain reply, the process is still stopping queued, and stopping or already gone
-    inline (a Trio scheduling race)."""
+    """The one step whose outcome is a race inline (see
+    `tests/test_inline_equivalence.py::test_right_after_a_handler_ended_its_own_process`):
+    right after a call whose handler ended its own process (an exit signal to itself, or a link
+    to a dead process) and returned a plain reply, the process is still stopping queued, and
+    stopping or already gone inline (Trio orders the caller's checkpoint and the process's exit
+    at random). Left out of the random programs, which compare exact traces."""
     return step[1] == "call_then" and step[3][0] in ("exit_self", "link")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 
 from .inline_programs import (
@@ -284,23 +283,29 @@ def test_a_keyboard_interrupt_in_a_handler() -> None:
     assert reason == "'shutdown'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inline, the caller's checkpoint after the handler and the process's exit (its loop "
-    "woken by the kill) run in the same Trio batch, in either order: about half the time the "
-    "caller sees the process already gone ('not running (exit reason: ...)', exit_reason set) "
-    "where the queued path always shows it still stopping",
-)
 def test_right_after_a_handler_ended_its_own_process() -> None:
-    # Twenty runs each way (Trio orders a batch at random): every one must agree.
+    """The one known difference, a race either way: a handler that ends its own process (an
+    exit signal to itself, a link to a dead process) and returns a plain reply. Queued, the
+    loop answers and then needs two more scheduler passes to exit, so the caller, woken by the
+    answer, always runs first and finds the process stopping. Inline, the kill wakes the
+    parked loop at once, and its exit and the caller's checkpoint fall in the same Trio batch,
+    which Trio orders at random: the caller finds the process stopping or already gone. Both
+    are outcomes of a race that OTP has too (the exit is asynchronous to the caller); what
+    must hold is that the caller never sees anything else. (docs/performance.md, "The inline
+    call path".)"""
     program = Program(
         servers=(SYNC,), clients=1, steps=((0, "call_then", 0, ("exit_self", "custom")),)
     )
     queued = run_program(program, inline=False)
-    assert seen(queued, "c0", "call_then")[0][2] == (
+    stopping = ("ServerNotRunningError", "SyncServer#2 is stopping and takes no new messages", None)
+    assert seen(queued, "c0", "call_then")[0][2] == stopping
+    gone = (
         "ServerNotRunningError",
-        "SyncServer#2 is stopping and takes no new messages",
+        "SyncServer#2 is not running (exit reason: 'custom')",
         None,
     )
+    outcomes = set()
     for _ in range(20):
-        assert first_difference(run_program(program, inline=True), queued) is None
+        trace = run_program(program, inline=True)
+        outcomes.add(seen(trace, "c0", "call_then")[0][2])
+    assert outcomes <= {stopping, gone}
