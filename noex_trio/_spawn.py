@@ -210,8 +210,9 @@ async def _start_inline(
 ) -> bool:
     """`spawn` for a process with a plain-``def`` ``init``: the starter runs it itself, in the
     context the process's task then starts from (a copy of it, with every variable ``init``
-    set), and the task starts straight in the loop — one scheduler pass, not two, and nothing
-    else can run while a plain ``def`` does. The outcomes are those of `_process_main`'s
+    set), and the task starts straight in the loop — one scheduler pass, not two, in one start
+    out of two (Trio orders the starter and the new task at random), and nothing else can run
+    while a plain ``def`` does. The outcomes are those of `_process_main`'s
     ``init``: an error fails the start (nothing runs), `Ignore` returns False, a cancelled
     starter gets its `Cancelled` and the process is released without a trace. An awaitable
     result (a decorated async ``init``) is finished in the process's task, as any async
@@ -237,13 +238,18 @@ async def _start_inline(
             return False
         # A starter cancelled meanwhile gets its Cancelled, as it would from the start latch.
         await trio.lowlevel.checkpoint_if_cancelled()
+        proc.state = _NOT_RUN
         context.run(start_soon, _process_loop, proc, cb, first, name=_TASK_NAME)
     except BaseException:
         if proc.status != DEAD:  # (not when Ignore's checkpoint raised: already released)
             _actor.abandon(proc, None)  # the host's nursery is closed, or the starter cancelled
         raise
     _started_now(proc)
+    # Return once the task has run up to its first wait, as after the start latch: what the
+    # starter does next (a message, a look at the process) meets a process that has started.
     await trio.lowlevel.cancel_shielded_checkpoint()
+    while proc.state is _NOT_RUN:  # (Trio ran the starter first in that batch)
+        await trio.lowlevel.cancel_shielded_checkpoint()
     return True
 
 
@@ -257,6 +263,10 @@ def _init_raised(proc: Process, exc: BaseException) -> BaseException:
         return error
     proc.kernel.escalate(fatal)
     return fatal
+
+
+#: `Process.state` of a process whose task has not run yet (`_start_inline`).
+_NOT_RUN: Final[Any] = type("NotRun", (), {"__repr__": lambda self: "NOT_RUN"})()
 
 
 @trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
@@ -274,6 +284,7 @@ def _started_now(proc: Process) -> None:
 async def _process_loop(proc: Process, cb: _actor.Callbacks, state: Any) -> None:
     """The task of a process whose starter ran ``init`` (`_start_inline`): the loop, then
     the exit sequence, as `_process_main` after ``init``."""
+    proc.state = None  # (the starter waits for this)
     with proc.scope:
         fatal = await _actor.finish(proc, cb, await _actor.run(proc, cb, state))
     if fatal is not None:
