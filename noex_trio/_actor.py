@@ -68,7 +68,6 @@ class Callbacks:
         "handle_info",
         "info_async",
         "init",
-        "init_async",
         "name",
         "terminate",
     )
@@ -76,7 +75,6 @@ class Callbacks:
     def __init__(self, behaviour: Any) -> None:
         self.name = type(behaviour).__name__
         self.init: Callable[..., Any] = behaviour.init
-        self.init_async = _is_async(self.init)
         self.handle_call: Callable[..., Any] = behaviour.handle_call
         self.handle_cast: Callable[..., Any] = behaviour.handle_cast
         self.handle_info: Callable[..., Any] | None = getattr(behaviour, "handle_info", None)
@@ -127,21 +125,11 @@ def _bad_result(cb: Callbacks, handler: str, expected: str, result: object) -> T
 
 # --- init ---------------------------------------------------------------------------------------
 
-#: `init`'s `called` when the starter has not called ``init``.
-NOT_CALLED: Final[Any] = type("NotCalled", (), {"__repr__": lambda self: "NOT_CALLED"})()
-
 
 @trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
-async def init(
-    proc: Process,
-    cb: Callbacks,
-    args: tuple[Any, ...],
-    init_timeout: float,
-    called: Any = NOT_CALLED,
-) -> Any:
+async def init(proc: Process, cb: Callbacks, args: tuple[Any, ...], init_timeout: float) -> Any:
     """Run ``init`` (bounded by `init_timeout`); return what it returned (the first state, a
-    `Continue` or `Ignore`). `called`: what ``init`` returned when the starter called it
-    (an awaitable to finish here; see `_spawn.spawn`).
+    `Continue` or `Ignore`).
 
     Raises:
         InitializationError: ``init`` raised an error (as ``__cause__``) or timed out.
@@ -150,7 +138,7 @@ async def init(
     """
     init_scope = None
     try:
-        state = cb.init(*args) if called is NOT_CALLED else called
+        state = cb.init(*args)
         if inspect.isawaitable(state):
             # Only an async init can overrun or be cancelled (a sync one never checkpoints),
             # so only it pays for a cancel scope (~10 % of a spawn).
@@ -160,21 +148,13 @@ async def init(
         # without a checkpoint seeing it, the start must still fail: raise Cancelled now.
         await trio.lowlevel.checkpoint_if_cancelled()
     except BaseException as exc:
-        raise init_error(proc, exc)  # noqa: B904 - (its cause is set there)
+        if find_fatal(exc) is not None or is_cancellation(exc):
+            raise
+        reason = crash_reason(exc)
+        raise InitializationError(proc.ref, f"init raised {safe_repr(reason)}") from reason
     if init_scope is not None and init_scope.cancelled_caught:
         raise InitializationError(proc.ref, f"init timed out after {init_timeout} s")
     return state
-
-
-def init_error(proc: Process, exc: BaseException) -> BaseException:
-    """What a start whose ``init`` raised `exc` fails with: a fatal error or a cancellation as
-    it is, anything else as an `InitializationError` caused by it."""
-    if find_fatal(exc) is not None or is_cancellation(exc):
-        return exc
-    reason = crash_reason(exc)
-    error = InitializationError(proc.ref, f"init raised {safe_repr(reason)}")
-    error.__cause__ = reason
-    return error
 
 
 # --- the loop -----------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ no nursery and pay nothing for the feature.
 
 from __future__ import annotations
 
-import contextvars
-import inspect
 import math
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
@@ -106,26 +104,12 @@ async def spawn(host: Host, proc: Process, args: tuple[Any, ...], init_timeout: 
     proc.host = host
     host.procs[proc] = None
     proc.kernel.live[proc.id] = proc
-    behaviour = proc.behaviour
-    if (
-        _actor.INLINE_CALLS
-        and not getattr(behaviour, "_noex_wants_nursery", False)
-        and not getattr(behaviour, "owns_tasks", False)
-    ):
-        cb = _actor.Callbacks(behaviour)
-        if not cb.init_async:
-            return await _start_inline(host, proc, cb, args, init_timeout)
     start = _Start(trio.lowlevel.current_task(), proc)
     try:
         host.nursery.start_soon(_process_main, proc, args, init_timeout, start, name=_TASK_NAME)
     except BaseException:  # the host's nursery is closed: the task never ran
         _actor.abandon(proc, None)
         raise
-    return await _wait_started(start)
-
-
-async def _wait_started(start: _Start) -> bool:
-    """Park until the process's task has run ``init``; see `spawn`."""
     await trio.lowlevel.wait_task_rescheduled(start.abort)
     if start.error is not None or start.raise_cancel is not None:  # (once cancelled, no start)
         start.raise_failure()
@@ -205,99 +189,9 @@ class _Start:
             del error, raise_cancel
 
 
-async def _start_inline(
-    host: Host, proc: Process, cb: _actor.Callbacks, args: tuple[Any, ...], init_timeout: float
-) -> bool:
-    """`spawn` for a process with a plain-``def`` ``init``: the starter runs it itself, in the
-    context the process's task then starts from (a copy of it, with every variable ``init``
-    set), and the task starts straight in the loop — one scheduler pass, not two, in one start
-    out of two (Trio orders the starter and the new task at random), and nothing else can run
-    while a plain ``def`` does. The outcomes are those of `_process_main`'s
-    ``init``: an error fails the start (nothing runs), `Ignore` returns False, a cancelled
-    starter gets its `Cancelled` and the process is released without a trace. An awaitable
-    result (a decorated async ``init``) is finished in the process's task, as any async
-    ``init``."""
-    context = contextvars.copy_context()
-    context.run(reset_library_context, proc)
-    start_soon: Any = host.nursery.start_soon  # (called in `context`: the task copies it)
-    try:
-        first = context.run(_user_init, cb.init, args)
-    except BaseException as exc:
-        error = _init_raised(proc, exc)
-        if error is not exc:
-            await trio.lowlevel.cancel_shielded_checkpoint()  # (the error wins, as from the latch)
-        raise error from error.__cause__
-    try:
-        if inspect.isawaitable(first):
-            start = _Start(trio.lowlevel.current_task(), proc)
-            context.run(start_soon, _process_main, proc, args, init_timeout, start, first)
-            return await _wait_started(start)
-        if type(first) is Ignore:
-            _actor.abandon(proc, None, "normal")
-            await trio.lowlevel.checkpoint()
-            return False
-        # A starter cancelled meanwhile gets its Cancelled, as it would from the start latch.
-        await trio.lowlevel.checkpoint_if_cancelled()
-        proc.state = _NOT_RUN
-        context.run(start_soon, _process_loop, proc, cb, first, name=_TASK_NAME)
-    except BaseException:
-        if proc.status != DEAD:  # (not when Ignore's checkpoint raised: already released)
-            _actor.abandon(proc, None)  # the host's nursery is closed, or the starter cancelled
-        raise
-    _started_now(proc)
-    # Return once the task has run up to its first wait, as after the start latch: what the
-    # starter does next (a message, a look at the process) meets a process that has started.
-    await trio.lowlevel.cancel_shielded_checkpoint()
-    while proc.state is _NOT_RUN:  # (Trio ran the starter first in that batch)
-        await trio.lowlevel.cancel_shielded_checkpoint()
-    return True
-
-
-def _init_raised(proc: Process, exc: BaseException) -> BaseException:
-    """Release a process whose ``init`` (run by its starter) raised `exc`; return what the
-    starter raises (see `_init_failed`)."""
-    error = _actor.init_error(proc, exc)
-    fatal = find_fatal(exc)
-    _actor.abandon(proc, error if fatal is None else None)
-    if fatal is None:
-        return error
-    proc.kernel.escalate(fatal)
-    return fatal
-
-
-#: `Process.state` of a process whose task has not run yet (`_start_inline`).
-_NOT_RUN: Final[Any] = type("NotRun", (), {"__repr__": lambda self: "NOT_RUN"})()
-
-
-@trio.lowlevel.disable_ki_protection  # user code runs here, without the library's protection
-def _user_init(init: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    return init(*args)
-
-
-def _started_now(proc: Process) -> None:
-    proc.mark_running()
-    if proc.kernel.handlers:  # (no event is built for nobody)
-        proc.kernel.emit(Started(proc.ref))
-
-
-@trio.lowlevel.enable_ki_protection
-async def _process_loop(proc: Process, cb: _actor.Callbacks, state: Any) -> None:
-    """The task of a process whose starter ran ``init`` (`_start_inline`): the loop, then
-    the exit sequence, as `_process_main` after ``init``."""
-    proc.state = None  # (the starter waits for this)
-    with proc.scope:
-        fatal = await _actor.finish(proc, cb, await _actor.run(proc, cb, state))
-    if fatal is not None:
-        proc.kernel.escalate(fatal)
-
-
 @trio.lowlevel.enable_ki_protection
 async def _process_main(
-    proc: Process,
-    args: tuple[Any, ...],
-    init_timeout: float,
-    start: _Start,
-    called: Any = _actor.NOT_CALLED,
+    proc: Process, args: tuple[Any, ...], init_timeout: float, start: _Start
 ) -> None:
     """The task of a process. Nothing raises out of it: every outcome of ``init`` goes to the
     starter, every outcome of the loop to the exit sequence, fatal errors to the runtime."""
@@ -314,7 +208,7 @@ async def _process_main(
             if proc.status == DEAD and proc.host is not None and proc in proc.host.procs:
                 proc.forget()
         else:
-            fatal = await _run(proc, args, init_timeout, start, called=called)
+            fatal = await _run(proc, args, init_timeout, start)
     if fatal is not None:
         proc.kernel.escalate(fatal)
 
@@ -324,13 +218,7 @@ _TASK_NAME: Final = f"{_process_main.__module__}.{_process_main.__qualname__}"
 
 
 async def _run(
-    proc: Process,
-    args: tuple[Any, ...],
-    init_timeout: float,
-    start: _Start,
-    *,
-    forget: bool = True,
-    called: Any = _actor.NOT_CALLED,
+    proc: Process, args: tuple[Any, ...], init_timeout: float, start: _Start, *, forget: bool = True
 ) -> BaseException | None:
     """init, then the loop, then the exit sequence; returns a fatal error for the runtime.
     Without `forget`, the caller makes the process leave its host (`Process.forget`)."""
@@ -338,7 +226,7 @@ async def _run(
     if getattr(proc.behaviour, "owns_tasks", False):  # (not kept per process: nothing paid)
         return await _run_owning_tasks(proc, cb, args, init_timeout, start)
     try:
-        state = await _actor.init(proc, cb, args, init_timeout, called)
+        state = await _actor.init(proc, cb, args, init_timeout)
     except BaseException as exc:
         return _init_failed(proc, start, exc)
     if type(state) is Ignore:

@@ -427,7 +427,7 @@ async def test_continue_from_init_then_inline_calls(inline: bool) -> None:
         await ref.stop()
 
 
-# --- starts: a plain-def init runs in the starter's task (`_spawn._start_inline`) -------------
+# --- starts, with inline calls on and off --------------------------------------------------
 
 
 class Starting(GenServer[Any, Any, Any, Any]):
