@@ -95,6 +95,12 @@ class Probe(GenServer[Any, Any, Any, Any]):
         if op == "cast_self_then":
             GenServer.cast(GenServer.self(), ("note", arg[0]))
             return arg[1](state)
+        if op == "fail_then_noreply":  # answers with an error through the handle
+            GenServer.caller().fail(LookupError(arg))
+            return NoReply(state)
+        if op == "exit_self_then_defer":  # the exit overtakes the deferred reply
+            GenServer.exit(GenServer.self(), "exited")
+            return NoReply(state)
         if op == "exit_self_then_stop":
             GenServer.exit(GenServer.self(), "exited")
             return Stop("normal", state, reply="stopped")
@@ -534,3 +540,65 @@ async def test_a_started_process_has_run_up_to_its_first_wait(inline: bool) -> N
             ref.cast("y")  # (fills the one place)
             assert ref.statistics().mailbox_length == 1
             await ref.stop()
+
+
+async def test_an_exit_signal_to_itself_then_a_deferred_reply(inline: bool) -> None:
+    async with open_runtime():
+        ref, probe = await start_probe()
+        await ref.call(("add", 3))
+        with pytest.raises(ServerNotRunningError) as info:
+            await ref.call(("exit_self_then_defer", None))
+        assert info.value.reason == "exited"  # (the deferred caller learns why)
+        assert probe.log[-1] == ("terminate", "exited", 3)
+
+
+async def test_observed_calls_answered_with_errors(inline: bool) -> None:
+    seen: list[float] = []
+    async with open_runtime() as rt:
+        rt._kernel.call_observers["test"] = lambda proc, seconds: seen.append(seconds)
+        ref, _ = await start_probe()
+        with pytest.raises(LookupError, match="through the handle"):
+            await ref.call(("fail_then_noreply", "through the handle"))
+        bounded = await GenServer.start(Probe, mailbox_size=1)
+        with pytest.raises(ValueError, match="bounded"):
+            await bounded.call(("raise", "bounded"))  # (a bounded mailbox: the queued path)
+        bounded = await GenServer.start(Probe, mailbox_size=1)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await bounded.call(("add", 1))  # given up: not an answered call
+        assert len(seen) == 2
+        await ref.stop()
+        await bounded.stop()
+
+
+async def test_observed_calls_through_a_full_mailbox(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # (The queued path's slow lane, which inline calls never take: timed the same way.)
+    class Sleepy(AsyncProbe):
+        async def handle_call(self, msg: Any, state: Any) -> Any:
+            if msg == "raise":
+                raise ValueError("full")
+            await trio.sleep(1)
+            return msg, state
+
+    seen: list[float] = []
+    async with open_runtime() as rt:
+        rt._kernel.call_observers["test"] = lambda proc, seconds: seen.append(seconds)
+        for outcome in ("raise", "give up"):
+            ref = await GenServer.start(Sleepy, mailbox_size=1)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ref.call, "sleep")
+                await trio.testing.wait_all_tasks_blocked()  # served for 1 s
+                ref.cast(None)  # fills the mailbox: the next call waits for room
+                if outcome == "raise":
+                    with pytest.raises(ValueError, match="full"):
+                        await ref.call("raise")  # an error is an answer too
+                else:
+                    with trio.move_on_after(1.5):  # room at 1 s, its reply not before 2 s
+                        await ref.call("sleep")
+            if outcome == "raise":
+                await GenServer.wait_exit(ref)  # (it crashed)
+            else:
+                await ref.stop()
+        assert len(seen) == 3  # the two served "sleep"s and the error; not the given-up call
