@@ -168,10 +168,12 @@ async def bare_spawn(n: int) -> float:
     return await timed(run)
 
 
-async def _channel_task(
+async def channel_task(
     done: trio.Event,
     task_status: trio.TaskStatus[trio.MemorySendChannel[int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """A bare task owning a channel: it reports the send side, waits on ``receive()`` until
+    the starter closes it, then sets `done` (the baselines of start+stop)."""
     send, recv = trio.open_memory_channel[int](math.inf)
     task_status.started(send)
     async for _ in recv:  # receive() until the starter closes the send side
@@ -189,7 +191,7 @@ async def bare_spawn_channel(n: int) -> float:
         async with trio.open_nursery() as nursery:
             for _ in range(n):
                 done = trio.Event()
-                send = await nursery.start(_channel_task, done)
+                send = await nursery.start(channel_task, done)
                 send.close()
                 await done.wait()
 

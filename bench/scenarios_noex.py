@@ -45,8 +45,7 @@ from noex_trio import (
 
 from ._harness import Row, Settings, paired, timed
 from .scenarios_event_bus import _bare_fanout_rate, _bus_rate, _Counter
-from .scenarios_gen_server import Echo, bare_ping_pong, noex_calls
-from .scenarios_supervisor import _bare_child
+from .scenarios_gen_server import Echo, bare_ping_pong, bare_spawn_channel, channel_task, noex_calls
 
 #: noex's figures, operations per second: its benchmark script compiled from TypeScript and run
 #: on Node 20 (V8), medians of 3 runs on an idle 2-vCPU VM, at another time (the project's
@@ -84,15 +83,7 @@ async def _noex_start_stop(n: int) -> float:
 
 
 async def _bare_start_stop(n: int) -> float:
-    async def run() -> None:
-        async with trio.open_nursery() as nursery:
-            for _ in range(n):
-                done = trio.Event()
-                send = await nursery.start(_bare_child, done)
-                send.close()
-                await done.wait()
-
-    return n / await timed(run)
+    return n / await bare_spawn_channel(n)
 
 
 async def genserver_start_stop(settings: Settings) -> list[Row]:
@@ -236,7 +227,7 @@ async def _bare_supervisor(children: int, reps: int) -> tuple[float, float]:
             sends = []
             for _ in range(children):
                 done = trio.Event()
-                sends.append((await nursery.start(_bare_child, done), done))
+                sends.append((await nursery.start(channel_task, done), done))
             t1 = time.perf_counter()
             for send, done in reversed(sends):
                 send.close()

@@ -12,7 +12,6 @@ channel, wait until the task has ended).
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any
 
@@ -31,7 +30,7 @@ from noex_trio import (
 from noex_trio.testing import crash
 
 from ._harness import Row, Settings, Target, paired, timed
-from .scenarios_gen_server import Echo, bare_ping_pong_nowait
+from .scenarios_gen_server import Echo, bare_ping_pong_nowait, channel_task
 
 
 async def restart_latency(settings: Settings) -> list[Row]:
@@ -96,17 +95,6 @@ async def restart_latency(settings: Settings) -> list[Row]:
     return [row]
 
 
-async def _bare_child(
-    done: trio.Event,
-    task_status: trio.TaskStatus[trio.MemorySendChannel[Any]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    send, recv = trio.open_memory_channel[Any](math.inf)
-    task_status.started(send)
-    async for _ in recv:
-        pass
-    done.set()
-
-
 async def supervisor_1000(settings: Settings) -> list[Row]:
     """Scenario 5: start and stop a supervisor with 1 000 children."""
     n = 1_000
@@ -141,7 +129,7 @@ async def supervisor_1000(settings: Settings) -> list[Row]:
             async def start() -> None:
                 for _ in range(n):
                     done = trio.Event()
-                    sends.append((await nursery.start(_bare_child, done), done))
+                    sends.append((await nursery.start(channel_task, done), done))
 
             async def stop() -> None:
                 for send, done in reversed(sends):
