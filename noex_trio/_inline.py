@@ -84,9 +84,12 @@ def run_inline(proc: Process, loop: trio.lowlevel.Task, caller: Caller[Any]) -> 
 def _unchain(error: BaseException, handling: BaseException) -> None:
     """Cut `error`'s implicit context where it reaches `handling` (the caller's exception,
     which the process's own task would not have been handling). Every link of the chain was
-    set by a ``raise`` inside the handler, so the chain leads there."""
-    while error.__context__ is not None and error.__context__ is not handling:
+    set by a ``raise`` inside the handler, so the chain leads there (the walk is bounded all
+    the same: a chain made by hand may loop)."""
+    depth = 0
+    while error.__context__ is not None and error.__context__ is not handling and depth < 100:
         error = error.__context__
+        depth += 1
     error.__context__ = None
 
 
