@@ -225,13 +225,12 @@ async def run(proc: Process, cb: Callbacks, state: Any) -> Ended:
                 try:
                     item = await recv.receive()
                 except BaseException as exc:
-                    proc.parked = None
-                    state = proc.state
                     if proc.front is None:
                         raise
                     item = _Rethrow(exc)  # after the handed-over call, as the loop would
-                proc.parked = None
-                state = proc.state
+                finally:
+                    proc.parked = None
+                    state = proc.state
                 budget = _YIELD_EVERY
                 if proc.front is not None:  # a handed-over call comes first
                     item, proc.front = proc.front, item

@@ -30,7 +30,7 @@ is never taken for idle.
 from __future__ import annotations
 
 import sys
-from typing import Any, Final
+from typing import Any
 
 import trio
 
@@ -38,13 +38,12 @@ from ._mailbox import Caller, Handover
 from ._process import Process
 from ._results import NO_CONTINUE, Reply
 
-#: What `run_inline` returns when it handed the call over to the process's task.
-HANDED_OVER: Final[Any] = type("HandedOver", (), {"__repr__": lambda self: "HANDED_OVER"})()
 
-
-def run_inline(proc: Process, loop: trio.lowlevel.Task, caller: Caller[Any]) -> Any:
-    """Run ``handle_call`` for `caller` on behalf of `proc`, whose loop `loop` is parked;
-    return the reply, or `HANDED_OVER` (the caller then waits for its answer)."""
+def run_inline(proc: Process, loop: trio.lowlevel.Task, caller: Caller[Any]) -> bool:
+    """Run ``handle_call`` for `caller` on behalf of `proc`, whose loop `loop` is parked.
+    True: the caller holds its answer (the reply, or one given through
+    ``GenServer.caller()`` meanwhile); False: the call was handed over and the caller waits
+    for its answer."""
     handle_call = proc.inline_call
     assert handle_call is not None  # (offered with `parked`)
     proc.parked = None  # busy: no other inline call, and not idle for anyone
@@ -62,7 +61,7 @@ def run_inline(proc: Process, loop: trio.lowlevel.Task, caller: Caller[Any]) -> 
         if handling is not None:
             _unchain(exc, handling)
         hand_over(proc, loop, Handover(caller, None, exc))
-        return HANDED_OVER
+        return caller._done
     rtype = type(result)
     if rtype is tuple and len(result) == 2:
         value = result[0]
@@ -72,13 +71,13 @@ def run_inline(proc: Process, loop: trio.lowlevel.Task, caller: Caller[Any]) -> 
         proc.state = result.state
     else:
         hand_over(proc, loop, Handover(caller, result, None))
-        return HANDED_OVER
+        return caller._done
     proc.current = None
     proc.parked = loop  # idle again (if the handler woke the loop, `custom_sleep_data` says so)
-    if caller._done:  # the handler answered through GenServer.caller() itself: that answer wins
-        return HANDED_OVER
-    caller._done = True  # later replies to this caller are dropped, as after the loop's reply
-    return value
+    if not caller._done:  # (an answer given through GenServer.caller() meanwhile wins)
+        caller._done = True  # later replies to this caller are dropped, as after the loop's
+        caller._value = value
+    return True
 
 
 def _unchain(error: BaseException, handling: BaseException) -> None:

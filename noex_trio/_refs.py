@@ -32,7 +32,7 @@ from ._exceptions import (
     NotInProcessError,
     ServerNotRunningError,
 )
-from ._inline import HANDED_OVER, caller_cancelled, run_inline
+from ._inline import caller_cancelled, run_inline
 from ._mailbox import GET_STATE, Caller, CastItem, GetState, StopRequest, new_caller
 from ._process import DEAD, RUNNING, Process, ProcessRef, statistics_of
 from ._remote_ref import RemoteRef, call_remote, distribution_for, is_remote, stop_remote
@@ -289,8 +289,7 @@ async def call(
         # The process is idle: run its handle_call here (`_inline.py`).
         if proc.kernel.call_observers:
             caller._since = trio.current_time()
-        value = run_inline(proc, loop, caller)
-        if value is not HANDED_OVER or caller._done:  # (answered, maybe while it ran)
+        if run_inline(proc, loop, caller):  # answered
             if loop.custom_sleep_data is not proc.recv and proc.status == RUNNING:
                 # The handler sent its own process a message: the loop takes it before this
                 # caller resumes, as it would right after answering a queued call.
@@ -298,8 +297,6 @@ async def call(
             await trio.lowlevel.checkpoint()
             if proc.kernel.call_observers:
                 report_call(proc, caller)
-            if value is not HANDED_OVER:
-                return value
             if caller._error is not None:
                 caller.raise_error()
             return caller._value
