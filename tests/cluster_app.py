@@ -36,7 +36,15 @@ class Echo(GenServer[str, Any, Any, Any]):
         return f"{msg} from {node}", node
 
     def terminate(self, reason: object, node: str) -> None:
-        print(f"{node} terminated ({reason})", flush=True)
+        say(f"{node} terminated ({reason})")
+
+
+def say(line: str) -> None:
+    """Print `line` in one write: every node shares the command's stdout, and with
+    ``PYTHONUNBUFFERED`` set, ``print`` writes the text and its newline apart, so two nodes'
+    lines could interleave ("node-1 upnode-2 up")."""
+    sys.stdout.write(f"{line}\n")
+    sys.stdout.flush()
 
 
 async def main(config: ClusterConfig, mode: str, *extra: str) -> None:
@@ -54,7 +62,7 @@ async def main(config: ClusterConfig, mode: str, *extra: str) -> None:
                     except ServerNotRunningError:  # (not up, or its echo not started yet)
                         await trio.sleep(0.05)
                         continue
-                    print(reply, flush=True)
+                    say(reply)
                     break
             await heard.wait()
             return
@@ -66,5 +74,5 @@ async def main(config: ClusterConfig, mode: str, *extra: str) -> None:
                 sys.exit(1)
             return
         Groups.join("apps", await GenServer.start(Echo, config.name, [], trio.Event(), 1))
-        print(f"{config.name} up", flush=True)
+        say(f"{config.name} up")
         await trio.sleep_forever()
